@@ -1,0 +1,52 @@
+"""asyncrun: an asyncio client for high-concurrency batch runs on Nextmv Cloud."""
+
+from asyncrun.errors import (
+    AmbiguousSubmitError,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AsyncrunError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+    PollingTimeoutError,
+    RateLimitError,
+    RunCanceledError,
+    RunError,
+    RunFailedError,
+    ServerError,
+    UnprocessableEntityError,
+    UploadError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AmbiguousSubmitError",
+    "AsyncrunError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigError",
+    "ConflictError",
+    "InputError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PollingTimeoutError",
+    "RateLimitError",
+    "RunCanceledError",
+    "RunError",
+    "RunFailedError",
+    "ServerError",
+    "UnprocessableEntityError",
+    "UploadError",
+    "__version__",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from asyncrun.cli import main
+
+sys.exit(main())

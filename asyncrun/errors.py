@@ -1,0 +1,265 @@
+"""The asyncrun error tree, one class per phase of a call.
+
+AsyncrunError
+  ConfigError                 bad configuration or argument, raised before any request
+  InputError                  input not serialisable, too large, bad directory
+  APIError
+    APIConnectionError        could not connect / connection dropped (phase in the message)
+      APITimeoutError         connect, read, or waiting for a pooled connection
+    APIStatusError            a non-2xx answer: status_code, request_id, short body
+      BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
+      NotFoundError 404, ConflictError 409, UnprocessableEntityError 422,
+      RateLimitError 429 (retry_after), ServerError 5xx
+    AmbiguousSubmitError      POST /runs was sent but no answer came: the run may exist
+  UploadError                 presigned PUT or GET failed (URL shown without its query string)
+  RunError                    carries run_id and the last RunInformation
+    RunFailedError, RunCanceledError, PollingTimeoutError
+
+Messages never contain the API key or a presigned URL's query string: anything that builds
+an error from a URL passes it through `redact_url` first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AmbiguousSubmitError",
+    "AsyncrunError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigError",
+    "ConflictError",
+    "InputError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PollingTimeoutError",
+    "RateLimitError",
+    "RunCanceledError",
+    "RunError",
+    "RunFailedError",
+    "ServerError",
+    "UnprocessableEntityError",
+    "UploadError",
+    "redact_url",
+    "status_error_class",
+]
+
+_BODY_LIMIT = 500
+
+
+def redact_url(url: str) -> str:
+    """The URL without query string, fragment or user info: what may appear in messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    redacted = urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return redacted + ("?<redacted>" if parts.query else "")
+
+
+def _short(body: str | None) -> str | None:
+    if body is None:
+        return None
+    body = body.strip()
+    return body if len(body) <= _BODY_LIMIT else body[:_BODY_LIMIT] + "..."
+
+
+class AsyncrunError(Exception):
+    """Base of every error asyncrun raises."""
+
+
+class ConfigError(AsyncrunError):
+    """Missing API key, bad id or argument: raised before any request is sent."""
+
+
+class InputError(AsyncrunError):
+    """Input that cannot be sent: not serialisable, over the upload cap, a bad directory."""
+
+
+class APIError(AsyncrunError):
+    """Talking to the Nextmv API failed.
+
+    `method` and `url` (redacted) say which request; `request_id` is the server's, when sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = redact_url(url) if url is not None else None
+        self.request_id = request_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class APIConnectionError(APIError):
+    """No HTTP answer: the connection could not be made or was dropped."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A timeout. `phase`: "connect", "read", "pool" (waiting for a pooled connection), "total"."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        phase: Literal["connect", "read", "pool", "total"],
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.phase = phase
+
+
+class AmbiguousSubmitError(APIConnectionError):
+    """POST /runs reached the server but no answer came back: a run may or may not exist.
+
+    It is never retried blindly. `run_name` is the name the run was submitted with, so the
+    caller (the batch layer does) can look it up with list_runs before submitting again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_name: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.run_name = run_name
+
+
+class APIStatusError(APIError):
+    """The API answered with a non-2xx status."""
+
+    status_code: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url, request_id=request_id)
+        self.status_code = status_code
+        self.body = _short(body)
+
+    def __str__(self) -> str:
+        detail = f"{self.message} (status {self.status_code}"
+        if self.request_id:
+            detail += f", request id {self.request_id}"
+        detail += ")"
+        if self.body:
+            detail += f": {self.body}"
+        return detail
+
+
+class BadRequestError(APIStatusError):
+    """400."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown application or run."""
+
+
+class ConflictError(APIStatusError):
+    """409."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422."""
+
+
+class RateLimitError(APIStatusError):
+    """429; `retry_after` is the server's Retry-After in seconds, when it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The APIStatusError subclass for an HTTP status."""
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIStatusError)
+
+
+class UploadError(AsyncrunError):
+    """A presigned upload or download failed. `url` has its query string removed."""
+
+    def __init__(self, message: str, *, url: str | None = None, status_code: int | None = None):
+        self.url = redact_url(url) if url is not None else None
+        self.status_code = status_code
+        text = message
+        if self.url:
+            text += f" [{self.url}]"
+        if status_code is not None:
+            text += f" (status {status_code})"
+        super().__init__(text)
+
+
+class RunError(AsyncrunError):
+    """A run did not end as asked. `run_id` and the last `info` (RunInformation) are kept."""
+
+    def __init__(self, message: str, *, run_id: str, info: Any = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.info = info
+
+
+class RunFailedError(RunError):
+    """The run ended with status failed."""
+
+
+class RunCanceledError(RunError):
+    """The run ended with status canceled."""
+
+
+class PollingTimeoutError(RunError):
+    """Polling gave up (max_duration or max_tries) before the run finished."""
