@@ -1,0 +1,91 @@
+"""`asyncrun emulator`: serve the local Nextmv-compatible cloud until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from asyncrun.emulator import EmulatorConfig, FaultProfile, serve
+
+_FAULT_FLAGS = {
+    "fault_429": "rate_429",
+    "fault_500": "rate_500",
+    "fault_502": "rate_502",
+    "fault_503": "rate_503",
+    "fault_drop": "drop",
+    "fault_slow": "slow",
+    "fault_lost_create": "lost_create",
+}
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "emulator", help="serve a local Nextmv-compatible cloud (runs, storage, faults, stats)"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8710)
+    p.add_argument("--api-key", default=None, help="the accepted key (default: any non-empty key)")
+    p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument(
+        "--duration",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=(0.05, 0.2),
+        help="default run duration range in simulated seconds (uniform)",
+    )
+    p.add_argument("--queue-delay", type=float, default=0.0, help="simulated seconds queued")
+    p.add_argument("--profile", choices=["unlimited", "realistic"], default="unlimited")
+    for flag in _FAULT_FLAGS:
+        p.add_argument("--" + flag.replace("_", "-"), type=float, default=0.0, metavar="RATE")
+    p.add_argument("--slow-seconds", type=float, default=0.5, help="delay of a 'slow' fault")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--app-command", default=None, help="run CMD per run: stdin in, stdout out")
+    p.add_argument("--app-concurrency", type=int, default=4)
+    p.add_argument("--url-ttl", type=float, default=900.0, help="presigned URL lifetime, seconds")
+    p.add_argument("--upload-cap", type=int, default=500 * 2**20, help="largest upload, bytes")
+    p.add_argument("--page-size", type=int, default=50)
+    p.add_argument("--storage-dir", type=Path, default=None)
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    faults = FaultProfile(
+        slow_seconds=args.slow_seconds,
+        **{field: getattr(args, flag) for flag, field in _FAULT_FLAGS.items()},
+    )
+    return EmulatorConfig(
+        api_key=args.api_key,
+        time_scale=args.time_scale,
+        duration=(args.duration[0], args.duration[1]),
+        queue_delay=args.queue_delay,
+        rate_profile=args.profile,
+        faults=faults,
+        url_ttl=args.url_ttl,
+        upload_cap=args.upload_cap,
+        storage_dir=args.storage_dir,
+        app_command=args.app_command,
+        app_concurrency=args.app_concurrency,
+        page_size=args.page_size,
+        seed=args.seed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"asyncrun emulator: {exc}")
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(config, args.host, args.port))
+    return 0
+
+
+async def _serve_forever(config: EmulatorConfig, host: str, port: int) -> None:
+    async with serve(config, host=host, port=port) as emu:
+        print(f"asyncrun emulator listening on {emu.url} (Ctrl-C to stop)", flush=True)
+        await asyncio.Event().wait()

@@ -1,0 +1,261 @@
+"""The aiohttp application: the /v1 run API, the storage URLs, and /_emulator endpoints."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from asyncrun.emulator import guard, views
+from asyncrun.emulator.config import INLINE_LIMIT, EmulatorConfig
+from asyncrun.emulator.runs import MULTI_FILE_TYPES, TERMINAL, Run
+from asyncrun.emulator.state import STATE, EmulatorState
+from asyncrun.emulator.storage_routes import add_storage_routes
+from asyncrun.emulator.submit import parse_new_run, upload_key
+from asyncrun.emulator.wire import (
+    ApiError,
+    json_bytes,
+    json_response,
+    raw_json_response,
+)
+
+MAX_BODY = INLINE_LIMIT + 2**20
+_APP = "/v1/applications/{app_id}"
+_RUN = _APP + "/runs/{run_id}"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_app(config: EmulatorConfig, state: EmulatorState | None = None) -> web.Application:
+    state = state if state is not None else EmulatorState(config)
+    # Room for an inline body of 5 MiB plus options; bigger bodies are refused with 413.
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[guard.middleware])
+    app[STATE] = state
+    r = app.router
+    r.add_post(_APP + "/runs", create_run)
+    r.add_get(_APP + "/runs", list_runs)
+    r.add_post(_APP + "/runs/uploadurl", upload_url)
+    r.add_get(_RUN + "/metadata", run_metadata)
+    r.add_get(_RUN, run_result)
+    r.add_get(_RUN + "/output", run_output)
+    r.add_get(_RUN + "/input", run_input)
+    r.add_get(_RUN + "/logs", run_logs)
+    r.add_patch(_RUN + "/cancel", cancel_run)
+    r.add_delete(_RUN, delete_run)
+    r.add_get("/_emulator/stats", emulator_stats)
+    r.add_post("/_emulator/reset-stats", reset_stats)
+    add_storage_routes(app, state)
+    return app
+
+
+def _state(request: web.Request) -> EmulatorState:
+    return request.app[STATE]
+
+
+def _base_url(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _run(request: web.Request) -> Run:
+    state = _state(request)
+    run = state.store.get(request.match_info["app_id"], request.match_info["run_id"])
+    if run is None:
+        raise ApiError(404, f"run {request.match_info['run_id']!r} not found")
+    return run
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+async def create_run(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        raise ApiError(413, "request body is larger than 5 MiB: upload the input instead")
+    body = await request.read()
+    spec = await parse_new_run(
+        state.storage, request.match_info["app_id"], body, request.query.get("instance_id")
+    )
+    run = state.store.create(spec, command=state.commands is not None)
+    if state.commands is not None:
+        state.commands.start(run)
+    return json_response({"run_id": run.id})
+
+
+async def run_metadata(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    run = _run(request)
+    if run.info_cache is not None:
+        return raw_json_response(run.info_cache)
+    body = json_bytes(await _information(state, run, time.monotonic()))
+    if run.status(time.monotonic()) in TERMINAL:
+        run.info_cache = body
+    return raw_json_response(body)
+
+
+async def _information(state: EmulatorState, run: Run, now: float) -> dict[str, Any]:
+    succeeded = run.status(now) == "succeeded"
+    size = await state.output_size(run) if succeeded else 0
+    return views.information(run, now, size)
+
+
+async def run_result(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    run = _run(request)
+    now = time.monotonic()
+    info = await _information(state, run, now)
+    status = info["metadata"]["status_v2"]
+    if status == "failed":
+        info["error_log"] = {"error": info["metadata"]["error"], "stdout": "", "stderr": ""}
+    if status != "succeeded":
+        info["output"] = None
+        return json_response(info)
+    if request.query.get("format") == "url":
+        key = await state.output_object(run)
+        info["output"] = {"url": state.storage.presign(_base_url(request), "GET", key)}
+        return json_response(info)
+    if run.output_type in MULTI_FILE_TYPES:
+        info["output"] = None
+        return json_response(info)
+    return await _info_with_output(request, state, run, info)
+
+
+async def _info_with_output(
+    request: web.Request, state: EmulatorState, run: Run, info: dict[str, Any]
+) -> web.StreamResponse:
+    """The run result with its JSON output inline, streamed from disk when large."""
+    head = json_bytes(info)[:-1] + b',"output":'
+    small = await state.small_output(run)
+    if small is not None:
+        return raw_json_response(head + small + b"}")
+    key = await state.output_object(run)
+    path = state.storage.path(key)
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = len(head) + state.storage.size(key) + 1
+    await response.prepare(request)
+    await response.write(head)
+    with path.open("rb") as source:
+        while chunk := source.read(256 * 1024):
+            await response.write(chunk)
+    await response.write(b"}")
+    await response.write_eof()
+    return response
+
+
+async def run_output(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    run = _run(request)
+    status = run.status(time.monotonic())
+    if status != "succeeded":
+        raise ApiError(404, f"run {run.id!r} has no output (status {status})")
+    if request.query.get("format") == "url":
+        key = await state.output_object(run)
+        return json_response({"url": state.storage.presign(_base_url(request), "GET", key)})
+    if run.output_type in MULTI_FILE_TYPES:
+        raise ApiError(400, "the output is multi-file: ask for it with ?format=url")
+    small = await state.small_output(run)
+    if small is not None:
+        return raw_json_response(small)
+    key = await state.output_object(run)
+    return web.FileResponse(state.storage.path(key), headers={"Content-Type": "application/json"})
+
+
+async def run_input(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    run = _run(request)
+    if request.query.get("format") == "url":
+        key = state.input_object_key(run)
+        if not state.storage.exists(key):
+            state.storage.put_bytes(key, json_bytes(run.inline_input))
+        return json_response({"url": state.storage.presign(_base_url(request), "GET", key)})
+    if run.input_key is None:
+        return raw_json_response(json_bytes(run.inline_input))
+    return web.FileResponse(state.storage.path(run.input_key))
+
+
+async def run_logs(request: web.Request) -> web.StreamResponse:
+    run = _run(request)
+    return json_response({"log": "\n".join(_log_lines(run, time.monotonic()))})
+
+
+def _log_lines(run: Run, now: float) -> list[str]:
+    status, start, end = run.timeline(now)
+    lines = [f"{views.iso(run.created_wall)} run {run.id} queued"]
+    if start is not None:
+        lines.append(f"{views.iso(run.wall(start))} run started")
+    lines.extend(run.log_lines)
+    if end is not None:
+        if status == "failed":
+            lines.append(f"{views.iso(run.wall(end))} error: {run.fail_message}")
+        lines.append(f"{views.iso(run.wall(end))} run {status}")
+    return lines
+
+
+async def cancel_run(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    run = _run(request)
+    if run.cancel(time.monotonic()) and state.commands is not None:
+        state.commands.kill(run)
+    return json_response({})
+
+
+async def delete_run(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    run = _run(request)
+    if run.cancel(time.monotonic()) and state.commands is not None:
+        state.commands.kill(run)
+    state.forget(run)
+    return json_response({})
+
+
+async def list_runs(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    app_id = request.match_info["app_id"]
+    now = time.monotonic()
+    if request.query.get("pagereturn") != "true":
+        runs = state.store.newest_first(app_id, None, None)
+        return json_response({"runs": [views.list_item(r, now) for r in runs]})
+    before = _page_token(request.query.get("pagetoken"))
+    size = state.config.page_size
+    page = state.store.newest_first(app_id, before, size)
+    token = ""
+    if len(page) == size and state.store.has_older(app_id, page[-1].seq):
+        token = base64.urlsafe_b64encode(f"seq:{page[-1].seq}".encode()).decode()
+    return json_response(
+        {"runs": [views.list_item(r, now) for r in page], "next_page_token": token}
+    )
+
+
+def _page_token(token: str | None) -> int | None:
+    if not token:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        kind, _, seq = text.partition(":")
+        if kind != "seq":
+            raise ValueError(token)
+        return int(seq)
+    except ValueError as exc:
+        raise ApiError(400, "pagetoken is not a token this server gave out") from exc
+
+
+async def upload_url(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    upload_id = state.new_upload_id()
+    url = state.storage.presign(_base_url(request), "PUT", upload_key(upload_id))
+    return json_response({"upload_id": upload_id, "upload_url": url})
+
+
+# -- /_emulator ------------------------------------------------------------------------------
+
+
+async def emulator_stats(request: web.Request) -> web.StreamResponse:
+    return json_response(_state(request).snapshot())
+
+
+async def reset_stats(request: web.Request) -> web.StreamResponse:
+    _state(request).stats.reset()
+    return json_response({})

@@ -1,0 +1,146 @@
+"""The one middleware: request log and counters, then for /v1 auth, app id, rate buckets, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from asyncrun.emulator.limits import Bucket
+from asyncrun.emulator.state import STATE, EmulatorState
+from asyncrun.emulator.wire import ApiError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The seed's rule: 3-30 chars of lowercase letters, digits, '.', '-', not starting or ending
+# with '.' or '-'.
+APP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,28}[a-z0-9]$")
+_LOGGED_BODY_LIMIT = 64 * 1024
+_HIDDEN_QUERY = frozenset({"signature"})
+_RESULT_ROUTES = frozenset(
+    {
+        "GET /v1/applications/{app_id}/runs/{run_id}",
+        "GET /v1/applications/{app_id}/runs/{run_id}/output",
+    }
+)
+_CREATE_ROUTE = "POST /v1/applications/{app_id}/runs"
+
+
+class DroppedConnection(Exception):
+    """Raised to close the connection without an answer."""
+
+
+def route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    if resource is None:
+        return f"{request.method} unmatched"
+    return f"{request.method} {resource.canonical}"
+
+
+@web.middleware
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE]
+    route = route_of(request)
+    status = 0
+    try:
+        await _log(state, request)
+        if request.path.startswith("/v1/"):
+            response = await _guarded(state, request, route, handler)
+        else:
+            response = await handler(request)
+        status = response.status
+        return response
+    except ApiError as exc:
+        status = exc.status
+        return exc.response()
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except DroppedConnection:
+        _drop(request)
+        raise
+    finally:
+        state.stats.count(route, status)
+
+
+async def _guarded(
+    state: EmulatorState, request: web.Request, route: str, handler: Handler
+) -> web.StreamResponse:
+    _check_auth(state, request)
+    app_id = request.match_info.get("app_id")
+    if app_id is not None and not APP_ID_RE.match(app_id):
+        raise ApiError(
+            400,
+            f"invalid application id {app_id!r}: 3-30 lowercase letters, digits, '.' or '-', "
+            "not starting or ending with '.' or '-'",
+        )
+    _check_rate(state, route)
+    fault = state.faults.draw(is_create=route == _CREATE_ROUTE)
+    if fault is not None:
+        state.stats.faults[fault] += 1
+        await _apply_fault(state, fault)
+    response = await handler(request)
+    if fault == "lost_create" and response.status < 300:
+        raise DroppedConnection
+    return response
+
+
+def _check_auth(state: EmulatorState, request: web.Request) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    expected = state.config.api_key
+    if scheme.lower() != "bearer" or not key:
+        raise ApiError(401, "missing bearer API key")
+    if expected is not None and not hmac.compare_digest(key.encode(), expected.encode()):
+        raise ApiError(401, "invalid API key")
+
+
+def _check_rate(state: EmulatorState, route: str) -> None:
+    if not state.limiter.active:
+        return
+    bucket: Bucket = "general"
+    if route == _CREATE_ROUTE:
+        bucket = "create"
+    elif route in _RESULT_ROUTES:
+        bucket = "result"
+    wait = state.limiter.retry_after(bucket)
+    if wait is not None:
+        state.stats.rate_limited[bucket] += 1
+        raise ApiError(429, f"rate limit exceeded ({bucket})", {"Retry-After": str(wait)})
+
+
+async def _apply_fault(state: EmulatorState, fault: str) -> None:
+    if fault == "429":
+        raise ApiError(429, "injected: too many requests", {"Retry-After": "1"})
+    if fault in ("500", "502", "503"):
+        raise ApiError(int(fault), f"injected: server error {fault}")
+    if fault == "drop":
+        raise DroppedConnection
+    if fault == "slow":
+        await asyncio.sleep(state.faults.profile.slow_seconds)
+
+
+def _drop(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+async def _log(state: EmulatorState, request: web.Request) -> None:
+    query = {k: ("***" if k in _HIDDEN_QUERY else v) for k, v in request.query.items()}
+    entry = state.stats.log_request(request.method, request.path, query, dict(request.headers))
+    length = request.content_length
+    if (
+        request.content_type == "application/json"
+        and length is not None
+        and 0 < length <= _LOGGED_BODY_LIMIT
+    ):
+        try:
+            entry["json"] = json.loads(await request.read())
+        except ValueError:
+            entry["json"] = None

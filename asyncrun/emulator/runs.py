@@ -1,0 +1,196 @@
+"""The run store and the run lifecycle on a scaled clock.
+
+A simulated run costs no task: its status is computed from timestamps on each request
+(queued until t0 + queue/scale, running until t0 + (queue + duration)/scale, then terminal),
+so a hundred thousand runs cost only their records. Runs of `--app-command` are real
+subprocesses (command_app.py) and record their own start and end.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+MULTI_FILE_TYPES = frozenset({"multi-file", "csv-archive"})
+
+
+@dataclass(eq=False, slots=True)
+class Run:
+    id: str
+    app_id: str
+    seq: int
+    name: str
+    description: str
+    instance_id: str
+    options: dict[str, str]
+    input_type: str
+    output_type: str
+    execution_class: str
+    created_wall: float
+    t0: float
+    scale: float
+    queue_s: float
+    duration_s: float
+    input_size: int
+    inline_input: Any = None
+    input_key: str | None = None
+    digest: str = ""
+    files: list[dict[str, Any]] | None = None
+    fail_message: str | None = None
+    output_bytes: int | None = None
+    evil: str | None = None
+    command: bool = False
+    # Set for command runs by the runner, and for every run by cancel.
+    started_at: float | None = None
+    ended_at: float | None = None
+    command_status: str = "queued"
+    canceled_at: float | None = None
+    log_lines: list[str] = field(default_factory=list)
+    output_key: str | None = None
+    command_output_size: int = 0
+    info_cache: bytes | None = None
+
+    def timeline(self, now: float) -> tuple[str, float | None, float | None]:
+        """(status_v2, monotonic start or None, monotonic end or None) as of `now`."""
+        if self.command:
+            if self.canceled_at is not None:
+                return "canceled", self.started_at, self.canceled_at
+            return self.command_status, self.started_at, self.ended_at
+        start = self.t0 + self.queue_s / self.scale
+        end = self.t0 + (self.queue_s + self.duration_s) / self.scale
+        if self.canceled_at is not None:
+            return "canceled", (start if self.canceled_at >= start else None), self.canceled_at
+        if now < start:
+            return "queued", None, None
+        if now < end:
+            return "running", start, None
+        return ("failed" if self.fail_message is not None else "succeeded"), start, end
+
+    def status(self, now: float) -> str:
+        return self.timeline(now)[0]
+
+    def cancel(self, now: float) -> bool:
+        """Cancel the run if it has not finished; True if this call canceled it."""
+        if self.status(now) in TERMINAL:
+            return False
+        self.canceled_at = now
+        return True
+
+    def wall(self, mono: float) -> float:
+        """The wall-clock time of a monotonic instant of this run."""
+        return self.created_wall + (mono - self.t0)
+
+    def simulated_ms(self, start: float, end: float) -> float:
+        """A real interval of this run as simulated milliseconds."""
+        return round(max(0.0, end - start) * self.scale * 1000.0, 3)
+
+
+@dataclass
+class NewRun:
+    """What a POST runs asked for, already validated."""
+
+    app_id: str
+    name: str
+    description: str
+    instance_id: str
+    options: dict[str, str]
+    input_type: str
+    output_type: str
+    execution_class: str
+    input_size: int
+    inline_input: Any
+    input_key: str | None
+    digest: str
+    files: list[dict[str, Any]] | None
+    fail_message: str | None
+    duration_s: float | None
+    output_bytes: int | None
+    evil: str | None
+
+
+class RunStore:
+    """All runs, by id and per application in creation order."""
+
+    def __init__(
+        self, *, seed: int, duration: tuple[float, float], queue_delay: float, time_scale: float
+    ) -> None:
+        self._rng = random.Random(f"runs-{seed}")
+        self._duration = duration
+        self._queue_delay = queue_delay
+        self._scale = time_scale
+        self._runs: dict[str, Run] = {}
+        self._per_app: dict[str, list[Run]] = {}
+        self._seq = 0
+        self.created = 0
+        self.per_name: Counter[str] = Counter()
+
+    def create(self, spec: NewRun, *, command: bool) -> Run:
+        self._seq += 1
+        low, high = self._duration
+        duration = spec.duration_s if spec.duration_s is not None else self._rng.uniform(low, high)
+        run = Run(
+            id=f"run-{self._seq:x}-{self._rng.getrandbits(40):010x}",
+            app_id=spec.app_id,
+            seq=self._seq,
+            name=spec.name,
+            description=spec.description,
+            instance_id=spec.instance_id,
+            options=spec.options,
+            input_type=spec.input_type,
+            output_type=spec.output_type,
+            execution_class=spec.execution_class,
+            created_wall=time.time(),
+            t0=time.monotonic(),
+            scale=1.0 if command else self._scale,
+            queue_s=self._queue_delay,
+            duration_s=duration,
+            input_size=spec.input_size,
+            inline_input=spec.inline_input,
+            input_key=spec.input_key,
+            digest=spec.digest,
+            files=spec.files,
+            fail_message=spec.fail_message,
+            output_bytes=spec.output_bytes,
+            evil=spec.evil,
+            command=command,
+        )
+        self._runs[run.id] = run
+        self._per_app.setdefault(run.app_id, []).append(run)
+        self.created += 1
+        if run.name:
+            self.per_name[run.name] += 1
+        return run
+
+    def get(self, app_id: str, run_id: str) -> Run | None:
+        run = self._runs.get(run_id)
+        return run if run is not None and run.app_id == app_id else None
+
+    def delete(self, run: Run) -> None:
+        self._runs.pop(run.id, None)
+        runs = self._per_app.get(run.app_id, [])
+        index = bisect.bisect_left(runs, run.seq, key=lambda r: r.seq)
+        if index < len(runs) and runs[index] is run:
+            del runs[index]
+
+    def all_runs(self) -> list[Run]:
+        return list(self._runs.values())
+
+    def newest_first(self, app_id: str, before_seq: int | None, limit: int | None) -> list[Run]:
+        """Runs of one app, newest first, strictly older than `before_seq` if given."""
+        runs = self._per_app.get(app_id, [])
+        end = len(runs) if before_seq is None else bisect.bisect_left(runs, before_seq, key=_seq)
+        start = 0 if limit is None else max(0, end - limit)
+        return runs[start:end][::-1]
+
+    def has_older(self, app_id: str, seq: int) -> bool:
+        runs = self._per_app.get(app_id, [])
+        return bool(runs) and runs[0].seq < seq
+
+
+def _seq(run: Run) -> int:
+    return run.seq

@@ -1,0 +1,129 @@
+"""The emulator's state: runs, storage, limits, faults, stats, and how run outputs are produced."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from asyncrun.emulator import default_app
+from asyncrun.emulator.command_app import CommandRunner
+from asyncrun.emulator.config import EmulatorConfig
+from asyncrun.emulator.faults import FaultInjector
+from asyncrun.emulator.limits import RateLimiter
+from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run, RunStore
+from asyncrun.emulator.stats import Stats
+from asyncrun.emulator.storage import Storage
+
+# Outputs up to this size are built in memory on request; bigger ones are written to storage
+# once (in a thread) and streamed from disk.
+IN_MEMORY_OUTPUT = 1 * 2**20
+
+
+class EmulatorState:
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.store = RunStore(
+            seed=config.seed,
+            duration=config.duration,
+            queue_delay=config.queue_delay,
+            time_scale=config.time_scale,
+        )
+        self.storage = Storage(
+            config.storage_dir, url_ttl=config.url_ttl, upload_cap=config.upload_cap
+        )
+        self.stats = Stats(config.recent_requests)
+        self.limiter = RateLimiter(config.rate_profile)
+        self.faults = FaultInjector(config.faults, config.seed)
+        self._output_locks: dict[str, asyncio.Lock] = {}
+        self._uploads = 0
+        self.commands: CommandRunner | None = None
+        if config.app_command is not None:
+            self.commands = CommandRunner(config.app_command, config.app_concurrency, self.storage)
+
+    def new_upload_id(self) -> str:
+        self._uploads += 1
+        return f"upload-{self._uploads:x}-{secrets.token_hex(6)}"
+
+    def snapshot(self) -> dict[str, Any]:
+        """The body of GET /_emulator/stats."""
+        return {
+            "requests": self.stats.requests_by_route(),
+            "runs_created": self.store.created,
+            "runs_per_name": dict(self.store.per_name),
+            "bytes_stored": self.storage.bytes_stored,
+            "faults": dict(self.stats.faults),
+            "rate_limited": dict(self.stats.rate_limited),
+            "recent_requests": list(self.stats.recent),
+        }
+
+    async def aclose(self) -> None:
+        if self.commands is not None:
+            await self.commands.aclose()
+        self.storage.close()
+
+    # -- outputs of the default app ----------------------------------------------------------
+
+    def output_base(self, run: Run) -> bytes:
+        doc = default_app.output_document(run.digest, run.options, run.files)
+        return default_app.compact_json(doc)
+
+    def json_padding(self, run: Run, base: bytes) -> int | None:
+        return default_app.padding_length(len(base), run.output_bytes)
+
+    async def output_size(self, run: Run) -> int:
+        """Size in bytes of a succeeded run's output (a multi-file output is built first)."""
+        if run.command:
+            return run.command_output_size
+        if run.output_type in MULTI_FILE_TYPES:
+            return self.storage.size(await self.output_object(run))
+        base = self.output_base(run)
+        return default_app.json_output_size(base, self.json_padding(run, base))
+
+    def output_key(self, run: Run) -> str:
+        suffix = "tar.gz" if run.output_type in MULTI_FILE_TYPES else "json"
+        return f"outputs/{run.id}/output.{suffix}"
+
+    async def output_object(self, run: Run) -> str:
+        """The storage key of the run's output, writing the object on first use."""
+        if run.output_key is not None and self.storage.exists(run.output_key):
+            return run.output_key
+        lock = self._output_locks.setdefault(run.id, asyncio.Lock())
+        async with lock:
+            if run.output_key is None or not self.storage.exists(run.output_key):
+                key = self.output_key(run)
+                await asyncio.to_thread(self.storage.write_with, key, self._output_writer(run))
+                run.output_key = key
+        self._output_locks.pop(run.id, None)
+        return run.output_key
+
+    def _output_writer(self, run: Run) -> Any:
+        base = self.output_base(run)
+        if run.output_type in MULTI_FILE_TYPES:
+            return lambda sink: default_app.write_multifile_output(
+                sink, base, run.output_bytes, run.evil
+            )
+        padding = self.json_padding(run, base)
+        return lambda sink: default_app.write_json_output(sink, base, padding)
+
+    async def small_output(self, run: Run) -> bytes | None:
+        """The JSON output as bytes when it is small enough to build in memory, else None."""
+        if run.command or run.output_type in MULTI_FILE_TYPES:
+            return None
+        base = self.output_base(run)
+        padding = self.json_padding(run, base)
+        if default_app.json_output_size(base, padding) > IN_MEMORY_OUTPUT:
+            return None
+        return default_app.render_json_output(base, padding)
+
+    def input_object_key(self, run: Run) -> str:
+        return run.input_key if run.input_key is not None else f"outputs/{run.id}/input.json"
+
+    def forget(self, run: Run) -> None:
+        self.store.delete(run)
+        self.storage.delete_prefix(f"outputs/{run.id}/")
+
+
+STATE: web.AppKey[EmulatorState] = web.AppKey("emulator_state", EmulatorState)

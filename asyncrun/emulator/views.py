@@ -1,0 +1,90 @@
+"""Wire shapes of runs, as the official SDK's pydantic models (nextmv 1.13.0) read them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from asyncrun.emulator.runs import Run
+
+USER_EMAIL = "emulator@localhost"
+RUNTIME = "default"
+
+# The real v1 `status` string, kept alongside status_v2 as the real API does.
+_V1_STATUS = {
+    "queued": "requested",
+    "running": "running",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+
+
+def iso(wall: float) -> str:
+    return (
+        datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def metadata(run: Run, now: float, output_size: int) -> dict[str, Any]:
+    status, start, end = run.timeline(now)
+    duration = run.simulated_ms(run.t0, end) if end is not None else 0.0
+    execution = run.simulated_ms(start, end) if start is not None and end is not None else 0.0
+    return {
+        "application_id": run.app_id,
+        "application_instance_id": run.instance_id,
+        "application_version_id": "",
+        "created_at": iso(run.created_wall),
+        "initiated_at": iso(run.wall(start)) if start is not None else None,
+        "duration": duration,
+        "execution_duration": execution,
+        "error": run.fail_message if status == "failed" and run.fail_message else "",
+        "format": {"input": {"type": run.input_type}, "output": {"type": run.output_type}},
+        "input_size": run.input_size,
+        "output_size": output_size if status == "succeeded" else 0,
+        "status": _V1_STATUS.get(status, status),
+        "status_v2": status,
+        "execution_class": run.execution_class,
+        "runtime": RUNTIME,
+        "run_type": {"type": "standard"},
+        "options": {
+            "request_options": dict(run.options),
+            "active_options": dict(run.options),
+            "options_summary": [
+                {"name": k, "value": v, "source": "request"} for k, v in run.options.items()
+            ],
+        },
+        "statistics": None,
+    }
+
+
+def information(run: Run, now: float, output_size: int) -> dict[str, Any]:
+    """RunInformation: the reply of GET runs/{id}/metadata."""
+    return {
+        "id": run.id,
+        "name": run.name,
+        "description": run.description,
+        "user_email": USER_EMAIL,
+        "metadata": metadata(run, now, output_size),
+    }
+
+
+def list_item(run: Run, now: float) -> dict[str, Any]:
+    """An item of GET runs (the SDK's `Run` model)."""
+    status = run.status(now)
+    return {
+        "id": run.id,
+        "user_email": USER_EMAIL,
+        "name": run.name,
+        "description": run.description,
+        "created_at": iso(run.created_wall),
+        "application_id": run.app_id,
+        "application_instance_id": run.instance_id,
+        "application_version_id": "",
+        "run_type": {"type": "standard"},
+        "execution_class": run.execution_class,
+        "runtime": RUNTIME,
+        "status": _V1_STATUS.get(status, status),
+        "status_v2": status,
+        "options": dict(run.options),
+    }
