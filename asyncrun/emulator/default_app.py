@@ -126,7 +126,7 @@ def write_multifile_output(
     sink: BinaryIO, result_json: bytes, filler_bytes: int | None, evil: str | None
 ) -> None:
     """A tar.gz with result.json, an optional filler file, and an optional hostile member."""
-    with tarfile.open(fileobj=sink, mode="w|gz", compresslevel=1) as archive:
+    with tarfile.open(fileobj=sink, mode="w:gz", compresslevel=1) as archive:
         _add_bytes(archive, "result.json", result_json)
         if filler_bytes:
             info = tarfile.TarInfo("filler.bin")

@@ -61,8 +61,9 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         status = exc.status
         raise
     except DroppedConnection:
+        # Abort the socket; aiohttp then finds the transport closed and writes nothing.
         _drop(request)
-        raise
+        return web.Response(status=500)
     finally:
         state.stats.count(route, status)
 
