@@ -1,0 +1,169 @@
+"""The `realistic` rate profile and the seeded fault profile."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+
+import aiohttp
+import pytest
+
+from asyncrun.emulator import Emulator, EmulatorConfig, FaultProfile
+
+APP = "/v1/applications/test-app"
+AUTH = {"Authorization": "Bearer test-key"}
+Factory = Callable[..., AbstractAsyncContextManager[Emulator]]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(headers=AUTH) as session:
+        yield session
+
+
+async def create(
+    http: aiohttp.ClientSession, emu: Emulator, name: str = ""
+) -> aiohttp.ClientResponse:
+    async with http.post(f"{emu.url}{APP}/runs", json={"input": {}, "name": name}) as resp:
+        await resp.read()
+        return resp
+
+
+async def test_realistic_profile_limits_run_creation_to_5_per_second(
+    emulator_factory: Factory, http: aiohttp.ClientSession
+) -> None:
+    async with emulator_factory(rate_profile="realistic") as emu:
+        answers = [await create(http, emu) for _ in range(10)]
+        statuses = [r.status for r in answers]
+        assert statuses[:5] == [200] * 5
+        limited = [r for r in answers if r.status == 429]
+        assert limited
+        for resp in limited:
+            assert int(resp.headers["Retry-After"]) >= 1
+        stats = emu.stats()
+        assert stats["rate_limited"] == {"create": len(limited)}
+        assert stats["runs_created"] == 10 - len(limited)
+
+
+async def test_realistic_profile_limits_results_but_not_metadata(
+    emulator_factory: Factory, http: aiohttp.ClientSession
+) -> None:
+    async with emulator_factory(rate_profile="realistic") as emu:
+        async with http.post(f"{emu.url}{APP}/runs", json={"input": {}}) as resp:
+            run_id = (await resp.json())["run_id"]
+        statuses = []
+        for _ in range(230):
+            async with http.get(f"{emu.url}{APP}/runs/{run_id}") as resp:
+                statuses.append(resp.status)
+        assert statuses[:200] == [200] * 200
+        assert 429 in statuses
+        for _ in range(20):
+            async with http.get(f"{emu.url}{APP}/runs/{run_id}/metadata") as resp:
+                assert resp.status == 200
+        assert set(emu.stats()["rate_limited"]) == {"result"}
+
+
+async def test_unlimited_profile_never_limits(
+    emulator: Emulator, http: aiohttp.ClientSession
+) -> None:
+    statuses = {(await create(http, emulator)).status for _ in range(30)}
+    assert statuses == {200}
+
+
+async def _outcomes(emu: Emulator, n: int) -> list[str]:
+    """What a client sees for n POST uploadurl calls: a status code or 'dropped'.
+
+    POST, because aiohttp silently retries an idempotent request once when its connection is
+    dropped, which would hide drops from this count.
+    """
+    seen = []
+    async with aiohttp.ClientSession(headers=AUTH) as http:
+        for _ in range(n):
+            try:
+                async with http.post(f"{emu.url}{APP}/runs/uploadurl") as resp:
+                    seen.append(str(resp.status))
+                    if resp.status == 429:
+                        assert resp.headers["Retry-After"] == "1"
+            except aiohttp.ServerDisconnectedError:
+                seen.append("dropped")
+    return seen
+
+
+async def test_faults_are_seeded_and_counted(emulator_factory: Factory) -> None:
+    faults = FaultProfile(rate_429=0.1, rate_500=0.1, rate_502=0.05, rate_503=0.05, drop=0.1)
+    config = EmulatorConfig(api_key="test-key", faults=faults, seed=7)
+    async with emulator_factory(config) as emu:
+        first = await _outcomes(emu, 200)
+        counted = emu.stats()["faults"]
+    async with emulator_factory(config) as emu:
+        second = await _outcomes(emu, 200)
+    async with emulator_factory(config.replace(seed=8)) as emu:
+        other_seed = await _outcomes(emu, 200)
+    assert first == second
+    assert first != other_seed
+    assert counted == {
+        kind: first.count(seen)
+        for kind, seen in [
+            ("429", "429"),
+            ("500", "500"),
+            ("502", "502"),
+            ("503", "503"),
+            ("drop", "dropped"),
+        ]
+        if first.count(seen)
+    }
+    assert set(counted) == {"429", "500", "502", "503", "drop"}
+    assert first.count("200") == 200 - sum(counted.values())
+
+
+async def test_lost_create_makes_the_run_but_loses_the_answer(emulator_factory: Factory) -> None:
+    async with emulator_factory(faults=FaultProfile(lost_create=1.0)) as emu:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            with pytest.raises(aiohttp.ServerDisconnectedError):
+                await create(http, emu, name="batch/key-1")
+            async with http.get(f"{emu.url}{APP}/runs") as resp:
+                runs = (await resp.json())["runs"]
+        assert [r["name"] for r in runs] == ["batch/key-1"]
+        stats = emu.stats()
+        assert stats["faults"] == {"lost_create": 1}
+        assert stats["runs_per_name"] == {"batch/key-1": 1}
+        assert stats["requests"]["POST /v1/applications/{app_id}/runs"] == {"0": 1}
+
+
+async def test_slow_fault_still_answers(
+    emulator_factory: Factory, http: aiohttp.ClientSession
+) -> None:
+    async with emulator_factory(faults=FaultProfile(slow=1.0, slow_seconds=0.05)) as emu:
+        for _ in range(3):
+            assert (await create(http, emu)).status == 200
+        assert emu.stats()["faults"] == {"slow": 3}
+
+
+async def test_faults_spare_storage_and_the_emulator_endpoints(
+    emulator_factory: Factory,
+) -> None:
+    async with emulator_factory(faults=FaultProfile(rate_500=1.0)) as emu:
+        async with aiohttp.ClientSession() as bare:
+            async with bare.get(f"{emu.url}/_emulator/stats") as resp:
+                assert resp.status == 200
+            async with bare.post(f"{emu.url}/_emulator/reset-stats") as resp:
+                assert resp.status == 200
+        async with (
+            aiohttp.ClientSession(headers=AUTH) as http,
+            http.get(f"{emu.url}{APP}/runs") as resp,
+        ):
+            assert resp.status == 500
+        upload_url = emu.state.storage.presign(emu.url, "PUT", "uploads/direct")
+        async with (
+            aiohttp.ClientSession(skip_auto_headers=["Content-Type"]) as bare,
+            bare.put(upload_url, data=b"abc") as resp,
+        ):
+            assert resp.status == 200
+        assert emu.stats()["faults"] == {"500": 1}
+
+
+def test_fault_rates_must_add_up_to_at_most_one() -> None:
+    with pytest.raises(ValueError, match="at most 1"):
+        FaultProfile(rate_500=0.6, drop=0.5)
+    with pytest.raises(ValueError, match="at most 1"):
+        FaultProfile(rate_429=-0.1)
