@@ -43,6 +43,10 @@ class CommandRunner:
         if proc is not None and proc.returncode is None:
             proc.kill()
 
+    def running(self) -> int:
+        """How many app processes are alive now."""
+        return sum(1 for proc in self._procs.values() if proc.returncode is None)
+
     async def aclose(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:
