@@ -11,7 +11,7 @@ from aiohttp import web
 
 from asyncrun.emulator import guard, views
 from asyncrun.emulator.config import INLINE_LIMIT, EmulatorConfig
-from asyncrun.emulator.runs import MULTI_FILE_TYPES, TERMINAL, Run
+from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run
 from asyncrun.emulator.state import STATE, EmulatorState
 from asyncrun.emulator.storage_routes import add_storage_routes
 from asyncrun.emulator.submit import parse_new_run, upload_key
@@ -23,6 +23,7 @@ from asyncrun.emulator.wire import (
 )
 
 MAX_BODY = INLINE_LIMIT + 2**20
+LIVE_LOG_HINT = 0.05
 _APP = "/v1/applications/{app_id}"
 _RUN = _APP + "/runs/{run_id}"
 
@@ -43,6 +44,7 @@ def build_app(config: EmulatorConfig, state: EmulatorState | None = None) -> web
     r.add_get(_RUN + "/output", run_output)
     r.add_get(_RUN + "/input", run_input)
     r.add_get(_RUN + "/logs", run_logs)
+    r.add_get(_RUN + "/logs/live", run_logs_live)
     r.add_patch(_RUN + "/cancel", cancel_run)
     r.add_delete(_RUN, delete_run)
     r.add_get("/_emulator/stats", emulator_stats)
@@ -88,12 +90,7 @@ async def create_run(request: web.Request) -> web.StreamResponse:
 async def run_metadata(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     run = _run(request)
-    if run.info_cache is not None:
-        return raw_json_response(run.info_cache)
-    body = json_bytes(await _information(state, run, time.monotonic()))
-    if run.status(time.monotonic()) in TERMINAL:
-        run.info_cache = body
-    return raw_json_response(body)
+    return raw_json_response(json_bytes(await _information(state, run, time.monotonic())))
 
 
 async def _information(state: EmulatorState, run: Run, now: float) -> dict[str, Any]:
@@ -181,17 +178,41 @@ async def run_logs(request: web.Request) -> web.StreamResponse:
     return json_response({"log": "\n".join(_log_lines(run, time.monotonic()))})
 
 
+async def run_logs_live(request: web.Request) -> web.StreamResponse:
+    """Log lines after the `since` token, with the status and a hint for the next poll."""
+    run = _run(request)
+    now = time.monotonic()
+    entries = _log_entries(run, now)
+    since = request.query.get("since", "0")
+    start = int(since) if since.isdigit() else 0
+    return json_response(
+        {
+            "items": [{"timestamp": t, "log": line} for t, line in entries[start:]],
+            "status_v2": run.status(now),
+            "next_available_in_seconds": LIVE_LOG_HINT,
+            "next_page_token": str(len(entries)),
+        }
+    )
+
+
 def _log_lines(run: Run, now: float) -> list[str]:
+    return [f"{stamp} {line}" for stamp, line in _log_entries(run, now)]
+
+
+def _log_entries(run: Run, now: float) -> list[tuple[str, str]]:
+    """(timestamp, text) of every log line so far: lifecycle events and app stderr."""
     status, start, end = run.timeline(now)
-    lines = [f"{views.iso(run.created_wall)} run {run.id} queued"]
+    entries = [(views.iso(run.created_wall), f"run {run.id} queued")]
     if start is not None:
-        lines.append(f"{views.iso(run.wall(start))} run started")
-    lines.extend(run.log_lines)
+        started = views.iso(run.wall(start))
+        entries.append((started, "run started"))
+        entries.extend((started, line) for line in run.log_lines)
     if end is not None:
+        ended = views.iso(run.wall(end))
         if status == "failed":
-            lines.append(f"{views.iso(run.wall(end))} error: {run.fail_message}")
-        lines.append(f"{views.iso(run.wall(end))} run {status}")
-    return lines
+            entries.append((ended, f"error: {run.fail_message}"))
+        entries.append((ended, f"run {status}"))
+    return entries
 
 
 async def cancel_run(request: web.Request) -> web.StreamResponse:

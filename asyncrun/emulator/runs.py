@@ -53,7 +53,6 @@ class Run:
     log_lines: list[str] = field(default_factory=list)
     output_key: str | None = None
     command_output_size: int = 0
-    info_cache: bytes | None = None
 
     def timeline(self, now: float) -> tuple[str, float | None, float | None]:
         """(status_v2, monotonic start or None, monotonic end or None) as of `now`."""

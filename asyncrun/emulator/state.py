@@ -56,7 +56,7 @@ class EmulatorState:
             "bytes_stored": self.storage.bytes_stored,
             "faults": dict(self.stats.faults),
             "rate_limited": dict(self.stats.rate_limited),
-            "recent_requests": list(self.stats.recent),
+            "recent_requests": [dict(entry) for entry in self.stats.recent],
         }
 
     async def aclose(self) -> None:

@@ -205,3 +205,13 @@ def test_run_input_round_trip(app: cloud.Application) -> None:
     payload = {"k": [1, 2, 3]}
     run_id = app.new_run(input=payload)
     assert app.run_input(run_id) == payload
+
+
+def test_live_logs_follow_the_run_to_its_end(app: cloud.Application, emu: ThreadedEmulator) -> None:
+    run_id = app.new_run(input={"x": 1}, options={"emulator.duration": "2"})
+    options = nextmv.PollingOptions(initial_delay=0, max_duration=30)
+    logs = app.run_logs_with_polling(run_id, polling_options=options)
+    lines = [entry.log for entry in logs]
+    assert lines == [f"run {run_id} queued", "run started", "run succeeded"]
+    polls = requests_of(emu, "GET " + RUN_ID + "/logs/live")["200"]
+    assert polls >= 2  # at least one poll saw the run unfinished, and each line came once
