@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,8 +26,6 @@ LIVE_LOG_HINT = 0.05
 _APP = "/v1/applications/{app_id}"
 _RUN = _APP + "/runs/{run_id}"
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 def build_app(config: EmulatorConfig, state: EmulatorState | None = None) -> web.Application:
     state = state if state is not None else EmulatorState(config)
@@ -49,7 +46,7 @@ def build_app(config: EmulatorConfig, state: EmulatorState | None = None) -> web
     r.add_delete(_RUN, delete_run)
     r.add_get("/_emulator/stats", emulator_stats)
     r.add_post("/_emulator/reset-stats", reset_stats)
-    add_storage_routes(app, state)
+    add_storage_routes(app)
     return app
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from asyncrun.emulator.state import STATE, EmulatorState
+from asyncrun.emulator.state import STATE
 from asyncrun.emulator.storage import CHUNK, StorageError
 
 _ROUTE = "/_storage/{key:.+}"
 
 
-def add_storage_routes(app: web.Application, state: EmulatorState) -> None:
+def add_storage_routes(app: web.Application) -> None:
     app.router.add_put(_ROUTE, put_object)
     app.router.add_get(_ROUTE, get_object)
 
