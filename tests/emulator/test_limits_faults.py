@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from asyncrun.emulator import Emulator, EmulatorConfig, FaultProfile
+from asyncrun.emulator.limits import RateLimiter
 
 APP = "/v1/applications/test-app"
 AUTH = {"Authorization": "Bearer test-key"}
@@ -167,3 +168,12 @@ def test_fault_rates_must_add_up_to_at_most_one() -> None:
         FaultProfile(rate_500=0.6, drop=0.5)
     with pytest.raises(ValueError, match="at most 1"):
         FaultProfile(rate_429=-0.1)
+
+
+def test_realistic_general_bucket_allows_2000_then_asks_to_wait() -> None:
+    limiter = RateLimiter("realistic")
+    granted = [limiter.retry_after("general") for _ in range(2000)]
+    assert granted == [None] * 2000
+    waits = [limiter.retry_after("general") for _ in range(20)]
+    assert all(w is not None and w >= 1 for w in waits[:10])
+    assert RateLimiter("unlimited").retry_after("general") is None
