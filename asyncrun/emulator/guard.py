@@ -49,14 +49,14 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     try:
         await _log(state, request)
         if request.path.startswith("/v1/"):
-            response = await _guarded(state, request, route, handler)
+            response = _with_request_id(state, await _guarded(state, request, route, handler))
         else:
             response = await handler(request)
         status = response.status
         return response
     except ApiError as exc:
         status = exc.status
-        return exc.response()
+        return _with_request_id(state, exc.response())
     except web.HTTPException as exc:
         status = exc.status
         raise
@@ -66,6 +66,13 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         return web.Response(status=500)
     finally:
         state.stats.count(route, status)
+
+
+def _with_request_id(state: EmulatorState, response: web.StreamResponse) -> web.StreamResponse:
+    """Tag an API answer with X-Request-Id (not a streamed one: its headers are sent)."""
+    if not response.prepared:
+        response.headers["X-Request-Id"] = state.next_request_id()
+    return response
 
 
 async def _guarded(

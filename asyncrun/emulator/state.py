@@ -39,9 +39,14 @@ class EmulatorState:
         self.faults = FaultInjector(config.faults, config.seed)
         self._output_locks: dict[str, asyncio.Lock] = {}
         self._uploads = 0
+        self._requests = 0
         self.commands: CommandRunner | None = None
         if config.app_command is not None:
             self.commands = CommandRunner(config.app_command, config.app_concurrency, self.storage)
+
+    def next_request_id(self) -> str:
+        self._requests += 1
+        return f"req-{self._requests:x}"
 
     def new_upload_id(self) -> str:
         self._uploads += 1

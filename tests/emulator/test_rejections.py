@@ -170,10 +170,13 @@ async def test_any_key_is_accepted_without_a_configured_key(emulator_factory: Fa
 
 
 async def test_unknown_run_is_404(emulator: Emulator, http: aiohttp.ClientSession) -> None:
+    request_ids = set()
     for suffix in ("/metadata", "", "/output", "/input", "/logs"):
         async with http.get(f"{emulator.url}{APP}/runs/run-nope{suffix}") as resp:
             assert resp.status == 404, suffix
             assert "run-nope" in (await resp.json())["error"]
+            request_ids.add(resp.headers["X-Request-Id"])
+    assert len(request_ids) == 5
     async with http.patch(f"{emulator.url}{APP}/runs/run-nope/cancel") as resp:
         assert resp.status == 404
 
