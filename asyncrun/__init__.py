@@ -1,5 +1,8 @@
 """asyncrun: an asyncio client for high-concurrency batch runs on Nextmv Cloud."""
 
+from asyncrun.application import AsyncApplication
+from asyncrun.client import AsyncClient
+from asyncrun.config import Limits, Rate, RateLimits, RetryPolicy, Timeouts
 from asyncrun.errors import (
     AmbiguousSubmitError,
     APIConnectionError,
@@ -23,6 +26,24 @@ from asyncrun.errors import (
     UnprocessableEntityError,
     UploadError,
 )
+from asyncrun.models import (
+    ContentFormat,
+    Format,
+    FormatInput,
+    FormatOutput,
+    Input,
+    Metadata,
+    Run,
+    RunConfiguration,
+    RunInformation,
+    RunLog,
+    RunQueuing,
+    RunResult,
+    RunTypeConfiguration,
+    StatusV2,
+    UploadURL,
+)
+from asyncrun.polling import PollingOptions
 
 __version__ = "0.1.0"
 
@@ -32,21 +53,44 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AmbiguousSubmitError",
+    "AsyncApplication",
+    "AsyncClient",
     "AsyncrunError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigError",
     "ConflictError",
+    "ContentFormat",
+    "Format",
+    "FormatInput",
+    "FormatOutput",
+    "Input",
     "InputError",
+    "Limits",
+    "Metadata",
     "NotFoundError",
     "PermissionDeniedError",
+    "PollingOptions",
     "PollingTimeoutError",
+    "Rate",
     "RateLimitError",
+    "RateLimits",
+    "RetryPolicy",
+    "Run",
     "RunCanceledError",
+    "RunConfiguration",
     "RunError",
     "RunFailedError",
+    "RunInformation",
+    "RunLog",
+    "RunQueuing",
+    "RunResult",
+    "RunTypeConfiguration",
     "ServerError",
+    "StatusV2",
+    "Timeouts",
     "UnprocessableEntityError",
     "UploadError",
+    "UploadURL",
     "__version__",
 ]

@@ -1,0 +1,560 @@
+"""AsyncApplication: the Nextmv run API of one application (new_run, polling, results, ...).
+
+Bodies, paths and queries are the official SDK's for the same call; what differs is safety:
+ids are validated and URL-escaped, an unsupported input raises instead of sending null, the
+body is serialised once, and a large output costs 2 requests after polling instead of 5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import date, datetime
+from os import PathLike
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from pydantic import BaseModel, ValidationError
+
+from asyncrun.config import Bucket
+from asyncrun.errors import (
+    AmbiguousSubmitError,
+    APIError,
+    ConfigError,
+    InputError,
+    PollingTimeoutError,
+    RunCanceledError,
+    RunFailedError,
+)
+from asyncrun.models import (
+    ContentFormat,
+    Input,
+    Run,
+    RunConfiguration,
+    RunInformation,
+    RunLog,
+    RunResult,
+    RunType,
+    StatusV2,
+    UploadURL,
+)
+from asyncrun.polling import PollingOptions, poll
+from asyncrun.transport import Transport
+
+__all__ = ["AsyncApplication", "validate_app_id", "validate_run_id"]
+
+logger = logging.getLogger("asyncrun")
+
+M = TypeVar("M", bound=BaseModel)
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+INLINE_LIMIT = 5 * 1024 * 1024
+"""JSON inputs and outputs strictly larger than this go through presigned URLs (the SDK's rule)."""
+UPLOAD_CAP = 500 * 1024 * 1024
+"""The SDK's hard limit on one request body, kept for uploads too."""
+CONSOLE_URL = "https://cloud.nextmv.io"
+_MAX_PAGES = 10_000
+
+_APP_ID = re.compile(r"[a-z0-9][a-z0-9.-]{1,28}[a-z0-9]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_OUTPUT_FOR_INPUT = {
+    ContentFormat.json: ContentFormat.json,
+    ContentFormat.text: ContentFormat.json,
+    ContentFormat.csv_archive: ContentFormat.csv_archive,
+    ContentFormat.multi_file: ContentFormat.multi_file,
+}
+
+
+def validate_app_id(app_id: str) -> str:
+    """3-30 characters of [a-z0-9.-], not starting or ending with '.' or '-'."""
+    if not isinstance(app_id, str) or not _APP_ID.fullmatch(app_id):
+        raise ConfigError(
+            f"invalid application id {app_id!r}: 3-30 characters of lowercase letters, digits, "
+            "'.' and '-', not starting or ending with '.' or '-'"
+        )
+    return app_id
+
+
+def validate_run_id(run_id: str) -> str:
+    """Non-empty, no control characters (it is URL-escaped before use)."""
+    if not isinstance(run_id, str) or not run_id or _CONTROL.search(run_id):
+        raise ConfigError(f"invalid run id {run_id!r}: it must be a non-empty printable string")
+    return run_id
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _compact_json(value: Any) -> str:
+    """The SDK's serialisation: compact separators, ASCII, dates as ISO strings."""
+    try:
+        return json.dumps(value, separators=(",", ":"), default=_iso)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"input is not JSON serialisable: {exc}") from None
+
+
+class _Prepared:
+    """The input of a new run, serialised once: inline JSON text or an upload body."""
+
+    def __init__(self, *, inline: str | None, upload: bytes | None, fmt: ContentFormat) -> None:
+        self.inline = inline
+        self.upload = upload
+        self.format = fmt
+
+
+def _prepare_input(value: Any) -> _Prepared:
+    fmt, data = _classify(value)
+    if isinstance(data, str) and fmt != ContentFormat.json:
+        return _Prepared(inline=None, upload=data.encode("utf-8"), fmt=fmt)
+    text = data if isinstance(data, str) else _compact_json(data)
+    if fmt != ContentFormat.json or len(text) > INLINE_LIMIT:
+        return _Prepared(inline=None, upload=text.encode("utf-8"), fmt=fmt)
+    return _Prepared(inline=text, upload=None, fmt=fmt)
+
+
+def _classify(value: Any) -> tuple[ContentFormat, Any]:
+    """(content format, data) of an input, or InputError for a type the API cannot take."""
+    if isinstance(value, dict | list):
+        return ContentFormat.json, value
+    if isinstance(value, str):
+        return ContentFormat.text, value
+    if isinstance(value, Input):
+        return value.input_format, _input_data(value.data, value.input_format)
+    if hasattr(value, "data") and hasattr(value, "input_format"):  # nextmv.Input
+        fmt = _content_format(value.input_format)
+        return fmt, _input_data(value.data, fmt)
+    if isinstance(value, BaseModel):
+        to_dict = getattr(value, "to_dict", None)  # nextmv models: the SDK's own serialisation
+        return ContentFormat.json, to_dict() if callable(to_dict) else value.model_dump(mode="json")
+    raise InputError(
+        f"unsupported input type {type(value).__name__}: use a dict, a list, a pydantic model, "
+        "a str, an asyncrun.Input, or upload_id="
+    )
+
+
+def _content_format(raw: Any) -> ContentFormat:
+    try:
+        return ContentFormat(getattr(raw, "value", raw))
+    except ValueError:
+        raise InputError(f"unsupported input format {raw!r}") from None
+
+
+def _input_data(data: Any, fmt: ContentFormat) -> Any:
+    if fmt == ContentFormat.json and isinstance(data, str):
+        return _compact_json(data)  # a JSON string value, sent as JSON
+    if fmt != ContentFormat.json and not isinstance(data, str | dict | list):
+        raise InputError(f"{fmt.value} input data must be a str or a dict")
+    return data
+
+
+def _options_dict(options: Mapping[str, Any] | None) -> dict[str, str]:
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ConfigError("options must be a mapping of option name to value")
+    out: dict[str, str] = {}
+    for key, value in options.items():
+        out[str(key)] = value if isinstance(value, str) else _options_json(key, value)
+    return out
+
+
+def _options_json(key: Any, value: Any) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), default=_iso)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option {key!r} is not JSON serialisable") from None
+
+
+def _configuration(
+    configuration: RunConfiguration | Mapping[str, Any] | None, fmt: ContentFormat
+) -> RunConfiguration:
+    """The caller's configuration as given, or the SDK's auto-filled format when there is none."""
+    if isinstance(configuration, RunConfiguration):
+        return configuration
+    if isinstance(configuration, Mapping):
+        try:
+            return RunConfiguration.model_validate(dict(configuration))
+        except (ValidationError, ValueError) as exc:
+            raise ConfigError(f"invalid configuration: {exc}") from None
+    if configuration is not None:
+        raise ConfigError("configuration must be a RunConfiguration or a dict")
+    return RunConfiguration.model_validate(
+        {"format": {"input": {"type": fmt}, "output": {"type": _OUTPUT_FOR_INPUT[fmt]}}}
+    )
+
+
+def _loads(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise APIError(f"{what}: the API answered with invalid JSON") from None
+
+
+def _model(model: type[M], data: Any, what: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise APIError(f"{what}: unexpected answer ({exc.error_count()} invalid fields)") from None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.astimezone()
+
+
+class AsyncApplication:
+    """The run API of one Nextmv application. Get one from `AsyncClient.application(app_id)`."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        app_id: str,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.id = validate_app_id(app_id)
+        self._transport = transport
+        self._base = f"v1/applications/{quote(app_id, safe='')}"
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        return f"AsyncApplication(id={self.id!r})"
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _run_path(self, run_id: str, suffix: str = "") -> str:
+        return f"{self._base}/runs/{quote(validate_run_id(run_id), safe='')}{suffix}"
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        bucket: Bucket = "general",
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        idempotent: bool = True,
+    ) -> bytes:
+        resp = await self._transport.request(
+            method, path, bucket=bucket, idempotent=idempotent, params=params, body=body
+        )
+        return resp.body
+
+    # ---------------------------------------------------------------- submitting
+
+    async def new_run(
+        self,
+        input: Any = None,
+        instance_id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        upload_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        configuration: RunConfiguration | Mapping[str, Any] | None = None,
+        batch_experiment_id: str | None = None,
+        *,
+        dir_path: str | PathLike[str] | None = None,
+    ) -> str:
+        """Submit a run; return its id.
+
+        `input`: dict / list / pydantic model / str / Input; or pass `upload_id=` of an input
+        already uploaded. JSON over 5 MiB and all text input go through a presigned upload.
+        `options` values that are not str are JSON-encoded. Without a `configuration` the
+        input/output format is filled in as the SDK does. POST runs is never retried once it may
+        have reached the server: then AmbiguousSubmitError (with `run_name=name`) is raised.
+        """
+        if dir_path is not None:
+            raise InputError("dir_path= is not supported yet")
+        if input is None and not upload_id:
+            raise InputError("no input: pass input= or upload_id=")
+        prepared = _prepare_input(input) if input is not None else None
+        fmt = prepared.format if prepared is not None else ContentFormat.json
+        config = _configuration(configuration, fmt)
+        opts = _options_dict(options)
+        if not upload_id and prepared is not None and prepared.upload is not None:
+            upload_id = await self._upload_bytes(prepared.upload)
+        body = self._run_body(
+            inline=None if upload_id else (prepared.inline if prepared else None),
+            upload_id=upload_id or None,
+            name=name,
+            description=description,
+            options=opts,
+            configuration=config,
+            batch_experiment_id=batch_experiment_id,
+        )
+        params = {"instance_id": instance_id} if instance_id and not config.is_ensemble() else None
+        try:
+            raw = await self._call(
+                "POST",
+                f"{self._base}/runs",
+                bucket="create",
+                params=params,
+                body=body,
+                idempotent=False,
+            )
+        except AmbiguousSubmitError as exc:
+            raise AmbiguousSubmitError(
+                exc.message, run_name=name, method=exc.method, url=exc.url
+            ) from None
+        answer = _loads(raw, "new_run")
+        if not isinstance(answer, dict) or not isinstance(answer.get("run_id"), str):
+            raise APIError("new_run: the answer has no run_id")
+        run_id: str = answer["run_id"]
+        return run_id
+
+    @staticmethod
+    def _run_body(
+        *,
+        inline: str | None,
+        upload_id: str | None,
+        name: str | None,
+        description: str | None,
+        options: dict[str, str],
+        configuration: RunConfiguration,
+        batch_experiment_id: str | None,
+    ) -> bytes:
+        rest: dict[str, Any] = {}
+        if upload_id:
+            rest["upload_id"] = upload_id
+        if name is not None:
+            rest["name"] = name
+        if description is not None:
+            rest["description"] = description
+        if options:
+            rest["options"] = options
+        rest["configuration"] = configuration.to_dict()
+        if batch_experiment_id is not None:
+            rest["batch_experiment_id"] = batch_experiment_id
+        tail = json.dumps(rest, separators=(",", ":"))
+        if inline is None:
+            return tail.encode("utf-8")
+        # Splice the already-serialised input in front: the input is serialised only once.
+        return ('{"input":' + inline + "," + tail[1:]).encode("utf-8")
+
+    async def _upload_bytes(self, data: bytes) -> str:
+        if len(data) > UPLOAD_CAP:
+            raise InputError(f"input is {len(data)} bytes, over the upload cap of {UPLOAD_CAP}")
+        target = await self.upload_url()
+        await self._transport.put_presigned(target.upload_url, lambda: data, len(data))
+        return target.upload_id
+
+    async def upload_url(self) -> UploadURL:
+        """POST runs/uploadurl: a fresh upload id and presigned URL (valid about 15 minutes)."""
+        raw = await self._call("POST", f"{self._base}/runs/uploadurl")
+        return _model(UploadURL, _loads(raw, "upload_url"), "upload_url")
+
+    # ---------------------------------------------------------------- reading
+
+    async def run_metadata(self, run_id: str) -> RunInformation:
+        """GET runs/{id}/metadata: status and sizes (the polling target)."""
+        raw = await self._call("GET", self._run_path(run_id, "/metadata"))
+        info = _model(RunInformation, _loads(raw, "run_metadata"), "run_metadata")
+        info.console_url = self._console_url(info.id)
+        return info
+
+    run_information = run_metadata
+
+    async def run_result(self, run_id: str, *, info: RunInformation | None = None) -> RunResult:
+        """GET runs/{id}: the result. Large or non-JSON outputs come through `?format=url`; a
+        large JSON output is then downloaded and parsed. `info` (metadata already fetched, e.g.
+        while polling) saves the metadata request."""
+        if info is None:
+            info = await self.run_metadata(run_id)
+        meta = info.metadata
+        presigned = meta.output_type != ContentFormat.json or meta.output_size > INLINE_LIMIT
+        raw = await self._call(
+            "GET",
+            self._run_path(run_id),
+            bucket="result",
+            params={"format": "url"} if presigned else None,
+        )
+        result = _model(RunResult, _loads(raw, "run_result"), "run_result")
+        result.console_url = self._console_url(result.id)
+        run_type = result.metadata.run_type or meta.run_type
+        if run_type is not None and run_type.run_type == RunType.ensemble:
+            result.ensemble = _loads(
+                await self._call("GET", self._run_path(run_id, "/ensemble")), "ensemble"
+            )
+        if presigned and meta.run_is_finalized() and meta.output_type == ContentFormat.json:
+            result.output = await self._download_json(result.output)
+        return result
+
+    async def _download_json(self, output: Any) -> Any:
+        url = output.get("url") if isinstance(output, dict) else None
+        if not isinstance(url, str):
+            return output
+        parts: list[bytes] = []
+        async with self._transport.stream_presigned(url) as chunks:
+            async for chunk in chunks:
+                parts.append(chunk)
+        try:
+            return json.loads(b"".join(parts))
+        except ValueError:
+            raise APIError("the downloaded output is not valid JSON") from None
+
+    async def run_logs(self, run_id: str) -> str:
+        """GET runs/{id}/logs: the run's log text."""
+        raw = await self._call("GET", self._run_path(run_id, "/logs"))
+        return _model(RunLog, _loads(raw, "run_logs"), "run_logs").log
+
+    async def cancel_run(self, run_id: str) -> None:
+        """PATCH runs/{id}/cancel (retried like any idempotent call)."""
+        await self._call("PATCH", self._run_path(run_id, "/cancel"))
+
+    async def delete_run(self, run_id: str) -> None:
+        """DELETE runs/{id}."""
+        await self._call("DELETE", self._run_path(run_id))
+
+    async def list_runs(self, status: StatusV2 | str | None = None) -> AsyncIterator[Run]:
+        """The application's runs, newest first, page by page (`status` filters client-side)."""
+        params = {"pagereturn": "true"}
+        seen: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            raw = await self._call("GET", f"{self._base}/runs", params=params)
+            page = _loads(raw, "list_runs")
+            runs = page.get("runs") if isinstance(page, dict) else None
+            if not isinstance(runs, list):
+                raise APIError("list_runs: the answer has no list of runs")
+            for item in runs:
+                run = _model(Run, item, "list_runs")
+                if status is None or run.status_v2 == status:
+                    yield run
+            token = page.get("next_page_token")
+            if not isinstance(token, str) or not token or token in seen:
+                return
+            seen.add(token)
+            params = {"pagereturn": "true", "pagetoken": token}
+        raise APIError(f"list_runs: more than {_MAX_PAGES} pages")
+
+    async def find_runs_by_name(
+        self, name: str, *, created_after: datetime | None = None
+    ) -> list[Run]:
+        """Runs named `name` (for reconciling an ambiguous submit), newest first. With
+        `created_after`, listing stops at the first older run."""
+        found: list[Run] = []
+        limit = _aware(created_after) if created_after is not None else None
+        async for run in self.list_runs():
+            if limit is not None and run.created_at is not None and _aware(run.created_at) < limit:
+                break
+            if run.name == name:
+                found.append(run)
+        return found
+
+    # ---------------------------------------------------------------- polling
+
+    async def run_metadata_with_polling(
+        self,
+        run_id: str,
+        polling_options: PollingOptions | None = None,
+        *,
+        raise_on_failure: bool = False,
+        first_poll_after: float | None = None,
+    ) -> RunInformation:
+        """Poll the metadata until the run is final (or `stop()` says stop: the last metadata).
+
+        Failed and canceled runs are returned; with `raise_on_failure=True` they raise
+        RunFailedError / RunCanceledError. Budgets out: PollingTimeoutError.
+        """
+        options = polling_options or PollingOptions()
+        outcome = await poll(
+            lambda: self.run_metadata(run_id),
+            lambda info: info.metadata.run_is_finalized(),
+            options,
+            run_id=run_id,
+            first_poll_after=first_poll_after,
+            clock=self._clock,
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+        if outcome.value is None:
+            raise PollingTimeoutError(
+                f"polling of run {run_id} was stopped by stop() before the first poll",
+                run_id=run_id,
+            )
+        if raise_on_failure:
+            _raise_for_status(outcome.value)
+        return outcome.value
+
+    async def run_result_with_polling(
+        self,
+        run_id: str,
+        polling_options: PollingOptions | None = None,
+        *,
+        raise_on_failure: bool = False,
+        first_poll_after: float | None = None,
+    ) -> RunResult:
+        """Poll until the run is final, then fetch its result (metadata is not fetched twice)."""
+        info = await self.run_metadata_with_polling(
+            run_id,
+            polling_options,
+            raise_on_failure=raise_on_failure,
+            first_poll_after=first_poll_after,
+        )
+        if not info.metadata.run_is_finalized():
+            raise PollingTimeoutError(
+                f"polling of run {run_id} was stopped by stop() before the run finished "
+                f"(status {info.metadata.status_v2!s})",
+                run_id=run_id,
+                info=info,
+            )
+        return await self.run_result(run_id, info=info)
+
+    async def new_run_with_result(
+        self,
+        input: Any = None,
+        instance_id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        upload_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        polling_options: PollingOptions | None = None,
+        configuration: RunConfiguration | Mapping[str, Any] | None = None,
+        batch_experiment_id: str | None = None,
+        *,
+        run_options: Mapping[str, Any] | None = None,
+        raise_on_failure: bool = False,
+        dir_path: str | PathLike[str] | None = None,
+    ) -> RunResult:
+        """new_run, then run_result_with_polling. `run_options` is the SDK's spelling of
+        `options` (give one of them)."""
+        if options is not None and run_options is not None:
+            raise ConfigError("give options= or run_options=, not both")
+        run_id = await self.new_run(
+            input,
+            instance_id,
+            name,
+            description,
+            upload_id,
+            options if options is not None else run_options,
+            configuration,
+            batch_experiment_id,
+            dir_path=dir_path,
+        )
+        return await self.run_result_with_polling(
+            run_id, polling_options, raise_on_failure=raise_on_failure
+        )
+
+    def _console_url(self, run_id: str) -> str:
+        app, run = quote(self.id, safe=""), quote(run_id, safe="")
+        return f"{CONSOLE_URL}/app/{app}/run/{run}?view=details"
+
+
+def _raise_for_status(info: RunInformation) -> None:
+    status = info.metadata.status_v2
+    if status == StatusV2.failed:
+        detail = f": {info.metadata.error}" if info.metadata.error else ""
+        raise RunFailedError(f"run {info.id} failed{detail}", run_id=info.id, info=info)
+    if status == StatusV2.canceled:
+        raise RunCanceledError(f"run {info.id} was canceled", run_id=info.id, info=info)

@@ -1,0 +1,134 @@
+"""AsyncClient: credentials, settings and the one HTTP transport shared by all applications."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+import anyio.to_thread
+
+from asyncrun.application import AsyncApplication
+from asyncrun.config import (
+    Credentials,
+    Limits,
+    RetryPolicy,
+    Timeouts,
+    needs_profile_file,
+    read_profile,
+    resolve_credentials,
+)
+from asyncrun.errors import ConfigError
+from asyncrun.transport import Transport
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient:
+    """An asyncio Nextmv Cloud client. Use it as an async context manager:
+
+    ```python
+    async with AsyncClient() as client:          # NEXTMV_API_KEY / NEXTMV_ENDPOINT / profile
+        app = client.application("my-app")
+        result = await app.new_run_with_result(input={"foo": "bar"})
+    ```
+
+    Credentials: `api_key` argument > NEXTMV_API_KEY > ~/.nextmv/config.yaml (profile from
+    NEXTMV_PROFILE or `profile`); URL: `url` > NEXTMV_ENDPOINT > profile `endpoint` > the public
+    API. They are resolved when the context is entered; the profile file is read in a worker
+    thread, so entering never blocks the event loop. One aiohttp session (a pool of
+    `limits.max_connections`) is opened on enter and closed on exit; the client can be shared by
+    any number of tasks.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        url: str | None = None,
+        *,
+        profile: str | None = None,
+        timeouts: Timeouts | None = None,
+        limits: Limits | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._url = url
+        self._profile = profile
+        self.timeouts = timeouts or Timeouts()
+        self.limits = limits or Limits()
+        self.retry = retry or RetryPolicy()
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._credentials: Credentials | None = None
+        self._transport: Transport | None = None
+
+    def __repr__(self) -> str:
+        url = self._credentials.url if self._credentials else self._url
+        return f"AsyncClient(url={url!r})"
+
+    @property
+    def url(self) -> str:
+        """The resolved base URL (after the context was entered)."""
+        return self._require_open().base_url
+
+    async def _resolve(self) -> Credentials:
+        profile_data = None
+        if needs_profile_file(self._api_key, self._url):
+            profile_data = await anyio.to_thread.run_sync(read_profile, self._profile)
+        return resolve_credentials(self._api_key, self._url, profile_data)
+
+    async def __aenter__(self) -> AsyncClient:
+        if self._transport is not None:
+            raise ConfigError("this AsyncClient is already open")
+        self._credentials = await self._resolve()
+        transport = Transport(
+            base_url=self._credentials.url,
+            api_key=self._credentials.api_key,
+            timeouts=self.timeouts,
+            limits=self.limits,
+            retry=self.retry,
+            clock=self._clock,
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+        await transport.open()
+        self._transport = transport
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session (idempotent)."""
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.close()
+
+    def _require_open(self) -> Transport:
+        if self._transport is None:
+            raise ConfigError(
+                "the AsyncClient is not open: use `async with AsyncClient(...) as client:`"
+            )
+        return self._transport
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP engine (presigned transfers for the payload layer)."""
+        return self._require_open()
+
+    def application(self, app_id: str) -> AsyncApplication:
+        """The run API of one application (the id is validated here, before any request)."""
+        return AsyncApplication(
+            self._require_open(), app_id, clock=self._clock, sleep=self._sleep, rng=self._rng
+        )
