@@ -249,9 +249,9 @@ async def test_ids_validated_and_escaped(client: AsyncClient, emu: Emulator) -> 
         await app.run_metadata("r\n1")
     with pytest.raises(NotFoundError):
         await app.run_metadata("../x?z=1#f")
-    # The emulator records the decoded path: the whole id arrived as one segment, no query.
+    # The whole id arrived as one escaped path segment, with no query.
     last = calls(emu)[-1]
-    assert last["path"] == "/v1/applications/test-app/runs/../x?z=1#f/metadata"
+    assert last["path"] == "/v1/applications/test-app/runs/..%2Fx%3Fz%3D1%23f/metadata"
     assert last["query"] == {}
 
 
