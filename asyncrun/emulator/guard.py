@@ -141,7 +141,10 @@ def _drop(request: web.Request) -> None:
 
 async def _log(state: EmulatorState, request: web.Request) -> None:
     query = {k: ("***" if k in _HIDDEN_QUERY else v) for k, v in request.query.items()}
-    entry = state.stats.log_request(request.method, request.path, query, dict(request.headers))
+    # The path as sent (still percent-encoded), so a test sees exactly how a client escaped ids.
+    entry = state.stats.log_request(
+        request.method, request.rel_url.raw_path, query, dict(request.headers)
+    )
     length = request.content_length
     if (
         request.content_type == "application/json"

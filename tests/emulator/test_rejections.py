@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from asyncrun.emulator import Emulator
 
@@ -226,3 +227,15 @@ async def test_unsigned_storage_object_is_not_listed(
         assert resp.status == 403
     async with bare.get(f"{emulator.url}/_storage/../etc/passwd") as resp:
         assert resp.status in (403, 404)
+
+
+async def test_request_log_keeps_the_path_as_sent(
+    emulator: Emulator, http: aiohttp.ClientSession
+) -> None:
+    url = f"{emulator.url}{APP}/runs/..%2Fx%3Fz%3D1/metadata"
+    async with http.get(URL(url, encoded=True)) as resp:
+        assert resp.status == 404
+        assert "../x?z=1" in (await resp.json())["error"]
+    last = emulator.stats()["recent_requests"][-1]
+    assert last["path"] == f"{APP}/runs/..%2Fx%3Fz%3D1/metadata"
+    assert last["query"] == {}
