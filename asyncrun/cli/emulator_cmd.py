@@ -19,6 +19,8 @@ _FAULT_FLAGS = {
     "fault_drop": "drop",
     "fault_slow": "slow",
     "fault_lost_create": "lost_create",
+    "fault_storage_500": "storage_500",
+    "fault_storage_drop": "storage_drop",
 }
 
 

@@ -21,7 +21,8 @@ class FaultProfile:
 
     One uniform draw per request picks at most one fault, so the rates add up and must not
     exceed 1. `lost_create` only applies to POST runs: the run is created, then the
-    connection is dropped before the answer.
+    connection is dropped before the answer. The `storage_*` rates apply to the presigned
+    storage URLs instead, drawn from their own seeded sequence (they also add up to <= 1).
     """
 
     rate_429: float = 0.0
@@ -32,11 +33,13 @@ class FaultProfile:
     slow: float = 0.0
     lost_create: float = 0.0
     slow_seconds: float = 0.5
+    storage_500: float = 0.0
+    storage_drop: float = 0.0
 
     def __post_init__(self) -> None:
-        rates = self.bands()
-        if any(r < 0 for _, r in rates) or sum(r for _, r in rates) > 1.0 + 1e-9:
-            raise ValueError("fault rates must be >= 0 and add up to at most 1")
+        for rates in (self.bands(), self.storage_bands()):
+            if any(r < 0 for _, r in rates) or sum(r for _, r in rates) > 1.0 + 1e-9:
+                raise ValueError("fault rates must be >= 0 and add up to at most 1")
         if self.slow_seconds < 0:
             raise ValueError("slow_seconds must be >= 0")
 
@@ -52,9 +55,8 @@ class FaultProfile:
             ("lost_create", self.lost_create),
         ]
 
-    @property
-    def any(self) -> bool:
-        return any(r > 0 for _, r in self.bands())
+    def storage_bands(self) -> list[tuple[str, float]]:
+        return [("storage_500", self.storage_500), ("storage_drop", self.storage_drop)]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from aiohttp import web
 
 from asyncrun.emulator.limits import Bucket
 from asyncrun.emulator.state import STATE, EmulatorState
+from asyncrun.emulator.storage import StorageError
+from asyncrun.emulator.storage_routes import s3_error
 from asyncrun.emulator.wire import ApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -50,6 +52,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         await _log(state, request)
         if request.path.startswith("/v1/"):
             response = _with_request_id(state, await _guarded(state, request, route, handler))
+        elif request.path.startswith("/_storage/"):
+            response = _storage_fault(state) or await handler(request)
         else:
             response = await handler(request)
         status = response.status
@@ -66,6 +70,16 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         return web.Response(status=500)
     finally:
         state.stats.count(route, status)
+
+
+def _storage_fault(state: EmulatorState) -> web.Response | None:
+    fault = state.faults.draw_storage()
+    if fault is None:
+        return None
+    state.stats.faults[fault] += 1
+    if fault == "storage_drop":
+        raise DroppedConnection
+    return s3_error(StorageError(500, "InternalError", "injected: internal error"))
 
 
 def _with_request_id(state: EmulatorState, response: web.StreamResponse) -> web.StreamResponse:

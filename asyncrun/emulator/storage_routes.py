@@ -15,7 +15,7 @@ def add_storage_routes(app: web.Application) -> None:
     app.router.add_get(_ROUTE, get_object)
 
 
-def _s3_error(exc: StorageError) -> web.Response:
+def s3_error(exc: StorageError) -> web.Response:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{exc.code}</Code><Message>{exc.message}</Message></Error>"
@@ -41,7 +41,7 @@ async def put_object(request: web.Request) -> web.StreamResponse:
             raise StorageError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum")
         await storage.receive(key, request.content.iter_chunked(CHUNK), length)
     except StorageError as exc:
-        return _s3_error(exc)
+        return s3_error(exc)
     return web.Response(status=200, headers={"ETag": '"emulator"'})
 
 
@@ -53,5 +53,5 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         if not storage.exists(key):
             raise StorageError(404, "NoSuchKey", "The specified key does not exist")
     except StorageError as exc:
-        return _s3_error(exc)
+        return s3_error(exc)
     return web.FileResponse(storage.path(key), chunk_size=CHUNK)

@@ -22,7 +22,7 @@ def test_command_line_flags_reach_the_config() -> None:
             "--api-key", "k", "--time-scale", "25", "--profile", "realistic",
             "--fault-429", "0.05", "--fault-503", "0.1", "--fault-lost-create", "0.02",
             "--slow-seconds", "2", "--seed", "9", "--url-ttl", "60", "--upload-cap", "1000",
-            "--duration", "1", "3", "--app-command", "cat",
+            "--duration", "1", "3", "--app-command", "cat", "--fault-storage-drop", "0.1",
         ]
     )  # fmt: skip
     config = emulator_cmd.config_from_args(args)
@@ -30,7 +30,7 @@ def test_command_line_flags_reach_the_config() -> None:
     assert config.time_scale == 25.0
     assert config.rate_profile == "realistic"
     assert config.faults == FaultProfile(
-        rate_429=0.05, rate_503=0.1, lost_create=0.02, slow_seconds=2.0
+        rate_429=0.05, rate_503=0.1, lost_create=0.02, slow_seconds=2.0, storage_drop=0.1
     )
     assert (config.seed, config.url_ttl, config.upload_cap) == (9, 60.0, 1000)
     assert config.duration == (1.0, 3.0)

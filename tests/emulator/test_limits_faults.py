@@ -177,3 +177,32 @@ def test_realistic_general_bucket_allows_2000_then_asks_to_wait() -> None:
     waits = [limiter.retry_after("general") for _ in range(20)]
     assert all(w is not None and w >= 1 for w in waits[:10])
     assert RateLimiter("unlimited").retry_after("general") is None
+
+
+async def test_storage_faults_hit_presigned_urls_only(emulator_factory: Factory) -> None:
+    faults = FaultProfile(storage_500=0.3, storage_drop=0.2)
+    async with emulator_factory(faults=faults, seed=3) as emu:
+        url = emu.state.storage.presign(emu.url, "PUT", "uploads/flaky")
+        seen = []
+        async with aiohttp.ClientSession(skip_auto_headers=["Content-Type"]) as bare:
+            for _ in range(60):
+                try:
+                    async with bare.put(url, data=b"abc") as resp:
+                        seen.append(str(resp.status))
+                except aiohttp.ServerDisconnectedError:
+                    seen.append("dropped")
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            for _ in range(20):
+                async with http.post(f"{emu.url}{APP}/runs/uploadurl") as resp:
+                    assert resp.status == 200
+        stats = emu.stats()
+    counted = stats["faults"]
+    assert set(counted) == {"storage_500", "storage_drop"}
+    # aiohttp retries a PUT once on a dropped connection, so drops are counted on the server.
+    assert stats["requests"]["PUT /_storage/{key}"] == {
+        "200": seen.count("200"),
+        "500": seen.count("500"),
+        "0": counted["storage_drop"],
+    }
+    assert counted["storage_500"] == seen.count("500")
+    assert "POST /v1/applications/{app_id}/runs/uploadurl" in stats["requests"]
