@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,12 +83,24 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"asyncrun emulator: {exc}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_forever(config, args.host, args.port))
+    asyncio.run(_serve_until_signal(config, args.host, args.port))
     return 0
 
 
-async def _serve_forever(config: EmulatorConfig, host: str, port: int) -> None:
-    async with serve(config, host=host, port=port) as emu:
-        print(f"asyncrun emulator listening on {emu.url} (Ctrl-C to stop)", flush=True)
-        await asyncio.Event().wait()
+async def _serve_until_signal(config: EmulatorConfig, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM, then clean up (runner, temp storage, app processes)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with serve(config, host=host, port=port) as emu:
+            storage = emu.state.storage.root
+            print(
+                f"asyncrun emulator listening on {emu.url} (storage {storage}; Ctrl-C to stop)",
+                flush=True,
+            )
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

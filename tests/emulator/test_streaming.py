@@ -141,6 +141,8 @@ def test_cli_serves_until_interrupted() -> None:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # bounded: the process prints this line or exits
         assert f"http://127.0.0.1:{port}" in line
+        storage = Path(line.split("(storage ", 1)[1].split(";", 1)[0])
+        assert storage.is_dir()
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{APP}/runs", headers={"Authorization": "Bearer k9"}
         )
@@ -149,6 +151,8 @@ def test_cli_serves_until_interrupted() -> None:
             assert json.load(resp) == {"runs": []}
     finally:
         proc.terminate()
-        proc.wait(30)
+        code = proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
+    assert code == 0  # SIGTERM stops it cleanly...
+    assert not storage.exists()  # ...and its temporary storage is gone
