@@ -46,6 +46,7 @@ def build_app(config: EmulatorConfig, state: EmulatorState | None = None) -> web
     r.add_delete(_RUN, delete_run)
     r.add_get("/_emulator/stats", emulator_stats)
     r.add_post("/_emulator/reset-stats", reset_stats)
+    r.add_get("/_emulator/runs", emulator_runs)
     add_storage_routes(app)
     return app
 
@@ -277,3 +278,7 @@ async def emulator_stats(request: web.Request) -> web.StreamResponse:
 async def reset_stats(request: web.Request) -> web.StreamResponse:
     _state(request).stats.reset()
     return json_response({})
+
+
+async def emulator_runs(request: web.Request) -> web.StreamResponse:
+    return json_response(_state(request).run_timeline(time.monotonic()))

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -40,6 +41,10 @@ class Emulator:
 
     def reset_stats(self) -> None:
         self.state.stats.reset()
+
+    def runs(self) -> list[dict[str, Any]]:
+        """The same list as GET /_emulator/runs: every run with real start and end times."""
+        return self.state.run_timeline(time.monotonic())
 
     def __repr__(self) -> str:
         return f"Emulator(url={self.url!r})"
@@ -98,6 +103,12 @@ class ThreadedEmulator(Emulator):
             self.state.stats.reset()
 
         self.call(_reset)
+
+    def runs(self) -> list[dict[str, Any]]:
+        async def _runs() -> list[dict[str, Any]]:
+            return self.state.run_timeline(time.monotonic())
+
+        return self.call(_runs)
 
 
 @contextlib.contextmanager

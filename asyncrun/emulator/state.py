@@ -64,6 +64,24 @@ class EmulatorState:
             "recent_requests": [dict(entry) for entry in self.stats.recent],
         }
 
+    def run_timeline(self, now: float) -> list[dict[str, Any]]:
+        """Every run with real wall-clock times (epoch seconds), for benchmarks' lag figures."""
+        out = []
+        for run in self.store.all_runs():
+            status, start, end = run.timeline(now)
+            out.append(
+                {
+                    "id": run.id,
+                    "app_id": run.app_id,
+                    "name": run.name,
+                    "status": status,
+                    "created": run.created_wall,
+                    "started": run.wall(start) if start is not None else None,
+                    "ended": run.wall(end) if end is not None else None,
+                }
+            )
+        return out
+
     async def aclose(self) -> None:
         if self.commands is not None:
             await self.commands.aclose()

@@ -201,3 +201,16 @@ async def test_stats_count_routes_names_and_bodies(
     assert "Authorization" not in last["headers"]
     async with aiohttp.ClientSession() as bare, bare.get(f"{fast.url}/_emulator/stats") as resp:
         assert (await resp.json())["runs_created"] == 2
+
+
+async def test_run_timeline_gives_real_times(fast: Emulator, http: aiohttp.ClientSession) -> None:
+    run_id = await create(
+        http, fast, {"input": {}, "name": "t", "options": {"emulator.duration": "10"}}
+    )
+    await wait_terminal(http, fast, run_id)
+    async with aiohttp.ClientSession() as bare, bare.get(f"{fast.url}/_emulator/runs") as resp:
+        (entry,) = await resp.json()
+    assert entry["id"] == run_id and entry["name"] == "t" and entry["status"] == "succeeded"
+    # 10 simulated seconds at time scale 100 are 0.1 real seconds.
+    assert entry["ended"] - entry["started"] == pytest.approx(0.1, abs=1e-6)
+    assert fast.runs() == [entry]
