@@ -1,8 +1,8 @@
 """Client-side rate limiting: one token bucket per Nextmv rate bucket, and a shared 429 cool-down.
 
-The bucket is GCRA ("virtual scheduling"): each caller reserves the next free slot at once and
-then sleeps until it, so waiters are served strictly in arrival order however many there are,
-and no lock or wake-up storm is needed. A caller cancelled while waiting hands its slot back
+Each caller of a bucket reserves the next free slot at once and then sleeps until it, so
+waiters are served strictly in arrival order however many there are, and no lock or wake-up
+storm is needed. A caller cancelled while waiting hands its slot back
 when nobody reserved after it.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from asyncrun.config import Bucket, Rate, RateLimits, RetryPolicy
@@ -24,35 +25,46 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class TokenBucket:
-    """At most `rate.count` acquisitions in any window of `rate.per_seconds` seconds."""
+    """At most `rate.count` acquisitions in any window of `rate.per_seconds` seconds.
+
+    A sliding window of the last `count` granted slots: the next slot is `per_seconds` after the
+    `count`-th previous one (and never before the previous slot), so bursts of `count` pass at
+    once and no window ever holds more, which plain GCRA with a burst tolerance does not ensure.
+    """
 
     def __init__(
         self, rate: Rate, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
     ) -> None:
-        self._interval = rate.per_seconds / rate.count
-        self._tolerance = rate.per_seconds - self._interval
+        self._count = rate.count
+        self._period = rate.per_seconds
         self._clock = clock
         self._sleep = sleep
-        self._tat = -float("inf")  # theoretical arrival time of the next request
+        self._slots: deque[float] = deque(maxlen=rate.count)
 
     def reserve(self) -> float:
         """Reserve the next slot; return how long to wait for it (0 when free now)."""
         now = self._clock()
-        tat = max(self._tat, now)
-        self._tat = tat + self._interval
-        return max(0.0, tat - self._tolerance - now)
+        slot = now
+        if self._slots:
+            slot = max(slot, self._slots[-1])
+            if len(self._slots) == self._count:
+                slot = max(slot, self._slots[0] + self._period)
+        self._slots.append(slot)
+        return slot - now
 
     async def acquire(self) -> None:
         """Wait for a token. Cancellation propagates; an unused slot is returned if possible."""
         wait = self.reserve()
         if wait <= 0:
             return
-        reserved_tat = self._tat
+        slot = self._slots[-1]
         try:
             await self._sleep(wait)
         except BaseException:
-            if self._tat == reserved_tat:
-                self._tat -= self._interval
+            # Nobody reserved after us: hand the slot back. (The oldest entry it pushed out is
+            # lost, which only makes the window more conservative.)
+            if self._slots and self._slots[-1] == slot:
+                self._slots.pop()
             raise
 
 

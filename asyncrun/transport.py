@@ -182,6 +182,10 @@ class Transport:
                 total=None, sock_connect=self._timeouts.connect, sock_read=self._timeouts.read
             ),
         )
+        # aiohttp silently resends an idempotent request once when the connection drops; our
+        # RetryPolicy must be the only retry layer (two layers multiply the attempts), so turn
+        # it off. Private attribute, pinned by the retry-matrix tests ("drop" rows).
+        self._session._retry_connection = False
 
     async def close(self) -> None:
         session, self._session = self._session, None

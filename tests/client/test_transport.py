@@ -1,0 +1,404 @@
+"""The transport against a scripted server: the retry matrix, Retry-After, timeouts by phase,
+presigned transfers, cancellation, connection hygiene and secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncrun import (
+    AmbiguousSubmitError,
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    Limits,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RateLimits,
+    RetryPolicy,
+    ServerError,
+    Timeouts,
+    UnprocessableEntityError,
+    UploadError,
+)
+from asyncrun.config import _Secret
+from asyncrun.transport import Transport
+
+from .fakes import FakeClock
+from .scripted_server import DROP, Reply, ScriptedServer
+
+KEY = "sk-VERY-SECRET-KEY"
+OK = Reply(200, body={"ok": True})
+
+# name -> (method, path, idempotent, body)
+KINDS: dict[str, tuple[str, str, bool, bytes | None]] = {
+    "GET": ("GET", "/v1/r", True, None),
+    "PATCH cancel": ("PATCH", "/v1/r/cancel", True, None),
+    "DELETE": ("DELETE", "/v1/r", True, None),
+    "POST uploadurl": ("POST", "/v1/runs/uploadurl", True, None),
+    "POST runs": ("POST", "/v1/runs", False, b'{"input":{}}'),
+}
+SAFE = ["GET", "PATCH cancel", "DELETE", "POST uploadurl"]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_transport(url: str, clock: FakeClock | None = None, **kw: Any) -> Transport:
+    clock = clock or FakeClock()
+    return Transport(
+        base_url=url,
+        api_key=_Secret(KEY),
+        timeouts=kw.pop("timeouts", Timeouts()),
+        limits=kw.pop("limits", Limits(max_connections=10, rate=RateLimits.unlimited())),
+        retry=kw.pop("retry", RetryPolicy()),
+        clock=kw.pop("clock", clock),
+        sleep=kw.pop("sleep", clock.sleep),
+        **kw,
+    )
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedServer]:
+    async with ScriptedServer() as srv:
+        yield srv
+
+
+async def send(t: Transport, kind: str) -> Any:
+    method, path, idempotent, body = KINDS[kind]
+    return await t.request(method, path, bucket="general", idempotent=idempotent, body=body)
+
+
+R429 = Reply(429, headers={"Retry-After": "0"})
+
+# (script, kind) -> (requests the server saw, outcome: "ok" or the error class)
+MATRIX: list[tuple[str, list[Any], str, int, Any]] = []
+for kind in SAFE:
+    MATRIX += [
+        ("503 x5", [Reply(503)] * 5, kind, 5, ServerError),
+        ("502 then ok", [Reply(502), OK], kind, 2, "ok"),
+        ("504 x2 then ok", [Reply(504), Reply(504), OK], kind, 3, "ok"),
+        ("500", [Reply(500)], kind, 1, ServerError),
+        ("429 x5", [R429] * 5, kind, 5, RateLimitError),
+        ("429 then ok", [R429, OK], kind, 2, "ok"),
+        ("drop then ok", [DROP, OK], kind, 2, "ok"),
+        ("drop x5", [DROP] * 5, kind, 5, APIConnectionError),
+    ]
+MATRIX += [
+    ("503", [Reply(503), OK], "POST runs", 1, ServerError),
+    ("502", [Reply(502), OK], "POST runs", 1, ServerError),
+    ("504", [Reply(504), OK], "POST runs", 1, ServerError),
+    ("500", [Reply(500), OK], "POST runs", 1, ServerError),
+    ("429 then ok", [R429, OK], "POST runs", 2, "ok"),
+    ("429 x5", [R429] * 5, "POST runs", 5, RateLimitError),
+    ("drop after send", [DROP, OK], "POST runs", 1, AmbiguousSubmitError),
+]
+for status, cls in [
+    (400, BadRequestError),
+    (401, AuthenticationError),
+    (403, PermissionDeniedError),
+    (404, NotFoundError),
+    (409, ConflictError),
+    (422, UnprocessableEntityError),
+]:
+    MATRIX += [(str(status), [Reply(status), OK], k, 1, cls) for k in ("GET", "POST runs")]
+
+
+@pytest.mark.parametrize(
+    ("label", "script", "kind", "attempts", "outcome"),
+    MATRIX,
+    ids=[f"{kind}: {label}" for label, _, kind, _, _ in MATRIX],
+)
+async def test_retry_matrix(
+    server: ScriptedServer, label: str, script: list[Any], kind: str, attempts: int, outcome: Any
+) -> None:
+    method, path, _, _ = KINDS[kind]
+    server.script(method, path, *script)
+    t = make_transport(server.url)
+    await t.open()
+    try:
+        if outcome == "ok":
+            resp = await send(t, kind)
+            assert resp.status == 200
+        else:
+            with pytest.raises(outcome) as err:
+                await send(t, kind)
+            assert type(err.value) is outcome
+        assert len(server.calls(method, path)) == attempts
+        assert t.session.connector is not None
+        assert len(t.session.connector._acquired) == 0  # no connection left checked out
+    finally:
+        await t.close()
+
+
+@pytest.mark.parametrize("kind", ["GET", "POST runs"])
+async def test_connect_refused_is_retried_for_every_method(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = make_transport(f"http://127.0.0.1:{closed_port()}")
+    await t.open()
+    with (
+        caplog.at_level(logging.WARNING, logger="asyncrun"),
+        pytest.raises(APIConnectionError) as err,
+    ):
+        await send(t, kind)
+    await t.close()
+    assert type(err.value) is APIConnectionError and "could not connect" in str(err.value)
+    assert sum("retrying" in r.getMessage() for r in caplog.records) == 4  # 5 attempts
+
+
+@pytest.mark.parametrize(
+    ("kind", "attempts", "error"),
+    [
+        ("GET", 2, APITimeoutError),
+        ("POST runs", 1, AmbiguousSubmitError),
+    ],
+)
+async def test_read_timeout(
+    server: ScriptedServer, kind: str, attempts: int, error: type[Exception]
+) -> None:
+    method, path, _, _ = KINDS[kind]
+    server.script(method, path, default=Reply(200, delay=0.5))
+    t = make_transport(server.url, timeouts=Timeouts(read=0.05), retry=RetryPolicy(max_attempts=2))
+    await t.open()
+    with pytest.raises(error) as err:
+        await send(t, kind)
+    await t.close()
+    assert type(err.value) is error
+    if isinstance(err.value, APITimeoutError):
+        assert err.value.phase == "read"
+    assert len(server.calls(method, path)) == attempts
+
+
+async def test_pool_wait_is_its_own_timeout_phase(server: ScriptedServer) -> None:
+    server.script("GET", "/v1/slow", Reply(200, delay=0.5))
+    t = make_transport(
+        server.url,
+        timeouts=Timeouts(pool=0.05, read=5.0),
+        limits=Limits(max_connections=1, rate=RateLimits.unlimited()),
+        retry=RetryPolicy(max_attempts=2),
+    )
+    await t.open()
+    slow = asyncio.ensure_future(t.request("GET", "v1/slow", bucket="general", idempotent=True))
+    await asyncio.sleep(0.05)
+    with pytest.raises(APITimeoutError) as err:
+        await t.request("GET", "v1/r", bucket="general", idempotent=True)
+    assert err.value.phase == "pool"
+    assert (await slow).status == 200
+    assert len(server.calls("GET", "/v1/r")) == 0  # never sent
+    await t.close()
+
+
+@pytest.mark.parametrize(
+    ("header", "expected_sleep"),
+    [("2", 2.0), ("0", 0.0), ("-5", 0.0), ("100000", 60.0), ("garbage", None)],
+)
+async def test_retry_after_on_503_drives_the_sleep(
+    server: ScriptedServer, header: str, expected_sleep: float | None
+) -> None:
+    server.script("GET", "/v1/r", Reply(503, headers={"Retry-After": header}), OK)
+    clock = FakeClock()
+    t = make_transport(server.url, clock, retry=RetryPolicy(initial_delay=0.5, max_delay=8.0))
+    await t.open()
+    await send(t, "GET")
+    await t.close()
+    assert len(clock.sleeps) == 1
+    if expected_sleep is None:  # unusable header: full-jitter backoff, attempt 0
+        assert 0.0 <= clock.sleeps[0] <= 0.5
+    else:
+        assert clock.sleeps[0] == expected_sleep
+
+
+async def test_429_cooldown_pauses_all_senders(server: ScriptedServer) -> None:
+    server.script("GET", "/v1/a", Reply(429, headers={"Retry-After": "7"}), OK)
+    server.script("GET", "/v1/b", default=OK)
+    clock = FakeClock()
+    t = make_transport(server.url, clock)
+    await t.open()
+    await t.request("GET", "v1/a", bucket="general", idempotent=True)
+    assert clock.sleeps == [7.0]
+    # the cool-down is over now; a 429 without Retry-After uses the default exponential pause
+    server.script("GET", "/v1/a", Reply(429), Reply(429), OK)
+    await t.request("GET", "v1/a", bucket="general", idempotent=True)
+    assert clock.sleeps[1:] == [0.5, 1.0]
+    await t.close()
+
+
+async def test_rate_bucket_spaces_requests(server: ScriptedServer) -> None:
+    from asyncrun.config import Rate
+
+    server.script("POST", "/v1/runs", default=OK)
+    clock = FakeClock()
+    rates = RateLimits(create=Rate(count=2, per_seconds=1.0))
+    t = make_transport(server.url, clock, limits=Limits(rate=rates))
+    await t.open()
+    for _ in range(5):
+        await t.request("POST", "v1/runs", bucket="create", idempotent=False, body=b"{}")
+    await t.close()
+    assert len(server.calls("POST")) == 5
+    assert clock.now - 1000.0 == pytest.approx(2.0)  # slots at 0, 0, 1, 1, 2
+
+
+async def test_request_id_kept_on_errors(server: ScriptedServer) -> None:
+    server.script("GET", "/v1/r", Reply(404, headers={"x-request-id": "req-42"}, body="nope"))
+    t = make_transport(server.url)
+    await t.open()
+    with pytest.raises(NotFoundError) as err:
+        await send(t, "GET")
+    await t.close()
+    assert err.value.request_id == "req-42" and "req-42" in str(err.value)
+
+
+async def test_api_headers_and_query(server: ScriptedServer) -> None:
+    server.script("GET", "/base/v1/r", OK)
+    t = make_transport(server.url + "/base")
+    await t.open()
+    await t.request("GET", "v1/r", bucket="general", idempotent=True, params={"a": "x y"})
+    await t.close()
+    [call] = server.requests
+    assert call.path == "/base/v1/r" and call.query == {"a": "x y"}
+    assert call.headers["Authorization"] == f"Bearer {KEY}"
+    assert call.headers["Content-Type"] == "application/json"
+
+
+# ------------------------------------------------------------------- presigned transfers
+
+
+async def test_put_presigned_headers_and_body_factory_per_attempt(server: ScriptedServer) -> None:
+    server.script("PUT", "/_storage/k", Reply(503), Reply(200))
+    made: list[int] = []
+
+    def body() -> bytes:
+        made.append(1)
+        return b"x" * 1000
+
+    t = make_transport(server.url)
+    await t.open()
+    await t.put_presigned(f"{server.url}/_storage/k?sig=abc", body, 1000)
+    await t.close()
+    assert len(made) == 2
+    for call in server.calls("PUT"):
+        assert call.body == b"x" * 1000
+        assert call.headers["Content-Length"] == "1000"
+        assert "Authorization" not in call.headers
+        assert "Content-Type" not in call.headers
+        assert "Transfer-Encoding" not in call.headers
+        assert call.query == {"sig": "abc"}
+
+
+async def test_put_presigned_403_is_upload_error_without_query(server: ScriptedServer) -> None:
+    server.script("PUT", "/_storage/k", Reply(403, body="expired"))
+    t = make_transport(server.url)
+    await t.open()
+    with pytest.raises(UploadError) as err:
+        await t.put_presigned(f"{server.url}/_storage/k?sig=SIGSECRET", lambda: b"ab", 2)
+    await t.close()
+    assert err.value.status_code == 403 and len(server.calls("PUT")) == 1
+    assert "SIGSECRET" not in str(err.value) and "SIGSECRET" not in repr(err.value)
+    assert "expired" in str(err.value)
+
+
+async def test_stream_presigned_chunks_without_auth(server: ScriptedServer) -> None:
+    blob = bytes(range(256)) * 1000
+    server.script("GET", "/_storage/out", Reply(502), Reply(200, body=blob))
+    t = make_transport(server.url)
+    await t.open()
+    got = bytearray()
+    async with t.stream_presigned(f"{server.url}/_storage/out?sig=1") as chunks:
+        async for chunk in chunks:
+            got += chunk
+    assert bytes(got) == blob
+    assert all("Authorization" not in c.headers for c in server.calls("GET"))
+    assert len(t.session.connector._acquired) == 0  # type: ignore[union-attr]
+    await t.close()
+
+
+# ------------------------------------------------------------------- cancellation
+
+
+async def test_cancel_during_retry_sleep_is_not_swallowed(server: ScriptedServer) -> None:
+    server.script("GET", "/v1/r", default=Reply(503, headers={"Retry-After": "5"}))
+    t = Transport(
+        base_url=server.url,
+        api_key=_Secret(KEY),
+        timeouts=Timeouts(),
+        limits=Limits(rate=RateLimits.unlimited()),
+        retry=RetryPolicy(),
+    )  # real sleep: the 5 s Retry-After pause is where the cancellation lands
+    await t.open()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(send(t, "GET"), 0.3)
+    with anyio.move_on_after(0.3) as scope:
+        await send(t, "GET")
+    assert scope.cancelled_caught
+    await asyncio.sleep(0.1)
+    assert len(server.calls("GET")) == 2  # exactly one attempt each, no retry after cancel
+    await t.close()
+
+
+async def test_closed_after_use_and_using_closed_transport_is_config_error(
+    server: ScriptedServer,
+) -> None:
+    from asyncrun import ConfigError
+
+    server.script("GET", "/v1/r", Reply(500))
+    t = make_transport(server.url)
+    await t.open()
+    session = t.session
+    with pytest.raises(ServerError):
+        await send(t, "GET")
+    await t.close()
+    assert session.closed and session.connector is None
+    with pytest.raises(ConfigError):
+        await send(t, "GET")
+
+
+# ------------------------------------------------------------------- secrets
+
+
+async def test_no_secret_in_errors_or_logs(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.script("GET", "/v1/r", Reply(503), DROP, Reply(401, body="bad key"))
+    server.script("POST", "/v1/runs", DROP)
+    server.script("PUT", "/_storage/k", Reply(503), Reply(403))
+    server.script("GET", "/_storage/k", Reply(404))
+    t = make_transport(server.url)
+    await t.open()
+    errors: list[BaseException] = []
+    presigned = f"{server.url}/_storage/k?X-Signature=SIGSECRET"
+    with caplog.at_level(logging.DEBUG):
+        for call in (
+            lambda: send(t, "GET"),
+            lambda: send(t, "POST runs"),
+            lambda: t.put_presigned(presigned, lambda: b"a", 1),
+            lambda: t.stream_presigned(presigned).__aenter__(),
+        ):
+            try:
+                await call()
+            except Exception as exc:
+                errors.append(exc)
+    await t.close()
+    dead = make_transport(f"http://127.0.0.1:{closed_port()}/?token=SIGSECRET")
+    await dead.open()
+    with caplog.at_level(logging.DEBUG), pytest.raises(APIConnectionError) as err:
+        await send(dead, "GET")
+    errors.append(err.value)
+    await dead.close()
+    assert len(errors) == 5
+    texts = [str(e) for e in errors] + [repr(e) for e in errors] + [caplog.text]
+    texts += [repr(vars(e)) for e in errors]
+    for text in texts:
+        assert KEY not in text and "SIGSECRET" not in text
