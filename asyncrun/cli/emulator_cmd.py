@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
         help="default run duration range in simulated seconds (uniform)",
     )
     p.add_argument("--queue-delay", type=float, default=0.0, help="simulated seconds queued")
+    p.add_argument(
+        "--capacity", type=int, default=None, help="runs executing at once (default: no limit)"
+    )
     p.add_argument("--profile", choices=["unlimited", "realistic"], default="unlimited")
     for flag in _FAULT_FLAGS:
         p.add_argument("--" + flag.replace("_", "-"), type=float, default=0.0, metavar="RATE")
@@ -65,6 +68,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         time_scale=args.time_scale,
         duration=(args.duration[0], args.duration[1]),
         queue_delay=args.queue_delay,
+        capacity=args.capacity,
         rate_profile=args.profile,
         faults=faults,
         url_ttl=args.url_ttl,

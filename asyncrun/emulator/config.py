@@ -67,6 +67,7 @@ class EmulatorConfig:
     time_scale: float = 1.0
     duration: tuple[float, float] = (0.05, 0.2)
     queue_delay: float = 0.0
+    capacity: int | None = None
     rate_profile: RateProfile = "unlimited"
     faults: FaultProfile = field(default_factory=FaultProfile)
     url_ttl: float = 900.0
@@ -86,6 +87,8 @@ class EmulatorConfig:
             raise ValueError("duration must be a (low, high) range with 0 <= low <= high")
         if self.queue_delay < 0:
             raise ValueError("queue_delay must be >= 0")
+        if self.capacity is not None and self.capacity <= 0:
+            raise ValueError("capacity must be None (unlimited) or > 0")
         if self.rate_profile not in ("unlimited", "realistic"):
             raise ValueError(f"unknown rate profile {self.rate_profile!r}")
         if self.url_ttl <= 0 or self.upload_cap <= 0 or self.page_size <= 0:

@@ -9,6 +9,7 @@ subprocesses (command_app.py) and record their own start and end.
 from __future__ import annotations
 
 import bisect
+import heapq
 import random
 import time
 from collections import Counter
@@ -34,8 +35,10 @@ class Run:
     created_wall: float
     t0: float
     scale: float
-    queue_s: float
     duration_s: float
+    # The schedule of a simulated run (monotonic): when it leaves the queue and when it ends.
+    start_at: float
+    end_at: float
     input_size: int
     inline_input: Any = None
     input_key: str | None = None
@@ -60,8 +63,7 @@ class Run:
             if self.canceled_at is not None:
                 return "canceled", self.started_at, self.canceled_at
             return self.command_status, self.started_at, self.ended_at
-        start = self.t0 + self.queue_s / self.scale
-        end = self.t0 + (self.queue_s + self.duration_s) / self.scale
+        start, end = self.start_at, self.end_at
         if self.canceled_at is not None:
             return "canceled", (start if self.canceled_at >= start else None), self.canceled_at
         if now < start:
@@ -116,12 +118,21 @@ class RunStore:
     """All runs, by id and per application in creation order."""
 
     def __init__(
-        self, *, seed: int, duration: tuple[float, float], queue_delay: float, time_scale: float
+        self,
+        *,
+        seed: int,
+        duration: tuple[float, float],
+        queue_delay: float,
+        time_scale: float,
+        capacity: int | None = None,
     ) -> None:
         self._rng = random.Random(f"runs-{seed}")
         self._duration = duration
         self._queue_delay = queue_delay
         self._scale = time_scale
+        self._capacity = capacity
+        # End times of the runs holding the `capacity` execution slots (a min-heap).
+        self._slots: list[float] = []
         self._runs: dict[str, Run] = {}
         self._per_app: dict[str, list[Run]] = {}
         self._seq = 0
@@ -132,6 +143,9 @@ class RunStore:
         self._seq += 1
         low, high = self._duration
         duration = spec.duration_s if spec.duration_s is not None else self._rng.uniform(low, high)
+        t0 = time.monotonic()
+        # App-command runs record their own start and end; only simulated runs take a slot.
+        start, end = (t0, t0) if command else self._schedule(t0, duration)
         run = Run(
             id=f"run-{self._seq:x}-{self._rng.getrandbits(40):010x}",
             app_id=spec.app_id,
@@ -144,10 +158,11 @@ class RunStore:
             output_type=spec.output_type,
             execution_class=spec.execution_class,
             created_wall=time.time(),
-            t0=time.monotonic(),
+            t0=t0,
             scale=1.0 if command else self._scale,
-            queue_s=self._queue_delay,
             duration_s=duration,
+            start_at=start,
+            end_at=end,
             input_size=spec.input_size,
             inline_input=spec.inline_input,
             input_key=spec.input_key,
@@ -164,6 +179,19 @@ class RunStore:
         if run.name:
             self.per_name[run.name] += 1
         return run
+
+    def _schedule(self, t0: float, duration: float) -> tuple[float, float]:
+        """(start, end) of a new simulated run: after its queue delay and, with a capacity,
+        once a slot is free (first come, first served). A canceled run keeps its slot until
+        its scheduled end: a simplification that only makes later runs start a little late."""
+        ready = t0 + self._queue_delay / self._scale
+        start = ready
+        if self._capacity is not None and len(self._slots) >= self._capacity:
+            start = max(ready, heapq.heappop(self._slots))
+        end = start + duration / self._scale
+        if self._capacity is not None:
+            heapq.heappush(self._slots, end)
+        return start, end
 
     def get(self, app_id: str, run_id: str) -> Run | None:
         run = self._runs.get(run_id)

@@ -30,6 +30,7 @@ class EmulatorState:
             duration=config.duration,
             queue_delay=config.queue_delay,
             time_scale=config.time_scale,
+            capacity=config.capacity,
         )
         self.storage = Storage(
             config.storage_dir, url_ttl=config.url_ttl, upload_cap=config.upload_cap

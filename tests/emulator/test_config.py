@@ -23,6 +23,7 @@ def test_command_line_flags_reach_the_config() -> None:
             "--fault-429", "0.05", "--fault-503", "0.1", "--fault-lost-create", "0.02",
             "--slow-seconds", "2", "--seed", "9", "--url-ttl", "60", "--upload-cap", "1000",
             "--duration", "1", "3", "--app-command", "cat", "--fault-storage-drop", "0.1",
+            "--capacity", "7",
         ]
     )  # fmt: skip
     config = emulator_cmd.config_from_args(args)
@@ -35,6 +36,7 @@ def test_command_line_flags_reach_the_config() -> None:
     assert (config.seed, config.url_ttl, config.upload_cap) == (9, 60.0, 1000)
     assert config.duration == (1.0, 3.0)
     assert config.app_command == "cat"
+    assert config.capacity == 7
 
 
 def test_bad_flags_are_refused_before_serving() -> None:
@@ -49,6 +51,7 @@ def test_bad_flags_are_refused_before_serving() -> None:
         {"rate_profile": "fast"},
         {"api_key": ""},
         {"page_size": 0},
+        {"capacity": 0},
     ],
 )
 def test_invalid_config_is_refused(changes: dict[str, object]) -> None:

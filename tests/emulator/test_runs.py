@@ -214,3 +214,23 @@ async def test_run_timeline_gives_real_times(fast: Emulator, http: aiohttp.Clien
     # 10 simulated seconds at time scale 100 are 0.1 real seconds.
     assert entry["ended"] - entry["started"] == pytest.approx(0.1, abs=1e-6)
     assert fast.runs() == [entry]
+
+
+async def test_capacity_queues_runs_first_come_first_served(
+    emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]],
+    http: aiohttp.ClientSession,
+) -> None:
+    async with emulator_factory(capacity=2, time_scale=100.0) as emu:
+        long = {"input": {}, "options": {"emulator.duration": "36000"}}
+        ids = [await create(http, emu, long) for _ in range(3)]
+        statuses = [(await metadata(http, emu, i))["metadata"]["status_v2"] for i in ids]
+        assert statuses == ["running", "running", "queued"]
+    async with emulator_factory(capacity=2, time_scale=100.0) as emu:
+        short = {"input": {}, "options": {"emulator.duration": "10"}}
+        ids = [await create(http, emu, short) for _ in range(5)]
+        await wait_terminal(http, emu, ids[-1])
+        runs = {r["id"]: r for r in emu.runs()}
+        first, second, third, fourth, fifth = (runs[i] for i in ids)
+        assert third["started"] == pytest.approx(first["ended"], abs=1e-3)
+        assert fourth["started"] == pytest.approx(second["ended"], abs=1e-3)
+        assert fifth["started"] == pytest.approx(third["ended"], abs=1e-3)
