@@ -13,6 +13,7 @@ from asyncrun.emulator import EmulatorConfig, FaultProfile, serve
 
 _FAULT_FLAGS = {
     "fault_429": "rate_429",
+    "fault_429_bare": "rate_429_bare",
     "fault_500": "rate_500",
     "fault_502": "rate_502",
     "fault_503": "rate_503",

@@ -26,6 +26,7 @@ class FaultProfile:
     """
 
     rate_429: float = 0.0
+    rate_429_bare: float = 0.0
     rate_500: float = 0.0
     rate_502: float = 0.0
     rate_503: float = 0.0
@@ -47,6 +48,7 @@ class FaultProfile:
         """The fault kinds with their rates, in the order the single draw walks them."""
         return [
             ("429", self.rate_429),
+            ("429_bare", self.rate_429_bare),
             ("500", self.rate_500),
             ("502", self.rate_502),
             ("503", self.rate_503),

@@ -139,6 +139,8 @@ def _check_rate(state: EmulatorState, route: str) -> None:
 async def _apply_fault(state: EmulatorState, fault: str) -> None:
     if fault == "429":
         raise ApiError(429, "injected: too many requests", {"Retry-After": "1"})
+    if fault == "429_bare":
+        raise ApiError(429, "injected: too many requests (no Retry-After)")
     if fault in ("500", "502", "503"):
         raise ApiError(int(fault), f"injected: server error {fault}")
     if fault == "drop":

@@ -110,6 +110,7 @@ class NewRun:
     files: list[dict[str, Any]] | None
     fail_message: str | None
     duration_s: float | None
+    queue_s: float | None
     output_bytes: int | None
     evil: str | None
 
@@ -145,7 +146,8 @@ class RunStore:
         duration = spec.duration_s if spec.duration_s is not None else self._rng.uniform(low, high)
         t0 = time.monotonic()
         # App-command runs record their own start and end; only simulated runs take a slot.
-        start, end = (t0, t0) if command else self._schedule(t0, duration)
+        queue = spec.queue_s if spec.queue_s is not None else self._queue_delay
+        start, end = (t0, t0) if command else self._schedule(t0, queue, duration)
         run = Run(
             id=f"run-{self._seq:x}-{self._rng.getrandbits(40):010x}",
             app_id=spec.app_id,
@@ -180,11 +182,11 @@ class RunStore:
             self.per_name[run.name] += 1
         return run
 
-    def _schedule(self, t0: float, duration: float) -> tuple[float, float]:
+    def _schedule(self, t0: float, queue: float, duration: float) -> tuple[float, float]:
         """(start, end) of a new simulated run: after its queue delay and, with a capacity,
         once a slot is free (first come, first served). A canceled run keeps its slot until
         its scheduled end: a simplification that only makes later runs start a little late."""
-        ready = t0 + self._queue_delay / self._scale
+        ready = t0 + queue / self._scale
         start = ready
         if self._capacity is not None and len(self._slots) >= self._capacity:
             start = max(ready, heapq.heappop(self._slots))

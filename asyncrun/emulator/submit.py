@@ -54,6 +54,7 @@ async def parse_new_run(
         files=None,
         fail_message=knobs.pop("fail", None),
         duration_s=knobs.pop("duration", None),
+        queue_s=knobs.pop("queue", None),
         output_bytes=knobs.pop("output_bytes", None),
         evil=knobs.pop("evil", None),
     )
@@ -111,16 +112,19 @@ def _knobs(options: dict[str, str]) -> dict[str, Any]:
     """The emulator.* run options, parsed; a bad value is the caller's error (400)."""
     knobs: dict[str, Any] = {}
     try:
-        if "emulator.duration" in options:
-            knobs["duration"] = float(options["emulator.duration"])
-            if not knobs["duration"] >= 0:
-                raise ValueError
+        for name in ("duration", "queue"):
+            if f"emulator.{name}" in options:
+                knobs[name] = float(options[f"emulator.{name}"])
+                if not knobs[name] >= 0:
+                    raise ValueError
         if "emulator.output_bytes" in options:
             knobs["output_bytes"] = int(options["emulator.output_bytes"])
             if knobs["output_bytes"] < 0:
                 raise ValueError
     except ValueError as exc:
-        raise ApiError(400, "emulator.duration / emulator.output_bytes must be >= 0") from exc
+        raise ApiError(
+            400, "emulator.duration, emulator.queue and emulator.output_bytes must be >= 0"
+        ) from exc
     if "emulator.fail" in options:
         knobs["fail"] = options["emulator.fail"] or "run failed"
     if "emulator.evil_output" in options:

@@ -234,3 +234,15 @@ async def test_capacity_queues_runs_first_come_first_served(
         assert third["started"] == pytest.approx(first["ended"], abs=1e-3)
         assert fourth["started"] == pytest.approx(second["ended"], abs=1e-3)
         assert fifth["started"] == pytest.approx(third["ended"], abs=1e-3)
+
+
+async def test_queue_knob_holds_one_run_in_the_queue(
+    fast: Emulator, http: aiohttp.ClientSession
+) -> None:
+    stuck = await create(http, fast, {"input": {}, "options": {"emulator.queue": "36000"}})
+    free = await create(http, fast, {"input": {}})
+    _, seen = await wait_terminal(http, fast, free)
+    assert seen[-1] == "succeeded"
+    info = await metadata(http, fast, stuck)
+    assert info["metadata"]["status_v2"] == "queued"
+    assert info["metadata"]["initiated_at"] is None
