@@ -1,0 +1,265 @@
+"""Large inputs and outputs: directories packed as tar.gz, streamed upload bodies, size rules,
+streamed downloads and safe extraction.
+
+Blocking work (tar, gzip, extraction) runs in a worker thread that checks a stop flag between
+chunks: when the caller is cancelled the thread stops within one chunk, the caller waits for it
+(so no file stays open) and only then removes the temp files and re-raises the cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiofiles
+import anyio
+import anyio.to_thread
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import BytesPayload, Payload
+
+from asyncrun import _tar
+from asyncrun.errors import InputError, UploadError
+
+__all__ = [
+    "CHUNK_SIZE",
+    "DEFAULT_COMPRESSLEVEL",
+    "DEFAULT_UPLOAD_CAP",
+    "INLINE_LIMIT",
+    "FileBody",
+    "bytes_body",
+    "check_upload_size",
+    "download_and_extract",
+    "extract_archive",
+    "file_body",
+    "pack_directory",
+    "read_json_stream",
+    "read_stream",
+    "save_stream",
+]
+
+T = TypeVar("T")
+
+INLINE_LIMIT = 5 * 1024 * 1024
+"""Inputs and outputs strictly larger than this go through presigned URLs (the SDK's rule)."""
+DEFAULT_UPLOAD_CAP = 500 * 1024 * 1024
+"""Largest object sent to an upload URL (the published 500 MB limit)."""
+DEFAULT_COMPRESSLEVEL = 1
+"""gzip level for packed directories: level 1 is several times faster than the SDK's 9 and
+CSV-like data compresses nearly as well."""
+CHUNK_SIZE = _tar.CHUNK_SIZE
+_STOP_GRACE = 30.0
+"""Upper bound on waiting for a stopped worker thread (it stops within one chunk)."""
+
+
+# --- worker threads that stop when the caller is cancelled -------------------------------------
+
+
+async def _join_stopped(worker: asyncio.Future[Any]) -> None:
+    """Wait for a worker thread told to stop. Shielded: leaving before it stops would remove its
+    files under it; a cancellation arriving meanwhile is re-raised by the caller afterwards."""
+    deadline = asyncio.get_running_loop().time() + _STOP_GRACE
+    with anyio.CancelScope(shield=True):
+        while not worker.done():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([worker], timeout=remaining)
+    if not worker.cancelled():
+        worker.exception()  # mark it retrieved: the caller's own exception wins
+
+
+async def _run_stoppable(fn: Callable[[threading.Event], T]) -> T:
+    """Run fn(stop) in a worker thread; on cancellation set stop and wait for the thread."""
+    stop = threading.Event()
+    worker = asyncio.ensure_future(anyio.to_thread.run_sync(fn, stop))
+    try:
+        return await asyncio.shield(worker)
+    except BaseException:
+        stop.set()
+        await _join_stopped(worker)
+        raise
+
+
+# --- size rules --------------------------------------------------------------------------------
+
+
+def check_upload_size(size: int, cap: int | None, what: str) -> None:
+    """Refuse an object over the upload cap before any byte of it is read or sent."""
+    if cap is not None and size > cap:
+        raise InputError(f"{what} is {size} bytes, over the upload cap of {cap} bytes")
+
+
+# --- packing a directory -----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def pack_directory(
+    dir_path: str | os.PathLike[str],
+    *,
+    compresslevel: int = DEFAULT_COMPRESSLEVEL,
+    max_size: int | None = DEFAULT_UPLOAD_CAP,
+    temp_dir: str | os.PathLike[str] | None = None,
+) -> AsyncIterator[Path]:
+    """Pack a directory as tar.gz in a worker thread; yield the archive's path.
+
+    Members are the directory's regular files, named relative to it (``data.json``,
+    ``sub/t.csv``), walked in sorted order. A symlink to a file inside the directory is packed
+    as a regular file holding the target's bytes; symlinks leaving the directory, dangling or
+    pointing to a directory, and special files (fifo, socket, device) raise InputError before
+    anything is compressed. Empty directories are not represented (the archive holds files).
+
+    ``max_size`` caps the compressed archive: packing stops with InputError as soon as the
+    output passes it (the uncompressed total proves nothing about the compressed size).
+    The temp directory holding the archive is removed on exit, error or cancellation.
+    """
+    if not 0 <= compresslevel <= 9:
+        raise InputError(f"compresslevel must be between 0 and 9, not {compresslevel}")
+    source = Path(dir_path)
+    workdir = Path(tempfile.mkdtemp(prefix="asyncrun-pack-", dir=temp_dir))
+    try:
+        archive = workdir / "input.tar.gz"
+        await _run_stoppable(
+            lambda stop: _tar.build_tar_gz(
+                source, archive, compresslevel=compresslevel, max_size=max_size, stop=stop
+            )
+        )
+        yield archive
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- upload bodies -----------------------------------------------------------------------------
+
+
+class FileBody(Payload):
+    """A request body streamed from a file in chunks, with an exact size.
+
+    aiohttp sends Content-Length from `size`, so the body is never chunked (S3 and the emulator
+    refuse chunked PUTs). Send it with ``skip_auto_headers=("Content-Type",)``: that also drops
+    the payload's own octet-stream type (aiohttp requires payloads to carry some header), and a
+    presigned URL that did not sign a Content-Type refuses one. The file is opened afresh on
+    every write, so one FileBody can be sent again (a retry after an expired URL).
+    """
+
+    _autoclose = True  # nothing is held open between writes
+
+    def __init__(self, path: str | os.PathLike[str], size: int) -> None:
+        super().__init__(Path(path))
+        self._path = Path(path)
+        self._size = size
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        assert self._size is not None
+        limit = self._size if content_length is None else min(content_length, self._size)
+        sent = 0
+        async with aiofiles.open(self._path, "rb") as handle:
+            while sent < limit:
+                chunk = await handle.read(min(CHUNK_SIZE, limit - sent))
+                if not chunk:
+                    raise InputError(f"{self._path.name!r} shrank while being uploaded")
+                await writer.write(chunk)
+                sent += len(chunk)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("a FileBody is streamed from disk and is not decoded in memory")
+
+
+def file_body(
+    path: str | os.PathLike[str], *, max_size: int | None = DEFAULT_UPLOAD_CAP
+) -> FileBody:
+    """A FileBody for path, its size from stat: InputError if missing or over max_size."""
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise InputError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from exc
+    check_upload_size(size, max_size, f"{Path(path).name!r}")
+    return FileBody(path, size)
+
+
+def bytes_body(data: bytes) -> BytesPayload:
+    """An in-memory body with an exact Content-Length (send it like a FileBody)."""
+    return BytesPayload(data)
+
+
+# --- downloads ---------------------------------------------------------------------------------
+
+
+async def read_stream(chunks: AsyncIterable[bytes], *, max_size: int | None = None) -> bytes:
+    """Collect a streamed download in memory, refusing it once it passes max_size."""
+    buffer = bytearray()
+    async for chunk in chunks:
+        buffer += chunk
+        if max_size is not None and len(buffer) > max_size:
+            raise UploadError(f"the download is larger than the {max_size}-byte limit")
+    return bytes(buffer)
+
+
+async def read_json_stream(chunks: AsyncIterable[bytes], *, max_size: int | None = None) -> Any:
+    """A streamed JSON download, parsed; UploadError when it is not JSON."""
+    data = await read_stream(chunks, max_size=max_size)
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise UploadError(f"the downloaded output is not valid JSON: {exc}") from exc
+
+
+async def save_stream(
+    chunks: AsyncIterable[bytes], path: str | os.PathLike[str], *, max_size: int | None = None
+) -> int:
+    """Write a streamed download to path with aiofiles; return the byte count."""
+    written = 0
+    async with aiofiles.open(path, "wb") as handle:
+        async for chunk in chunks:
+            written += len(chunk)
+            if max_size is not None and written > max_size:
+                raise UploadError(f"the download is larger than the {max_size}-byte limit")
+            await handle.write(chunk)
+    return written
+
+
+async def extract_archive(
+    archive: str | os.PathLike[str], dest: str | os.PathLike[str]
+) -> list[str]:
+    """Extract a tar(.gz) into dest in a worker thread, refusing unsafe members.
+
+    Every member is checked first (absolute names, ``..``, links leaving dest, devices and
+    fifos raise UploadError and nothing is written); extraction then runs through tarfile's
+    "data" filter. Returns the member names.
+    """
+    source, target = Path(archive), Path(dest)
+    return await _run_stoppable(lambda stop: _tar.extract_tar(source, target, stop))
+
+
+async def download_and_extract(
+    chunks: AsyncIterable[bytes],
+    dest: str | os.PathLike[str],
+    *,
+    max_size: int | None = None,
+    temp_dir: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """Stream a tar.gz download to a temp file, extract it safely into dest, remove the file."""
+    workdir = Path(tempfile.mkdtemp(prefix="asyncrun-download-", dir=temp_dir))
+    try:
+        archive = workdir / "output.tar.gz"
+        await save_stream(chunks, archive, max_size=max_size)
+        return await extract_archive(archive, dest)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
