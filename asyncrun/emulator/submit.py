@@ -35,6 +35,8 @@ async def parse_new_run(
         raise ApiError(400, "request body must be a JSON object")
     if payload.get("input_id"):
         raise ApiError(400, "managed inputs (input_id) are not supported by the emulator")
+    if payload.get("result") is not None:
+        raise ApiError(400, "external (tracked) runs are not supported by the emulator")
     options = _options(payload.get("options"))
     input_type, output_type, execution_class = _configuration(payload.get("configuration"))
     knobs = _knobs(options)

@@ -207,6 +207,8 @@ async def test_bad_run_requests_are_400(emulator: Emulator, http: aiohttp.Client
         {"input": {}, "options": {"n": 1}},
         {"input": {}, "options": {"emulator.duration": "soon"}},
         {"input": {}, "configuration": {"format": {"input": {"type": "xml"}}}},
+        {"input_id": "managed-1"},
+        {"input": {}, "result": {"status": "succeeded"}},
     ]
     for body in bodies:
         async with http.post(f"{emulator.url}{APP}/runs", json=body) as resp:
