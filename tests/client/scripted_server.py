@@ -57,7 +57,9 @@ class ScriptedServer:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    def script(self, method: str, path: str, *replies: Script, default: Script | None = None):
+    def script(
+        self, method: str, path: str, *replies: Script, default: Script | None = None
+    ) -> ScriptedServer:
         key = (method.upper(), path)
         self._queues.setdefault(key, deque()).extend(replies)
         if default is not None:

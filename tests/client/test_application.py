@@ -25,6 +25,7 @@ from asyncrun import (
     StatusV2,
 )
 from asyncrun.emulator import Emulator
+from asyncrun.models import ContentFormat
 
 from .conftest import FAST, fast_client
 
@@ -108,7 +109,7 @@ async def test_text_input_is_uploaded(client: AsyncClient, emu: Emulator) -> Non
 
 async def test_input_object_with_text_format(client: AsyncClient, emu: Emulator) -> None:
     app = client.application("test-app")
-    run_id = await app.new_run(Input(data="hello", input_format="text"))
+    run_id = await app.new_run(Input(data="hello", input_format=ContentFormat.text))
     assert calls(emu, "PUT")
     assert (await app.run_metadata_with_polling(run_id, FAST)).metadata.status_v2 == "succeeded"
 

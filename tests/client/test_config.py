@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from asyncrun import AsyncClient, ConfigError, Limits, RateLimits, RetryPolicy, Timeouts
-from asyncrun.config import Rate, needs_profile_file, read_profile, resolve_credentials
+from asyncrun.config import Credentials, Rate, needs_profile_file, read_profile, resolve_credentials
 
 PROFILE_FILE = """
 apikey: top-key
@@ -32,7 +32,9 @@ def write_profile(home: Path) -> None:
     (home / ".nextmv" / "config.yaml").write_text(PROFILE_FILE)
 
 
-def resolve(api_key: str | None = None, url: str | None = None, profile: str | None = None):
+def resolve(
+    api_key: str | None = None, url: str | None = None, profile: str | None = None
+) -> Credentials:
     data = read_profile(profile) if needs_profile_file(api_key, url) else None
     return resolve_credentials(api_key, url, data)
 
@@ -123,7 +125,7 @@ def test_settings_are_frozen_and_keyword_only() -> None:
     t = Timeouts()
     assert (t.connect, t.read, t.pool, t.upload) == (10.0, 60.0, 30.0, 900.0)
     with pytest.raises(ValidationError):
-        t.read = 1.0  # type: ignore[misc]
+        t.read = 1.0
     assert t.model_copy(update={"read": 5.0}).read == 5.0
     assert RetryPolicy() == RetryPolicy(
         max_attempts=5, initial_delay=0.5, max_delay=8.0, max_retry_after=60.0

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 
 import anyio
 import pytest
+from pydantic import ValidationError
 
 from asyncrun import (
     APIConnectionError,
@@ -18,7 +19,7 @@ from asyncrun import (
     ServerError,
 )
 from asyncrun.emulator import Emulator
-from asyncrun.polling import poll
+from asyncrun.polling import PollOutcome, poll
 
 from .conftest import fast_client
 from .fakes import FakeClock
@@ -41,7 +42,12 @@ class Source:
         return str(answer)
 
 
-async def run_poll(source: Source, options: PollingOptions, clock: FakeClock, **kw: object):
+async def run_poll(
+    source: Source,
+    options: PollingOptions,
+    clock: FakeClock,
+    first_poll_after: float | None = None,
+) -> PollOutcome[str]:
     return await poll(
         source,
         lambda v: v == "done",
@@ -50,7 +56,7 @@ async def run_poll(source: Source, options: PollingOptions, clock: FakeClock, **
         clock=clock,
         sleep=clock.sleep,
         rng=random.Random(0),
-        **kw,  # type: ignore[arg-type]
+        first_poll_after=first_poll_after,
     )
 
 
@@ -139,8 +145,8 @@ def test_options_frozen_with_sdk_defaults() -> None:
     )
     assert (o.jitter, o.verbose, o.stop, o.sleep_duration_func) == (1.0, False, None, None)
     assert o.max_unreachable == 300.0
-    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
-        o.max_tries = 3  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        o.max_tries = 3
     assert o.model_copy(update={"max_tries": 3}).max_tries == 3 and o.max_tries == -1
 
 

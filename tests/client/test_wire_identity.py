@@ -139,7 +139,11 @@ def test_new_run_identical(
 
 
 def test_configuration_object_identical(emulator_thread: ThreadedEmulator) -> None:
-    raw = {"run_type": {"type": "standard"}, "queuing": {"disabled": True}, "integration_id": "i"}
+    raw: dict[str, Any] = {
+        "run_type": {"type": "standard"},
+        "queuing": {"disabled": True},
+        "integration_id": "i",
+    }
     sdk, ours, _, _ = both(
         emulator_thread,
         lambda app: app.new_run(input={"a": 1}, configuration=nextmv.RunConfiguration(**raw)),
