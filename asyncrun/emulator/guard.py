@@ -63,7 +63,11 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         return _with_request_id(state, exc.response())
     except web.HTTPException as exc:
         status = exc.status
-        raise
+        if exc.status < 400 or not request.path.startswith("/v1/"):
+            raise
+        # aiohttp's own refusals (no such route, wrong method, body too large) in the API's shape.
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return _with_request_id(state, ApiError(exc.status, exc.reason, allow).response())
     except DroppedConnection:
         # Abort the socket; aiohttp then finds the transport closed and writes nothing.
         _drop(request)

@@ -241,3 +241,15 @@ async def test_request_log_keeps_the_path_as_sent(
     last = emulator.stats()["recent_requests"][-1]
     assert last["path"] == f"{APP}/runs/..%2Fx%3Fz%3D1/metadata"
     assert last["query"] == {}
+
+
+async def test_unknown_api_routes_answer_json(
+    emulator: Emulator, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{emulator.url}/v1/applications/test-app") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["error"] == "Not Found"
+    async with http.put(f"{emulator.url}{APP}/runs") as resp:
+        assert resp.status == 405
+        assert "POST" in resp.headers["Allow"]
+        assert "error" in await resp.json()
