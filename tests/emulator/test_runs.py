@@ -73,23 +73,25 @@ async def test_inline_run_goes_through_its_lifecycle_and_proves_its_input(
     emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]],
     http: aiohttp.ClientSession,
 ) -> None:
-    async with emulator_factory(time_scale=10.0, queue_delay=0.3) as emu:
+    # 2 s queued and 3 s running at time scale 10: 0.2 s and 0.3 s of real time, long enough
+    # for 10 ms polls to see every state.
+    async with emulator_factory(time_scale=10.0, queue_delay=2.0) as emu:
         payload = {"b": [1, 2], "a": "héllo"}
         run_id = await create(
-            http, emu, {"input": payload, "name": "n-1", "options": {"emulator.duration": "0.5"}}
+            http, emu, {"input": payload, "name": "n-1", "options": {"emulator.duration": "3"}}
         )
         info, seen = await wait_terminal(http, emu, run_id)
         assert seen == ["queued", "running", "succeeded"]
         meta = info["metadata"]
-        assert meta["duration"] == pytest.approx(800, abs=60)  # 0.3 s queued + 0.5 s running
-        assert meta["execution_duration"] == pytest.approx(500, abs=60)
+        assert meta["duration"] == pytest.approx(5000, abs=1)  # simulated, queue included
+        assert meta["execution_duration"] == pytest.approx(3000, abs=1)
         assert meta["status"] == "succeeded"
         assert meta["run_type"] == {"type": "standard"}
         async with http.get(f"{emu.url}{APP}/runs/{run_id}") as resp:
             result = await resp.json()
         output = result["output"]
         assert output["input_digest"] == canonical_digest(payload)
-        assert output["options"] == {"emulator.duration": "0.5"}
+        assert output["options"] == {"emulator.duration": "3"}
         assert output["statistics"]["result"]["value"] == output["value"]
         assert meta["output_size"] == len(json.dumps(output, separators=(",", ":")))
 
