@@ -217,6 +217,13 @@ class RunResult(RunInformation):
     output: Any = None
     ensemble: Any = None
 
+    def __repr_args__(self) -> Any:
+        # A `?format=url` result holds a presigned URL (a credential) as its output.
+        for key, value in super().__repr_args__():
+            if key == "output" and isinstance(value, dict) and isinstance(value.get("url"), str):
+                value = {**value, "url": redact_url(value["url"])}
+            yield key, value
+
 
 class Run(WireModel):
     """An item of list_runs."""

@@ -170,6 +170,10 @@ class Transport:
     def base_url(self) -> str:
         return self._base
 
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
     async def open(self) -> None:
         if self._session is not None and not self._session.closed:
             return
@@ -351,7 +355,11 @@ class Transport:
             try:
                 yield _chunks(resp, url)
             finally:
-                resp.release()
+                # A body left unread (the caller stopped early) must not go back to the pool.
+                if resp.content.at_eof():
+                    resp.release()
+                else:
+                    resp.close()
 
     async def _open_download(self, url: str, shown: str) -> aiohttp.ClientResponse:
         for attempt in range(self._retry.max_attempts):

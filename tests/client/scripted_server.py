@@ -92,7 +92,7 @@ class ScriptedServer:
         if reply == DROP:
             assert request.transport is not None
             request.transport.abort()
-            raise ConnectionResetError("scripted drop")
+            return web.Response()  # never sent: the connection is gone
         assert isinstance(reply, Reply)
         if reply.delay:
             await asyncio.sleep(reply.delay)

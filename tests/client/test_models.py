@@ -68,6 +68,14 @@ def test_configuration_to_dict_matches_sdk_shape() -> None:
     assert integ.to_dict() == {"execution_class": "integration", "integration_id": "int-1"}
 
 
+def test_result_repr_hides_presigned_output_url() -> None:
+    result = RunResult.model_validate(
+        {"id": "r", "output": {"url": "http://s/_storage/k?signature=SECRETSIG"}}
+    )
+    assert "SECRETSIG" not in repr(result) and "SECRETSIG" not in str(result)
+    assert result.output["url"].endswith("SECRETSIG")
+
+
 def test_upload_url_repr_hides_signature() -> None:
     up = UploadURL(upload_id="u1", upload_url="http://s/_storage/k?sig=SECRETSIG&exp=1")
     assert "SECRETSIG" not in repr(up) and "SECRETSIG" not in str(up)

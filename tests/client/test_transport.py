@@ -402,3 +402,19 @@ async def test_no_secret_in_errors_or_logs(
     texts += [repr(vars(e)) for e in errors]
     for text in texts:
         assert KEY not in text and "SIGSECRET" not in text
+
+
+async def test_stream_stopped_early_does_not_return_a_dirty_connection(
+    server: ScriptedServer,
+) -> None:
+    blob = b"z" * (1024 * 1024)
+    server.script("GET", "/_storage/big", default=Reply(200, body=blob))
+    t = make_transport(server.url)
+    await t.open()
+    for _ in range(2):
+        async with t.stream_presigned(f"{server.url}/_storage/big") as chunks:
+            async for _chunk in chunks:
+                break  # stop after the first chunk
+    assert len(t.session.connector._acquired) == 0  # type: ignore[union-attr]
+    assert len(server.calls("GET")) == 2
+    await t.close()
