@@ -294,3 +294,23 @@ async def test_unreachable_polling_gives_up_after_max_unreachable(emu: Emulator)
                 run_id, options.model_copy(update={"max_unreachable": 0.05})
             )
     assert type(err.value).__name__ == "APIConnectionError"
+
+
+async def test_lost_create_answer_is_ambiguous_and_reconcilable(
+    emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]],
+) -> None:
+    from asyncrun import AmbiguousSubmitError
+    from asyncrun.emulator import FaultProfile
+
+    async with (
+        emulator_factory(faults=FaultProfile(lost_create=1.0)) as emu,
+        fast_client(emu.url) as client,
+    ):
+        app = client.application("test-app")
+        started = datetime.now(UTC) - timedelta(seconds=5)
+        with pytest.raises(AmbiguousSubmitError) as err:
+            await app.new_run({"a": 1}, name="sweep-1/k7")
+        assert err.value.run_name == "sweep-1/k7"
+        assert len(calls(emu, "POST")) == 1  # not retried
+        found = await app.find_runs_by_name("sweep-1/k7", created_after=started)
+        assert len(found) == 1  # the run exists exactly once
