@@ -11,18 +11,19 @@ from typing import Any
 
 from asyncrun.emulator import EmulatorConfig, FaultProfile, serve
 
-_FAULT_FLAGS = {
-    "fault_429": "rate_429",
-    "fault_429_bare": "rate_429_bare",
-    "fault_500": "rate_500",
-    "fault_502": "rate_502",
-    "fault_503": "rate_503",
-    "fault_drop": "drop",
-    "fault_slow": "slow",
-    "fault_lost_create": "lost_create",
-    "fault_storage_500": "storage_500",
-    "fault_storage_drop": "storage_drop",
-}
+# (command-line flag, FaultProfile field)
+_FAULT_FLAGS = (
+    ("fault_429", "rate_429"),
+    ("fault_429_bare", "rate_429_bare"),
+    ("fault_500", "rate_500"),
+    ("fault_502", "rate_502"),
+    ("fault_503", "rate_503"),
+    ("fault_drop", "drop"),
+    ("fault_slow", "slow"),
+    ("fault_lost_create", "lost_create"),
+    ("fault_storage_500", "storage_500"),
+    ("fault_storage_drop", "storage_drop"),
+)
 
 
 def register(subparsers: Any) -> None:
@@ -46,7 +47,7 @@ def register(subparsers: Any) -> None:
         "--capacity", type=int, default=None, help="runs executing at once (default: no limit)"
     )
     p.add_argument("--profile", choices=["unlimited", "realistic"], default="unlimited")
-    for flag in _FAULT_FLAGS:
+    for flag, _ in _FAULT_FLAGS:
         p.add_argument("--" + flag.replace("_", "-"), type=float, default=0.0, metavar="RATE")
     p.add_argument("--slow-seconds", type=float, default=0.5, help="delay of a 'slow' fault")
     p.add_argument("--seed", type=int, default=0)
@@ -62,7 +63,7 @@ def register(subparsers: Any) -> None:
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     faults = FaultProfile(
         slow_seconds=args.slow_seconds,
-        **{field: getattr(args, flag) for flag, field in _FAULT_FLAGS.items()},
+        **{field: getattr(args, flag) for flag, field in _FAULT_FLAGS},
     )
     return EmulatorConfig(
         api_key=args.api_key,

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal
 
 Bucket = Literal["create", "result", "general"]
 
 # (tokens, per seconds) as published for Nextmv Cloud.
-REALISTIC: dict[Bucket, tuple[float, float]] = {
-    "create": (5.0, 1.0),
-    "result": (200.0, 10.0),
-    "general": (2000.0, 60.0),
-}
+REALISTIC: Mapping[Bucket, tuple[float, float]] = MappingProxyType(
+    {
+        "create": (5.0, 1.0),
+        "result": (200.0, 10.0),
+        "general": (2000.0, 60.0),
+    }
+)
 
 
 class TokenBucket:
