@@ -4,6 +4,7 @@ presigned transfers, cancellation, connection hygiene and secrets."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -418,3 +419,36 @@ async def test_stream_stopped_early_does_not_return_a_dirty_connection(
     assert len(t.session.connector._acquired) == 0  # type: ignore[union-attr]
     assert len(server.calls("GET")) == 2
     await t.close()
+
+
+async def test_connect_timeout_is_its_own_phase_and_post_runs_is_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A listener that never accepts, its backlog filled: new connections never complete.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", port))
+            t = make_transport(
+                f"http://127.0.0.1:{port}",
+                timeouts=Timeouts(connect=0.1),
+                retry=RetryPolicy(max_attempts=2),
+            )
+            await t.open()
+            with (
+                caplog.at_level(logging.WARNING, logger="asyncrun"),
+                pytest.raises(APITimeoutError) as err,
+            ):
+                await send(t, "POST runs")  # never sent: safe to retry
+            await t.close()
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert err.value.phase == "connect"
+    assert sum("retrying POST" in r.getMessage() for r in caplog.records) == 1
