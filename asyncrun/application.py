@@ -15,12 +15,14 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date, datetime
-from os import PathLike
+from os import PathLike, fspath
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
+from asyncrun import payload
 from asyncrun.config import Bucket
 from asyncrun.errors import (
     AmbiguousSubmitError,
@@ -54,10 +56,8 @@ M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-INLINE_LIMIT = 5 * 1024 * 1024
+INLINE_LIMIT = payload.INLINE_LIMIT
 """JSON inputs and outputs strictly larger than this go through presigned URLs (the SDK's rule)."""
-UPLOAD_CAP = 500 * 1024 * 1024
-"""The SDK's hard limit on one request body, kept for uploads too."""
 CONSOLE_URL = "https://cloud.nextmv.io"
 _MAX_PAGES = 10_000
 
@@ -154,6 +154,41 @@ def _input_data(data: Any, fmt: ContentFormat) -> Any:
     if fmt != ContentFormat.json and not isinstance(data, str | dict | list):
         raise InputError(f"{fmt.value} input data must be a str or a dict")
     return data
+
+
+_DIRECTORY_FORMATS = frozenset({ContentFormat.multi_file, ContentFormat.csv_archive})
+
+
+def _directory_input(input: Any, dir_path: Any) -> tuple[Path, ContentFormat] | None:
+    """(directory, format) when the input is a directory to pack, else None.
+
+    `dir_path=` is multi-file; an Input in the multi-file or csv-archive format names its
+    directory in `data` (a path). The SDK's dict of contents sent as JSON text labelled
+    multi-file is not copied: any other data for those formats raises InputError.
+    """
+    if dir_path is not None:
+        return _existing_dir(dir_path), ContentFormat.multi_file
+    if isinstance(input, Input) or (hasattr(input, "data") and hasattr(input, "input_format")):
+        fmt = _content_format(getattr(input, "input_format", None))
+        if fmt in _DIRECTORY_FORMATS:
+            data = input.data
+            if not isinstance(data, str | PathLike):
+                raise InputError(
+                    f"{fmt.value} input data must be the path of a directory to pack, "
+                    f"not {type(data).__name__}"
+                )
+            return _existing_dir(data), fmt
+    return None
+
+
+def _existing_dir(value: Any) -> Path:
+    try:
+        path = Path(fspath(value))
+    except TypeError:
+        raise InputError(f"dir_path must be a path, not {type(value).__name__}") from None
+    if not path.is_dir():
+        raise InputError(f"{fspath(path)!r} is not a directory")
+    return path
 
 
 def _options_dict(options: Mapping[str, Any] | None) -> dict[str, str]:
@@ -266,6 +301,7 @@ class AsyncApplication:
         batch_experiment_id: str | None = None,
         *,
         dir_path: str | PathLike[str] | None = None,
+        compresslevel: int = payload.DEFAULT_COMPRESSLEVEL,
     ) -> str:
         """Submit a run; return its id.
 
@@ -274,16 +310,23 @@ class AsyncApplication:
         `options` values that are not str are JSON-encoded. Without a `configuration` the
         input/output format is filled in as the SDK does. POST runs is never retried once it may
         have reached the server: then AmbiguousSubmitError (with `run_name=name`) is raised.
+
+        `dir_path=` (or an Input in the multi-file / csv-archive format whose data is a
+        directory path) packs the directory as tar.gz (gzip `compresslevel`, 1 by default) in a
+        worker thread, uploads it and runs it as multi-file (csv-archive for that format).
         """
-        if dir_path is not None:
-            raise InputError("dir_path= is not supported yet")
-        if input is None and not upload_id:
-            raise InputError("no input: pass input= or upload_id=")
-        prepared = _prepare_input(input) if input is not None else None
-        fmt = prepared.format if prepared is not None else ContentFormat.json
+        if dir_path is not None and (input is not None or upload_id):
+            raise ConfigError("give dir_path= or input= / upload_id=, not both")
+        if input is None and not upload_id and dir_path is None:
+            raise InputError("no input: pass input=, dir_path= or upload_id=")
+        directory = _directory_input(input, dir_path)
+        prepared = _prepare_input(input) if input is not None and directory is None else None
+        fmt = directory[1] if directory else prepared.format if prepared else ContentFormat.json
         config = _configuration(configuration, fmt)
         opts = _options_dict(options)
-        if not upload_id and prepared is not None and prepared.upload is not None:
+        if directory is not None:
+            upload_id = await self._upload_directory(directory[0], compresslevel)
+        elif not upload_id and prepared is not None and prepared.upload is not None:
             upload_id = await self._upload_bytes(prepared.upload)
         body = self._run_body(
             inline=None if upload_id else (prepared.inline if prepared else None),
@@ -344,11 +387,28 @@ class AsyncApplication:
         return ('{"input":' + inline + "," + tail[1:]).encode("utf-8")
 
     async def _upload_bytes(self, data: bytes) -> str:
-        if len(data) > UPLOAD_CAP:
-            raise InputError(f"input is {len(data)} bytes, over the upload cap of {UPLOAD_CAP}")
-        target = await self.upload_url()
-        await self._transport.put_presigned(target.upload_url, lambda: data, len(data))
-        return target.upload_id
+        payload.check_upload_size(len(data), self._transport.limits.upload_cap, "the input")
+        return await self._upload(lambda: data, len(data))
+
+    async def _upload_directory(self, directory: Path, compresslevel: int) -> str:
+        cap = self._transport.limits.upload_cap
+        async with payload.pack_directory(
+            directory, compresslevel=compresslevel, max_size=cap
+        ) as archive:
+            size = payload.file_body(archive, max_size=cap).size
+            return await self._upload(lambda: payload.FileBody(archive, size), size)
+
+    async def _upload(self, body_factory: Callable[[], Any], size: int) -> str:
+        """Upload URL requested right before the PUT; a fresh one after a 403 (payload.py)."""
+
+        async def fresh_url() -> tuple[str, str]:
+            target = await self.upload_url()
+            return target.upload_id, target.upload_url
+
+        async def put(url: str) -> None:
+            await self._transport.put_presigned(url, body_factory, size)
+
+        return await payload.upload_with_fresh_url(fresh_url, put)
 
     async def upload_url(self) -> UploadURL:
         """POST runs/uploadurl: a fresh upload id and presigned URL (valid about 15 minutes)."""
@@ -366,10 +426,18 @@ class AsyncApplication:
 
     run_information = run_metadata
 
-    async def run_result(self, run_id: str, *, info: RunInformation | None = None) -> RunResult:
+    async def run_result(
+        self,
+        run_id: str,
+        *,
+        info: RunInformation | None = None,
+        output_dir: str | PathLike[str] | None = None,
+    ) -> RunResult:
         """GET runs/{id}: the result. Large or non-JSON outputs come through `?format=url`; a
-        large JSON output is then downloaded and parsed. `info` (metadata already fetched, e.g.
-        while polling) saves the metadata request."""
+        large JSON output is then downloaded and parsed. A non-JSON (multi-file) output is
+        streamed to disk and extracted safely into `output_dir`; `output` becomes
+        `{"output_dir": ..., "files": [member names]}` (None without an `output_dir`). `info`
+        (metadata already fetched, e.g. while polling) saves the metadata request."""
         if info is None:
             info = await self.run_metadata(run_id)
         meta = info.metadata
@@ -389,7 +457,20 @@ class AsyncApplication:
             )
         if presigned and meta.run_is_finalized() and meta.output_type == ContentFormat.json:
             result.output = await self._download_json(result.output)
+        elif presigned and meta.run_is_finalized():
+            result.output = await self._download_files(result.output, output_dir)
         return result
+
+    async def _download_files(self, output: Any, output_dir: str | PathLike[str] | None) -> Any:
+        url = output.get("url") if isinstance(output, dict) else None
+        if not isinstance(url, str):
+            return output
+        if output_dir is None:
+            logger.info("multi-file output not downloaded: pass output_dir= to extract it")
+            return None
+        async with self._transport.stream_presigned(url) as chunks:
+            names = await payload.download_and_extract(chunks, output_dir)
+        return {"output_dir": fspath(output_dir), "files": names}
 
     async def _download_json(self, output: Any) -> Any:
         url = output.get("url") if isinstance(output, dict) else None
@@ -494,8 +575,10 @@ class AsyncApplication:
         *,
         raise_on_failure: bool = False,
         first_poll_after: float | None = None,
+        output_dir: str | PathLike[str] | None = None,
     ) -> RunResult:
-        """Poll until the run is final, then fetch its result (metadata is not fetched twice)."""
+        """Poll until the run is final, then fetch its result (metadata is not fetched twice);
+        a multi-file output is extracted into `output_dir`."""
         info = await self.run_metadata_with_polling(
             run_id,
             polling_options,
@@ -509,7 +592,7 @@ class AsyncApplication:
                 run_id=run_id,
                 info=info,
             )
-        return await self.run_result(run_id, info=info)
+        return await self.run_result(run_id, info=info, output_dir=output_dir)
 
     async def new_run_with_result(
         self,
@@ -526,9 +609,11 @@ class AsyncApplication:
         run_options: Mapping[str, Any] | None = None,
         raise_on_failure: bool = False,
         dir_path: str | PathLike[str] | None = None,
+        compresslevel: int = payload.DEFAULT_COMPRESSLEVEL,
+        output_dir: str | PathLike[str] | None = None,
     ) -> RunResult:
         """new_run, then run_result_with_polling. `run_options` is the SDK's spelling of
-        `options` (give one of them)."""
+        `options` (give one of them). A multi-file output is extracted into `output_dir`."""
         if options is not None and run_options is not None:
             raise ConfigError("give options= or run_options=, not both")
         run_id = await self.new_run(
@@ -541,9 +626,10 @@ class AsyncApplication:
             configuration,
             batch_experiment_id,
             dir_path=dir_path,
+            compresslevel=compresslevel,
         )
         return await self.run_result_with_polling(
-            run_id, polling_options, raise_on_failure=raise_on_failure
+            run_id, polling_options, raise_on_failure=raise_on_failure, output_dir=output_dir
         )
 
     def _console_url(self, run_id: str) -> str:

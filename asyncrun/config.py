@@ -107,10 +107,12 @@ class RateLimits(_Frozen):
 
 
 class Limits(_Frozen):
-    """Connection pool size and per-bucket request rates."""
+    """Connection pool size, per-bucket request rates, and the largest object uploaded
+    (`upload_cap`, bytes; the published 500 MB; None: no client-side cap)."""
 
     max_connections: int = Field(default=100, gt=0)
     rate: RateLimits = Field(default_factory=RateLimits.standard)
+    upload_cap: int | None = Field(default=500 * 1024 * 1024, gt=0)
 
 
 class _Secret:

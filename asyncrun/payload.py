@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_COMPRESSLEVEL",
     "DEFAULT_UPLOAD_CAP",
     "INLINE_LIMIT",
+    "UPLOAD_URL_ATTEMPTS",
     "FileBody",
     "bytes_body",
     "check_upload_size",
@@ -43,9 +45,11 @@ __all__ = [
     "read_json_stream",
     "read_stream",
     "save_stream",
+    "upload_with_fresh_url",
 ]
 
 T = TypeVar("T")
+logger = logging.getLogger("asyncrun")
 
 INLINE_LIMIT = 5 * 1024 * 1024
 """Inputs and outputs strictly larger than this go through presigned URLs (the SDK's rule)."""
@@ -55,6 +59,8 @@ DEFAULT_COMPRESSLEVEL = 1
 """gzip level for packed directories: level 1 is several times faster than the SDK's 9 and
 CSV-like data compresses nearly as well."""
 CHUNK_SIZE = _tar.CHUNK_SIZE
+UPLOAD_URL_ATTEMPTS = 3
+"""Upload URLs tried (each fresh) before a 403 is final."""
 _STOP_GRACE = 30.0
 """Upper bound on waiting for a stopped worker thread (it stops within one chunk)."""
 
@@ -155,11 +161,15 @@ class FileBody(Payload):
     def __init__(self, path: str | os.PathLike[str], size: int) -> None:
         super().__init__(Path(path))
         self._path = Path(path)
-        self._size = size
+        self._size = self._exact_size = size
 
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def size(self) -> int:
+        return self._exact_size
 
     async def write(self, writer: AbstractStreamWriter) -> None:
         await self.write_with_length(writer, None)
@@ -167,8 +177,7 @@ class FileBody(Payload):
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
-        assert self._size is not None
-        limit = self._size if content_length is None else min(content_length, self._size)
+        limit = self.size if content_length is None else min(content_length, self.size)
         sent = 0
         async with aiofiles.open(self._path, "rb") as handle:
             while sent < limit:
@@ -197,6 +206,39 @@ def file_body(
 def bytes_body(data: bytes) -> BytesPayload:
     """An in-memory body with an exact Content-Length (send it like a FileBody)."""
     return BytesPayload(data)
+
+
+# --- uploads to presigned URLs ----------------------------------------------------------------
+
+
+async def upload_with_fresh_url(
+    request_url: Callable[[], Awaitable[tuple[str, str]]],
+    put: Callable[[str], Awaitable[None]],
+    *,
+    attempts: int = UPLOAD_URL_ATTEMPTS,
+) -> str:
+    """Ask for an upload URL right before each PUT; return the upload id that took the body.
+
+    `request_url()` gives (upload_id, url); `put(url)` sends the body (retrying 5xx itself).
+    A 403 means the URL expired (say, while the PUT waited for a connection) or was refused:
+    retrying the same URL cannot help, so a fresh one is requested, up to `attempts` in all.
+    """
+    for attempt in range(attempts):
+        upload_id, url = await request_url()
+        try:
+            await put(url)
+        except UploadError as exc:
+            if exc.status_code != 403 or attempt + 1 >= attempts:
+                raise
+            logger.warning(
+                "upload URL refused (403: expired or rejected); asking for a fresh one "
+                "(attempt %d of %d)",
+                attempt + 2,
+                attempts,
+            )
+            continue
+        return upload_id
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
 # --- downloads ---------------------------------------------------------------------------------
