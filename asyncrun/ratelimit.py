@@ -1,9 +1,12 @@
-"""Client-side rate limiting: one token bucket per Nextmv rate bucket, and a shared 429 cool-down.
+"""Client-side rate limiting: one sliding-window bucket per Nextmv rate bucket, and a shared
+429 cool-down.
 
-Each caller of a bucket reserves the next free slot at once and then sleeps until it, so
-waiters are served strictly in arrival order however many there are, and no lock or wake-up
-storm is needed. A caller cancelled while waiting hands its slot back
-when nobody reserved after it.
+A bucket lets at most `count` requests through in any window of `per_seconds`, measured the
+way the server can see it: a request's slot is counted from when its answer came back (an upper
+bound on when the server received it), so a batch whose requests were slow to arrive cannot
+push the next batch into the same server-side window. Waiters queue in arrival order (each
+waits for the one before it to get its slot), so the bucket is fair however many tasks wait;
+a waiter cancelled while queued simply leaves, and its slot goes to the next.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from asyncrun.config import Bucket, Rate, RateLimits, RetryPolicy
 
@@ -24,13 +28,23 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class TokenBucket:
-    """At most `rate.count` acquisitions in any window of `rate.per_seconds` seconds.
+class _Grant:
+    """One request let through; `finished_at` is set when its answer (or failure) came."""
 
-    A sliding window of the last `count` granted slots: the next slot is `per_seconds` after the
-    `count`-th previous one (and never before the previous slot), so bursts of `count` pass at
-    once and no window ever holds more, which plain GCRA with a burst tolerance does not ensure.
-    """
+    __slots__ = ("finished", "finished_at")
+
+    def __init__(self) -> None:
+        self.finished = asyncio.Event()
+        self.finished_at = 0.0
+
+    def finish(self, now: float) -> None:
+        if not self.finished.is_set():
+            self.finished_at = now
+            self.finished.set()
+
+
+class TokenBucket:
+    """At most `rate.count` requests in any `rate.per_seconds` window (bursts of `count` pass)."""
 
     def __init__(
         self, rate: Rate, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
@@ -39,33 +53,36 @@ class TokenBucket:
         self._period = rate.per_seconds
         self._clock = clock
         self._sleep = sleep
-        self._slots: deque[float] = deque(maxlen=rate.count)
+        self._grants: deque[_Grant] = deque(maxlen=rate.count)
+        self._tail: asyncio.Future[None] | None = None  # set once the last queued waiter is through
 
-    def reserve(self) -> float:
-        """Reserve the next slot; return how long to wait for it (0 when free now)."""
-        now = self._clock()
-        slot = now
-        if self._slots:
-            slot = max(slot, self._slots[-1])
-            if len(self._slots) == self._count:
-                slot = max(slot, self._slots[0] + self._period)
-        self._slots.append(slot)
-        return slot - now
-
-    async def acquire(self) -> None:
-        """Wait for a token. Cancellation propagates; an unused slot is returned if possible."""
-        wait = self.reserve()
-        if wait <= 0:
-            return
-        slot = self._slots[-1]
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the duration of one request."""
+        grant = await self._acquire()
         try:
-            await self._sleep(wait)
-        except BaseException:
-            # Nobody reserved after us: hand the slot back. (The oldest entry it pushed out is
-            # lost, which only makes the window more conservative.)
-            if self._slots and self._slots[-1] == slot:
-                self._slots.pop()
-            raise
+            yield
+        finally:
+            grant.finish(self._clock())
+
+    async def _acquire(self) -> _Grant:
+        ahead, through = self._tail, asyncio.get_running_loop().create_future()
+        self._tail = through
+        try:
+            if ahead is not None and not ahead.done():
+                await asyncio.shield(ahead)  # shield: our cancellation must not cancel theirs
+            if len(self._grants) == self._count:
+                oldest = self._grants[0]  # the count-th request before this one
+                await oldest.finished.wait()
+                delay = oldest.finished_at + self._period - self._clock()
+                if delay > 0:
+                    await self._sleep(delay)
+            grant = _Grant()
+            self._grants.append(grant)
+            return grant
+        finally:
+            if not through.done():
+                through.set_result(None)
 
 
 class CoolDown:
@@ -129,9 +146,14 @@ class RateLimiter:
             if rate is not None:
                 self._buckets[name] = TokenBucket(rate, clock=clock, sleep=sleep)
 
-    async def acquire(self, bucket: Bucket | None) -> None:
-        """Wait out any cool-down, then take a token from `bucket` (None: no bucket)."""
+    @asynccontextmanager
+    async def slot(self, bucket: Bucket | None) -> AsyncIterator[None]:
+        """Wait out any cool-down, then hold a slot of `bucket` (None: no bucket) for one
+        request."""
         await self.cooldown.wait()
         limiter = self._buckets.get(bucket) if bucket is not None else None
-        if limiter is not None:
-            await limiter.acquire()
+        if limiter is None:
+            yield
+            return
+        async with limiter.slot():
+            yield

@@ -211,8 +211,8 @@ class Transport:
         """Send an API request (path relative to the base URL) with retries; 2xx or an error."""
         url = self._url(path, params)
         for attempt in range(self._retry.max_attempts):
-            await self._limiter.acquire(bucket)
-            outcome = await self._attempt(method, url, body, idempotent)
+            async with self._limiter.slot(bucket):
+                outcome = await self._attempt(method, url, body, idempotent)
             if isinstance(outcome, Response):
                 self._limiter.cooldown.reset()
                 return outcome

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import pytest
 
 from asyncrun import PollingOptions, RetryPolicy
-from asyncrun.config import Rate, RateLimits
+from asyncrun.config import Bucket, Rate, RateLimits
 from asyncrun.polling import backoff_delay
 from asyncrun.ratelimit import CoolDown, RateLimiter, TokenBucket
 from asyncrun.transport import full_jitter_delay, parse_retry_after
@@ -97,40 +97,57 @@ def test_retry_after_table(header: str | None, expected: float | None) -> None:
         assert got == pytest.approx(expected)
 
 
+async def take(bucket: TokenBucket, clock: FakeClock, busy: float = 0.0) -> float:
+    """Get a slot, hold it `busy` virtual seconds (the request), return when it was granted."""
+    async with bucket.slot():
+        granted = clock.now
+        if busy:
+            await clock.sleep(busy)
+    return granted - 1000.0
+
+
 async def test_token_bucket_allows_burst_then_spaces_requests() -> None:
     clock = FakeClock()
     bucket = TokenBucket(Rate(count=5, per_seconds=1.0), clock=clock, sleep=clock.sleep)
-    times = []
-    for _ in range(12):
-        await bucket.acquire()
-        times.append(round(clock.now - 1000.0, 6))
+    times = [await take(bucket, clock) for _ in range(12)]
     assert times == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2]
     for start in times:  # never more than 5 in any 1-second window
         assert sum(1 for t in times if start <= t < start + 1.0) <= 5
 
 
-def test_token_bucket_is_fifo_under_many_waiters() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(Rate(count=2, per_seconds=1.0), clock=clock, sleep=clock.sleep)
-    # 50 callers arriving at once each reserve a slot in arrival order
-    waits = [bucket.reserve() for _ in range(50)]
-    assert waits == sorted(waits)  # no later arrival is served before an earlier one
-    assert waits == [float(i // 2) for i in range(50)]
-
-
-async def test_token_bucket_cancelled_waiter_returns_its_slot() -> None:
+async def test_window_counts_from_the_answer_not_the_send() -> None:
     clock = FakeClock()
     bucket = TokenBucket(Rate(count=1, per_seconds=1.0), clock=clock, sleep=clock.sleep)
-    await bucket.acquire()
-    assert bucket.reserve() == pytest.approx(1.0)  # a slot taken by someone who never waits
-    waiter = asyncio.ensure_future(bucket.acquire())
+    assert await take(bucket, clock, busy=0.5) == 0.0  # answered at 0.5
+    assert await take(bucket, clock) == pytest.approx(1.5)
+
+
+async def test_token_bucket_is_fifo_under_many_waiters() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(Rate(count=2, per_seconds=1.0), clock=clock, sleep=clock.sleep)
+    order: list[int] = []
+    times: list[float] = []
+
+    async def one(i: int) -> None:
+        times.append(await take(bucket, clock))
+        order.append(i)
+
+    await asyncio.gather(*(one(i) for i in range(50)))
+    assert order == list(range(50))  # no later arrival served before an earlier one
+    assert times == [float(i // 2) for i in range(50)]
+
+
+async def test_token_bucket_cancelled_waiter_leaves_its_slot_to_the_next() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(Rate(count=1, per_seconds=1.0), clock=clock, sleep=clock.sleep)
+    await take(bucket, clock)  # t=0
+    waiter = asyncio.ensure_future(take(bucket, clock))
+    queued = asyncio.ensure_future(take(bucket, clock))
     await asyncio.sleep(0)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    # the cancelled waiter's slot (t=2) came back: the next reservation gets it
-    assert bucket.reserve() == pytest.approx(2.0 - (clock.now - 1000.0))
-    assert bucket.reserve() == pytest.approx(3.0 - (clock.now - 1000.0))
+    assert await queued == pytest.approx(1.0)  # the cancelled waiter's slot, not t=2
 
 
 async def test_cooldown_retry_after_capped_and_default_exponential() -> None:
@@ -151,7 +168,10 @@ async def test_rate_limiter_waits_cooldown_for_every_bucket() -> None:
     clock = FakeClock()
     limiter = RateLimiter(RateLimits.unlimited(), RetryPolicy(), clock=clock, sleep=clock.sleep)
     limiter.cooldown.trigger(2.0)
-    await asyncio.gather(
-        limiter.acquire("create"), limiter.acquire(None), limiter.acquire("result")
-    )
+
+    async def through(bucket: Bucket | None) -> None:
+        async with limiter.slot(bucket):
+            pass
+
+    await asyncio.gather(through("create"), through(None), through("result"))
     assert clock.now - 1000.0 == pytest.approx(2.0)
