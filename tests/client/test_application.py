@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -314,3 +315,24 @@ async def test_lost_create_answer_is_ambiguous_and_reconcilable(
         assert len(calls(emu, "POST")) == 1  # not retried
         found = await app.find_runs_by_name("sweep-1/k7", created_after=started)
         assert len(found) == 1  # the run exists exactly once
+
+
+async def test_many_concurrent_runs_each_get_their_own_result(
+    emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]],
+) -> None:
+    from asyncrun import Limits, RateLimits
+
+    inputs = [{"scenario": i} for i in range(300)]
+    limits = Limits(max_connections=16, rate=RateLimits.unlimited())
+    async with (
+        emulator_factory(time_scale=50.0) as emu,
+        fast_client(emu.url, limits=limits) as client,
+    ):
+        app = client.application("test-app")
+        results = await asyncio.gather(
+            *(app.new_run_with_result(data, polling_options=FAST) for data in inputs)
+        )
+        routes = emu.stats()["requests"]
+    assert [r.output["input_digest"] for r in results] == [digest(d) for d in inputs]
+    assert routes["POST /v1/applications/{app_id}/runs"] == {"200": 300}
+    assert routes["GET /v1/applications/{app_id}/runs/{run_id}"] == {"200": 300}
