@@ -1,6 +1,8 @@
 """asyncrun: an asyncio client for high-concurrency batch runs on Nextmv Cloud."""
 
 from asyncrun.application import AsyncApplication
+from asyncrun.batch import RunOutcome, Scenario
+from asyncrun.batch.runner import run_batch, run_batch_all
 from asyncrun.client import AsyncClient
 from asyncrun.config import Limits, Rate, RateLimits, RetryPolicy, Timeouts
 from asyncrun.errors import (
@@ -83,9 +85,11 @@ __all__ = [
     "RunFailedError",
     "RunInformation",
     "RunLog",
+    "RunOutcome",
     "RunQueuing",
     "RunResult",
     "RunTypeConfiguration",
+    "Scenario",
     "ServerError",
     "StatusV2",
     "Timeouts",
@@ -93,4 +97,6 @@ __all__ = [
     "UploadError",
     "UploadURL",
     "__version__",
+    "run_batch",
+    "run_batch_all",
 ]

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date, datetime
 from os import PathLike, fspath
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
@@ -47,6 +47,9 @@ from asyncrun.models import (
 )
 from asyncrun.polling import PollingOptions, poll
 from asyncrun.transport import Transport
+
+if TYPE_CHECKING:
+    from asyncrun.batch.outcome import RunOutcome
 
 __all__ = ["AsyncApplication", "validate_app_id", "validate_run_id"]
 
@@ -631,6 +634,21 @@ class AsyncApplication:
         return await self.run_result_with_polling(
             run_id, polling_options, raise_on_failure=raise_on_failure, output_dir=output_dir
         )
+
+    # ---------------------------------------------------------------- batches
+
+    def run_batch(self, scenarios: Any, **kwargs: Any) -> AsyncIterator[RunOutcome]:
+        """Run many scenarios; yield a RunOutcome as each run finishes. See
+        asyncrun.batch.runner.run_batch for the arguments (max_in_flight, journal, ...)."""
+        from asyncrun.batch.runner import run_batch  # the one sanctioned upward import
+
+        return run_batch(self, scenarios, **kwargs)
+
+    async def run_batch_all(self, scenarios: Any, **kwargs: Any) -> list[RunOutcome]:
+        """run_batch, collected in the order of the scenarios."""
+        from asyncrun.batch.runner import run_batch_all
+
+        return await run_batch_all(self, scenarios, **kwargs)
 
     def _console_url(self, run_id: str) -> str:
         app, run = quote(self.id, safe=""), quote(run_id, safe="")

@@ -1,0 +1,90 @@
+"""Adaptive polling for a batch: finished runs tell when to poll the others.
+
+Before `min_samples` runs have finished, the batch's PollingOptions schedule applies unchanged.
+After that, a run is first polled at a low quantile of the observed durations (no point polling
+a 30 s run at 1 s), and while its age is inside the bulk of the observed distribution it is
+polled at a fraction of that distribution's spread, so detection lag stays a small part of the
+spread instead of growing with the exponential backoff. Past the high quantile (stragglers) the
+ordinary backoff takes over again. Pure and deterministic: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+
+__all__ = ["PollEstimator", "quantile"]
+
+
+def quantile(ordered: list[float], q: float) -> float:
+    """The q-quantile (0 <= q <= 1) of sorted values, linearly interpolated."""
+    if not ordered:
+        raise ValueError("quantile of no values")
+    position = min(max(q, 0.0), 1.0) * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class PollEstimator:
+    """Observed run durations (seconds from submission to the end of the run) of one batch.
+
+    Keeps the last `window` observations (bounded memory whatever the batch size).
+    """
+
+    def __init__(
+        self,
+        *,
+        min_samples: int = 5,
+        window: int = 512,
+        first_quantile: float = 0.1,
+        high_quantile: float = 0.9,
+        divisions: float = 5.0,
+        min_interval: float = 0.1,
+    ) -> None:
+        if min_samples < 1 or window < min_samples:
+            raise ValueError("need 1 <= min_samples <= window")
+        if not 0 <= first_quantile <= high_quantile <= 1:
+            raise ValueError("need 0 <= first_quantile <= high_quantile <= 1")
+        self.min_samples = min_samples
+        self.first_quantile = first_quantile
+        self.high_quantile = high_quantile
+        self.divisions = divisions
+        self.min_interval = min_interval
+        self._recent: deque[float] = deque(maxlen=window)
+        self._ordered: list[float] = []
+
+    @property
+    def samples(self) -> int:
+        return len(self._recent)
+
+    def observe(self, seconds: float) -> None:
+        """One finished run's duration (ignored when not a finite, non-negative number)."""
+        if not math.isfinite(seconds) or seconds < 0:
+            return
+        if len(self._recent) == self._recent.maxlen:
+            oldest = self._recent[0]
+            del self._ordered[bisect.bisect_left(self._ordered, oldest)]
+        self._recent.append(seconds)
+        bisect.insort(self._ordered, seconds)
+
+    def ready(self) -> bool:
+        return len(self._recent) >= self.min_samples
+
+    def first_poll_after(self) -> float | None:
+        """Seconds after submission to poll a new run first; None: use the PollingOptions."""
+        if not self.ready():
+            return None
+        return quantile(self._ordered, self.first_quantile)
+
+    def poll_interval(self, age: float) -> float | None:
+        """The longest sleep worth making for a run `age` seconds after its submission, while
+        that age is inside the bulk of observed durations; None: no cap (plain backoff)."""
+        if not self.ready():
+            return None
+        high = quantile(self._ordered, self.high_quantile)
+        if age >= high:
+            return None
+        spread = high - quantile(self._ordered, self.first_quantile)
+        return max(self.min_interval, spread / self.divisions)

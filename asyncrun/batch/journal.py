@@ -1,0 +1,383 @@
+"""The batch journal: one SQLite file (WAL) that makes a batch resumable and submission
+exactly-once.
+
+One row per scenario key: state (pending, submitting, submitted, terminal), run id, final status,
+result location, attempts, timestamps. A "submitting" row is committed before its POST is sent,
+so after a crash the run is looked up by name instead of being submitted again.
+
+Threading: one dedicated connection lives in one worker thread; the event loop never touches
+SQLite. Group commit: changes queue up while the previous transaction is being written and are
+committed together in the next one, so thousands of state changes cost a few fsync-free commits
+(WAL with synchronous=NORMAL survives the death of the process, which is what resume needs).
+Every operation returns an awaitable that completes once its transaction has committed.
+
+Rows never hold the API key or a presigned URL: errors are the client's (already redacted)
+messages, and the result location is a local file path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from os import PathLike, fspath
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from asyncrun.errors import ConfigError
+
+__all__ = ["STATES", "Journal", "JournalRow", "State", "utc_now"]
+
+T = TypeVar("T")
+State = Literal["pending", "submitting", "submitted", "terminal"]
+STATES: tuple[State, ...] = ("pending", "submitting", "submitted", "terminal")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scenarios (
+    key TEXT PRIMARY KEY,
+    run_name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'submitting', 'submitted', 'terminal')),
+    run_id TEXT,
+    status TEXT,
+    result_location TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    polls INTEGER NOT NULL DEFAULT 0,
+    run_duration REAL,
+    submitted_at TEXT,
+    finished_at TEXT,
+    detected_at TEXT,
+    updated_at TEXT NOT NULL,
+    session INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS scenarios_state ON scenarios (state);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_UPDATABLE = frozenset(
+    {
+        "run_name",
+        "state",
+        "run_id",
+        "status",
+        "result_location",
+        "error",
+        "attempts",
+        "polls",
+        "run_duration",
+        "submitted_at",
+        "finished_at",
+        "detected_at",
+    }
+)
+_TIMES = ("submitted_at", "finished_at", "detected_at")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    key: str
+    run_name: str
+    state: State
+    run_id: str | None
+    status: str | None
+    result_location: str | None
+    error: str | None
+    attempts: int
+    polls: int
+    run_duration: float | None
+    submitted_at: datetime | None
+    finished_at: datetime | None
+    detected_at: datetime | None
+    updated_at: datetime | None
+    session: int
+
+
+def _row(values: sqlite3.Row) -> JournalRow:
+    data = dict(values)
+    for name in (*_TIMES, "updated_at"):
+        data[name] = datetime.fromisoformat(data[name]) if data[name] else None
+    return JournalRow(**data)
+
+
+def _sql_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+
+
+class Journal:
+    """The journal of one batch. `path=None` keeps it in memory (no resume, same behaviour).
+
+    ```python
+    async with Journal("sweep.db") as journal:
+        tag, session = await journal.begin(app_id="my-app", batch_tag=None, command=[...])
+    ```
+    """
+
+    def __init__(self, path: str | PathLike[str] | None) -> None:
+        self.path = fspath(path) if path is not None else None
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._queue: list[_Op] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.session = 0
+        self.commits = 0
+
+    def __repr__(self) -> str:
+        return f"Journal(path={self.path!r})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> Journal:
+        if self._executor is not None:
+            raise ConfigError("this journal is already open")
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="asyncrun-journal")
+        try:
+            self._conn = await self._in_thread(self._connect)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        return self
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path or ":memory:", isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open journal {self.path!r}: {exc}") from None
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise ConfigError(f"{self.path!r} is not a usable journal: {exc}") from None
+        return conn
+
+    async def __aenter__(self) -> Journal:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Commit what is queued, then close the connection and stop the thread."""
+        executor = self._executor
+        if executor is None:
+            return
+        try:
+            # Shielded: a cancelled caller must still not lose the changes already queued.
+            await asyncio.shield(self._drain())
+        finally:
+            self._executor = None
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await asyncio.shield(
+                    asyncio.get_running_loop().run_in_executor(executor, conn.close)
+                )
+            executor.shutdown(wait=True)
+
+    async def _drain(self) -> None:
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.wait({self._flusher})
+
+    # ------------------------------------------------------------------ group commit
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise ConfigError("the journal is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue an operation for the next transaction; the future completes after its commit."""
+        if self._executor is None:
+            raise ConfigError("the journal is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.append((fn, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush_loop())
+        return future
+
+    async def _flush_loop(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                results = await self._in_thread(lambda b=batch: self._apply(b))  # type: ignore[misc]
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.commits += 1
+            for (_, future), (ok, value) in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _apply(self, batch: list[_Op]) -> list[tuple[bool, Any]]:
+        """One transaction for the whole batch (worker thread)."""
+        conn = self._conn
+        assert conn is not None
+        results: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for fn, _ in batch:
+                try:
+                    results.append((True, fn(conn)))
+                except (sqlite3.Error, ValueError, ConfigError) as exc:
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return results
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far has committed."""
+        await self._submit(lambda conn: None)
+
+    # ------------------------------------------------------------------ operations
+
+    async def begin(
+        self, *, app_id: str, batch_tag: str | None, default_tag: str, command: Iterable[str] = ()
+    ) -> str:
+        """Start a session of this journal: check it belongs to `app_id`, return its batch tag
+        (stored on first use: `batch_tag`, else `default_tag`) and bump the session number that
+        tells this run's scenarios from an earlier run's."""
+
+        def op(conn: sqlite3.Connection) -> tuple[str, int]:
+            meta = {r["name"]: r["value"] for r in conn.execute("SELECT name, value FROM meta")}
+            if meta.get("app_id", app_id) != app_id:
+                raise ConfigError(
+                    f"journal {self.path!r} belongs to application {meta['app_id']!r}, "
+                    f"not {app_id!r}"
+                )
+            tag = meta.get("batch_tag") or batch_tag or default_tag
+            if batch_tag is not None and batch_tag != tag:
+                raise ConfigError(f"journal {self.path!r} has batch tag {tag!r}, not {batch_tag!r}")
+            session = int(meta.get("session", "0")) + 1
+            values = {
+                "app_id": app_id,
+                "batch_tag": tag,
+                "session": str(session),
+                "created_at": meta.get("created_at") or utc_now().isoformat(),
+            }
+            command_list = list(command)
+            if command_list:
+                values["command"] = json.dumps(command_list)
+            conn.executemany(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                values.items(),
+            )
+            return tag, session
+
+        tag, self.session = await self._submit(op)
+        return tag
+
+    def claim(self, key: str, run_name: str) -> asyncio.Future[tuple[JournalRow | None, bool]]:
+        """Register `key` for this session: (its row from an earlier session or None, whether
+        this session already saw the key, i.e. a duplicate). A new key gets a pending row."""
+        session = self.session
+
+        def op(conn: sqlite3.Connection) -> tuple[JournalRow | None, bool]:
+            found = conn.execute("SELECT * FROM scenarios WHERE key = ?", (key,)).fetchone()
+            now = utc_now().isoformat()
+            if found is None:
+                conn.execute(
+                    "INSERT INTO scenarios (key, run_name, state, updated_at, session) "
+                    "VALUES (?, ?, 'pending', ?, ?)",
+                    (key, run_name, now, session),
+                )
+                return None, False
+            row = _row(found)
+            if row.session == session:
+                return row, True
+            conn.execute(
+                "UPDATE scenarios SET session = ?, updated_at = ? WHERE key = ?",
+                (session, now, key),
+            )
+            return row, False
+
+        return self._submit(op)
+
+    def update(self, key: str, **changes: Any) -> asyncio.Future[None]:
+        """Change fields of a row; the future completes once committed."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"unknown journal fields {sorted(unknown)}")
+        names = list(changes)
+        sql = (
+            "UPDATE scenarios SET "
+            + ", ".join(f"{n} = ?" for n in names)
+            + ", updated_at = ? WHERE key = ?"
+        )
+        values = [_sql_value(changes[n]) for n in names]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(sql, (*values, utc_now().isoformat(), key))
+
+        return self._submit(op)
+
+    async def meta(self) -> dict[str, str]:
+        def op(conn: sqlite3.Connection) -> dict[str, str]:
+            return {r["name"]: r["value"] for r in conn.execute("SELECT name, value FROM meta")}
+
+        return await self._submit(op)
+
+    async def counts(self) -> dict[tuple[str, str | None], int]:
+        """Number of rows by (state, status)."""
+
+        def op(conn: sqlite3.Connection) -> dict[tuple[str, str | None], int]:
+            query = "SELECT state, status, COUNT(*) AS n FROM scenarios GROUP BY state, status"
+            return {(r["state"], r["status"]): r["n"] for r in conn.execute(query)}
+
+        return await self._submit(op)
+
+    async def rows(self, states: Iterable[State] | None = None) -> list[JournalRow]:
+        """Rows (in key order), optionally only those in `states`."""
+        wanted = list(states) if states is not None else list(STATES)
+
+        def op(conn: sqlite3.Connection) -> list[JournalRow]:
+            marks = ",".join("?" for _ in wanted)
+            query = f"SELECT * FROM scenarios WHERE state IN ({marks}) ORDER BY key"
+            return [_row(r) for r in conn.execute(query, wanted)]
+
+        return await self._submit(op)
+
+    async def get(self, key: str) -> JournalRow | None:
+        def op(conn: sqlite3.Connection) -> JournalRow | None:
+            found = conn.execute("SELECT * FROM scenarios WHERE key = ?", (key,)).fetchone()
+            return _row(found) if found is not None else None
+
+        return await self._submit(op)
+
+
+def command_of(meta: Mapping[str, str]) -> list[str] | None:
+    """The resume command stored in a journal's meta, if any."""
+    raw = meta.get("command")
+    if not raw:
+        return None
+    value = json.loads(raw)
+    return [str(v) for v in value] if isinstance(value, list) else None

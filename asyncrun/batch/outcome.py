@@ -1,0 +1,80 @@
+"""RunOutcome: how one scenario of a batch ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from asyncrun.models import RunResult
+
+__all__ = ["ERROR", "TERMINAL_STATUSES", "RunOutcome", "result_value"]
+
+ERROR = "error"
+"""Status of a scenario that never got a final run status (bad input, submit or poll failed)."""
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", ERROR})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOutcome:
+    """One finished scenario.
+
+    `status` is the run's final status (succeeded, failed, canceled) or "error" when the
+    scenario never reached one (its input could not be read, the submit or polling failed);
+    `error` then says why. `result` is the RunResult of a run that ended (None for "error" and
+    for an outcome read back from a journal). Timestamps: `submitted_at` (when the POST was
+    answered), `finished_at` (the server's end of the run, from its metadata), `detected_at`
+    (when this client saw it end). `polls` and `attempts` (submits) count requests;
+    `resumed` is true when the run was submitted by an earlier process of the same journal.
+    """
+
+    key: str
+    run_name: str
+    run_id: str | None
+    status: str
+    result: RunResult | None = None
+    error: str | None = None
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+    detected_at: datetime | None = None
+    run_duration: float | None = None
+    polls: int = 0
+    attempts: int = 0
+    resumed: bool = False
+    result_location: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def output(self) -> Any:
+        """The run's output (None when there is no result)."""
+        return self.result.output if self.result is not None else None
+
+    @property
+    def value(self) -> float | None:
+        """The output's objective value, when it has one (see `result_value`)."""
+        return result_value(self.output)
+
+    @property
+    def detection_lag(self) -> float | None:
+        """Seconds between the server's end of the run and this client seeing it."""
+        if self.finished_at is None or self.detected_at is None:
+            return None
+        return (self.detected_at - self.finished_at).total_seconds()
+
+
+def result_value(output: Any) -> float | None:
+    """`output["value"]`, else `output["statistics"]["result"]["value"]` (Nextmv's statistics
+    convention), when it is a number."""
+    if not isinstance(output, dict):
+        return None
+    candidates = [output.get("value")]
+    stats = output.get("statistics")
+    if isinstance(stats, dict) and isinstance(stats.get("result"), dict):
+        candidates.append(stats["result"].get("value"))
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
