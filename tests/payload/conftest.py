@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import boto3
 import pytest
 from aiohttp import web
-from botocore.config import Config
+from botocore.config import Config  # type: ignore[import-untyped]
 from moto.server import ThreadedMotoServer
 
 from ._support import BUCKET, Recorded, RecordingServer, S3Server

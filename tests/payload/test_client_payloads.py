@@ -133,6 +133,12 @@ def _kind(entry: dict[str, Any]) -> str:
     return "result-url" if entry["query"].get("format") == "url" else path
 
 
+def _posted_upload_id(emu: Emulator) -> str:
+    (post,) = [r for r in calls(emu, "POST") if r["path"].endswith("/runs")]
+    upload_id: str = post["json"]["upload_id"]
+    return upload_id
+
+
 def _posted_configuration(emu: Emulator) -> Any:
     (post,) = [r for r in calls(emu, "POST") if r["path"].endswith("/runs")]
     return post["json"]["configuration"]
@@ -309,6 +315,10 @@ async def test_expired_upload_url_is_replaced(
         assert result.metadata.status_v2 == "succeeded"
         assert served == 2
         assert emu.stats()["requests"]["PUT /_storage/{key}"] == {"200": 1, "403": 1}
+        # The run was created from the second (fresh) upload, not the stale one.
+        first_put, second_put = calls(emu, "PUT")
+        assert first_put["path"] != second_put["path"]
+        assert _posted_upload_id(emu) in second_put["path"]
 
 
 async def test_rejected_url_is_retried_with_a_fresh_one_then_given_up(
@@ -379,18 +389,29 @@ async def test_cancel_during_the_upload(
     client: AsyncClient, emu: Emulator, source: Path, scratch: Path
 ) -> None:
     sending = threading.Event()
+    open_while_sending: set[str] = set()
     original = payload.FileBody.write_with_length
 
+    class _StallAfterFirstChunk:
+        def __init__(self, writer: Any) -> None:
+            self._writer = writer
+
+        async def write(self, chunk: bytes) -> None:
+            await self._writer.write(chunk)
+            open_while_sending.update(_open_paths())
+            sending.set()
+            await asyncio.sleep(30)  # cancelled long before
+
     async def stalled_write(body: payload.FileBody, writer: Any, length: int | None) -> None:
-        sending.set()
-        await asyncio.sleep(30)  # cancelled long before
-        await original(body, writer, length)
+        await original(body, _StallAfterFirstChunk(writer), length)  # type: ignore[arg-type]
 
     before = _open_paths()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(payload.FileBody, "write_with_length", stalled_write)
         task = asyncio.create_task(client.application("test-app").new_run(dir_path=source))
         await _cancel_when(sending, task)
+    # The archive was open and partly sent when the cancellation came.
+    assert any(path.startswith(str(scratch)) for path in open_while_sending)
     assert _open_paths() == before
     assert _listing(scratch) == []
     assert [r for r in calls(emu, "POST") if r["path"].endswith("/runs")] == []
