@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date, datetime
 from os import PathLike, fspath
 from pathlib import Path
@@ -637,7 +637,7 @@ class AsyncApplication:
 
     # ---------------------------------------------------------------- batches
 
-    def run_batch(self, scenarios: Any, **kwargs: Any) -> AsyncIterator[RunOutcome]:
+    def run_batch(self, scenarios: Any, **kwargs: Any) -> AsyncGenerator[RunOutcome, None]:
         """Run many scenarios; yield a RunOutcome as each run finishes. See
         asyncrun.batch.runner.run_batch for the arguments (max_in_flight, journal, ...)."""
         from asyncrun.batch.runner import run_batch  # the one sanctioned upward import

@@ -545,7 +545,7 @@ async def run_batch(
     cancel_deadline: float = 30.0,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
-) -> AsyncIterator[RunOutcome]:
+) -> AsyncGenerator[RunOutcome, None]:
     """Run every scenario (Scenario or dict, from a sync or async iterable of any length) and
     yield a RunOutcome as each run finishes.
 

@@ -1,0 +1,189 @@
+"""What the run and batch commands share: client options (--url, --limits), scenario sources,
+and running a batch with its progress bar, result files, summary CSV and table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shlex
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from asyncrun.application import AsyncApplication
+from asyncrun.batch.outcome import RunOutcome, result_value
+from asyncrun.batch.runner import BatchCounters, run_batch
+from asyncrun.batch.scenario import Scenario, from_sources, parse_assignment, parse_grid, with_grid
+from asyncrun.cli.render import BatchProgress, Summary, SummaryCSV
+from asyncrun.client import AsyncClient
+from asyncrun.config import Limits, RateLimits
+from asyncrun.errors import ConfigError
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "add_client_arguments",
+    "client_from_args",
+    "execute_batch",
+    "limits_named",
+    "scenario_factory",
+]
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+_PRESETS: dict[str, Callable[[], RateLimits]] = {
+    "standard": RateLimits.standard,
+    "power": RateLimits.power,
+    "unlimited": RateLimits.unlimited,
+}
+_REFRESH_SECONDS = 0.2
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=None,
+        help="API base URL (default: NEXTMV_ENDPOINT, the profile, the cloud)",
+    )
+    parser.add_argument(
+        "--limits",
+        choices=sorted(_PRESETS),
+        default="standard",
+        help="client-side rate limits: the plan's published limits (default standard)",
+    )
+
+
+def limits_named(name: str) -> Limits:
+    return Limits(rate=_PRESETS[name](), max_connections=200)
+
+
+def client_from_args(args: argparse.Namespace, *, api_key: str | None = None) -> AsyncClient:
+    """The API key comes from NEXTMV_API_KEY or ~/.nextmv/config.yaml, never from the command
+    line (a command line is stored in the journal and shown in `ps`)."""
+    return AsyncClient(api_key=api_key, url=args.url, limits=limits_named(args.limits))
+
+
+def scenario_factory(args: argparse.Namespace) -> Callable[[], Iterator[Scenario]]:
+    """A function making a fresh scenario generator from SOURCES, --instance-id, --option and
+    --grid (called once to count, once to run: nothing is held in memory)."""
+    options = dict(parse_assignment(o) for o in args.option or [])
+    grid = [parse_grid(g) for g in args.grid or []]
+    base: dict[str, Any] = {"options": options}
+    if args.instance_id:
+        base["instance_id"] = args.instance_id
+    sources: Sequence[str] = args.sources
+
+    def make() -> Iterator[Scenario]:
+        return with_grid(from_sources(sources, base=base), grid)
+
+    return make
+
+
+def resume_command(argv: Sequence[str]) -> str:
+    return shlex.join(["asyncrun", *argv])
+
+
+async def execute_batch(
+    app: AsyncApplication,
+    scenarios: Callable[[], Iterator[Scenario]],
+    *,
+    total: int | None,
+    max_in_flight: int,
+    journal: Path,
+    out: Path,
+    on_interrupt: str,
+    argv: Sequence[str],
+    console: Console,
+    batch_tag: str | None = None,
+) -> int:
+    """Run the batch with a live progress bar; write one result file per scenario under
+    `out/results`, `out/summary.csv`; print the summary table. Exit code: 0 when every scenario
+    succeeded, 1 otherwise."""
+    counters = BatchCounters()
+    summary = Summary()
+    command = resume_command(argv)
+    outcomes = run_batch(
+        app,
+        scenarios(),
+        max_in_flight=max_in_flight,
+        journal=journal,
+        on_interrupt=on_interrupt,  # type: ignore[arg-type]
+        output_dir=out / "results",
+        command=list(argv),
+        counters=counters,
+        batch_tag=batch_tag,
+    )
+    started = time.monotonic()
+    try:
+        with BatchProgress(total, console) as progress, SummaryCSV(out / "summary.csv") as table:
+            refresher = asyncio.create_task(_refresh(progress, counters, started))
+            try:
+                async with contextlib.aclosing(outcomes):
+                    async for outcome in outcomes:
+                        value = await _value_of(outcome)
+                        summary.add(outcome, value)
+                        table.write(outcome, value)
+            finally:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+                progress.refresh(counters, time.monotonic() - started)
+    except asyncio.CancelledError:
+        console.print(_interrupted_message(on_interrupt, journal, command))
+        raise
+    console.print(summary.table())
+    console.print(f"results in {out / 'results'}, summary in {out / 'summary.csv'}")
+    return 0 if summary.statuses.get("succeeded", 0) == summary.total else EXIT_FAILED
+
+
+def _interrupted_message(policy: str, journal: Path, command: str) -> str:
+    what = (
+        "runs in flight were canceled"
+        if policy == "cancel"
+        else "runs in flight keep running in the cloud"
+    )
+    return f"interrupted: {what}; journal {journal}. Resume with:\n  {command}"
+
+
+async def _refresh(progress: BatchProgress, counters: BatchCounters, started: float) -> None:
+    while True:
+        progress.refresh(counters, time.monotonic() - started)
+        await asyncio.sleep(_REFRESH_SECONDS)
+
+
+async def _value_of(outcome: RunOutcome) -> float | None:
+    """The result value; for a scenario finished by an earlier process, read from its file."""
+    if outcome.result is not None or not outcome.result_location or outcome.status != "succeeded":
+        return outcome.value
+    return await asyncio.to_thread(_value_in_file, Path(outcome.result_location))
+
+
+def _value_in_file(path: Path) -> float | None:
+    try:
+        with path.open(encoding="utf-8") as source:
+            return result_value(json.load(source))
+    except (OSError, ValueError):
+        return None
+
+
+def count_scenarios(scenarios: Callable[[], Iterator[Scenario]]) -> int:
+    """How many scenarios there are (one pass over the generator; raises ConfigError early for a
+    bad source or manifest line, before anything is submitted)."""
+    return sum(1 for _ in scenarios())
+
+
+def check_positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return number
+
+
+def fail(console: Console, exc: ConfigError | Exception) -> int:
+    console.print(f"[red]asyncrun: {exc}[/]")
+    return 2

@@ -1,0 +1,95 @@
+"""`asyncrun demo`: a 200-scenario sweep against an in-process emulator, with the progress bar,
+result files, summary CSV and summary table of `asyncrun batch`. Needs no account."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from asyncrun.batch.scenario import Scenario, with_grid
+from asyncrun.cli.common import EXIT_INTERRUPTED, check_positive, execute_batch, limits_named
+from asyncrun.client import AsyncClient
+from asyncrun.emulator import EmulatorConfig, serve
+
+_GRID = [("solve.duration", ["1s", "5s"]), ("seed", ["1", "2"])]
+_FAIL_EVERY = 40  # a few scenarios fail on purpose, to show how failures are reported
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "demo", help="a sweep against an in-process emulator (no account needed)"
+    )
+    p.add_argument("--scenarios", type=check_positive, default=200)
+    p.add_argument("--max-in-flight", type=check_positive, default=50)
+    p.add_argument(
+        "--duration",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=(1.0, 5.0),
+        help="run durations in seconds (uniform; default 1 5)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="keep results here (default: temp dir)")
+    p.set_defaults(func=run_demo)
+
+
+def demo_scenarios(count: int) -> Iterator[Scenario]:
+    """`count` scenarios: instances crossed with a 2 x 2 option grid."""
+    instances = (
+        Scenario(
+            key=f"inst-{i:03d}",
+            input={"instance": i, "demand": [(i * 7 + j) % 13 for j in range(8)]},
+            options={"emulator.fail": "infeasible (on purpose)"} if i % _FAIL_EVERY == 7 else {},
+        )
+        for i in itertools.count()
+    )
+    return itertools.islice(with_grid(instances, _GRID), count)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    console = Console()
+    console.print(
+        f"asyncrun demo: {args.scenarios} scenarios, at most {args.max_in_flight} in flight, "
+        "against an in-process emulator"
+    )
+    try:
+        return asyncio.run(_demo(args, console))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+async def _demo(args: argparse.Namespace, console: Console) -> int:
+    config = EmulatorConfig(duration=(args.duration[0], args.duration[1]))
+    with tempfile.TemporaryDirectory(prefix="asyncrun-demo-") as temp:
+        out = args.out if args.out is not None else Path(temp) / "out"
+        async with (
+            serve(config) as emulator,
+            AsyncClient(
+                api_key="demo-key", url=emulator.url, limits=limits_named("unlimited")
+            ) as client,
+        ):
+            await execute_batch(
+                client.application("demo-app"),
+                lambda: demo_scenarios(args.scenarios),
+                total=args.scenarios,
+                max_in_flight=args.max_in_flight,
+                journal=Path(temp) / "journal.db",
+                out=out,
+                on_interrupt="cancel",
+                argv=["demo"],
+                console=console,
+            )
+            stats = emulator.stats()
+        duplicates = sum(1 for n in stats["runs_per_name"].values() if n > 1)
+        console.print(
+            f"emulator: {stats['runs_created']} runs created, {duplicates} names submitted twice"
+        )
+    # The demo has failing scenarios on purpose: finishing the sweep is success.
+    return 0

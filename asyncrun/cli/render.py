@@ -1,0 +1,199 @@
+"""What the batch commands show and write: the live progress display, the summary table and
+the summary CSV."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from asyncrun.batch.outcome import RunOutcome
+from asyncrun.batch.runner import BatchCounters
+
+__all__ = ["CSV_FIELDS", "BatchProgress", "Summary", "SummaryCSV", "progress_detail"]
+
+CSV_FIELDS = (
+    "key",
+    "status",
+    "run_id",
+    "run_name",
+    "value",
+    "run_duration_s",
+    "polls",
+    "attempts",
+    "resumed",
+    "submitted_at",
+    "finished_at",
+    "detected_at",
+    "result_file",
+    "error",
+)
+
+
+def progress_detail(counters: BatchCounters, elapsed: float) -> str:
+    """`queued 12 · running 80 · succeeded 100 · failed 3 · 14.2 runs/s`."""
+    done = counters.finished - counters.skipped
+    rate = done / elapsed if elapsed > 0 else 0.0
+    failed = counters.failed + counters.canceled + counters.errors
+    parts = [
+        f"queued {counters.queued}",
+        f"running {counters.running}",
+        f"[green]succeeded {counters.succeeded}[/]",
+        f"[red]failed {failed}[/]",
+    ]
+    if counters.skipped:
+        parts.append(f"skipped {counters.skipped}")
+    parts.append(f"{rate:.1f} runs/s")
+    return " · ".join(parts)
+
+
+class BatchProgress:
+    """A rich progress bar for a batch: done/total, queued, running, succeeded, failed, rate,
+    ETA. Call `refresh(counters)` as often as wanted; it is cheap."""
+
+    def __init__(self, total: int | None, console: Console | None = None) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            refresh_per_second=5,
+        )
+        self._task: TaskID = self._progress.add_task("batch", total=total, detail="starting")
+
+    def __enter__(self) -> BatchProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def refresh(self, counters: BatchCounters, elapsed: float) -> None:
+        self._progress.update(
+            self._task,
+            completed=counters.finished,
+            detail=progress_detail(counters, elapsed),
+        )
+
+
+def _spread(values: list[float]) -> tuple[str, str, str]:
+    if not values:
+        return ("-", "-", "-")
+    return (
+        f"{min(values):.3g}",
+        f"{statistics.median(values):.3g}",
+        f"{max(values):.3g}",
+    )
+
+
+@dataclass
+class Summary:
+    """Status counts and the spread of run durations and result values of a batch."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    durations: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    def add(self, outcome: RunOutcome, value: float | None) -> None:
+        self.statuses[outcome.status] += 1
+        if outcome.run_duration is not None:
+            self.durations.append(outcome.run_duration)
+        if value is not None:
+            self.values.append(value)
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values())
+
+    def table(self) -> Table:
+        table = Table(title="batch summary", show_header=True)
+        table.add_column("")
+        table.add_column("count / min", justify="right")
+        table.add_column("median", justify="right")
+        table.add_column("max", justify="right")
+        for status, count in sorted(self.statuses.items()):
+            table.add_row(f"status {status}", str(count), "", "")
+        table.add_row("total", str(self.total), "", "")
+        table.add_row("run duration (s)", *_spread(self.durations))
+        table.add_row("result value", *_spread(self.values))
+        return table
+
+
+class SummaryCSV:
+    """One row per scenario, written as outcomes arrive (so an interrupted batch keeps its
+    rows)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+
+    def __enter__(self) -> SummaryCSV:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("w", encoding="utf-8", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=CSV_FIELDS)
+        self._writer.writeheader()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def write(self, outcome: RunOutcome, value: float | None) -> None:
+        if self._writer is None:
+            raise RuntimeError("SummaryCSV is not open")
+        self._writer.writerow(
+            {
+                "key": outcome.key,
+                "status": outcome.status,
+                "run_id": outcome.run_id or "",
+                "run_name": outcome.run_name,
+                "value": "" if value is None else repr(value),
+                "run_duration_s": "" if outcome.run_duration is None else outcome.run_duration,
+                "polls": outcome.polls,
+                "attempts": outcome.attempts,
+                "resumed": outcome.resumed,
+                "submitted_at": _iso(outcome.submitted_at),
+                "finished_at": _iso(outcome.finished_at),
+                "detected_at": _iso(outcome.detected_at),
+                "result_file": outcome.result_location or "",
+                "error": outcome.error or "",
+            }
+        )
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value is not None else ""

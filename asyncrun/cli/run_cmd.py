@@ -1,0 +1,109 @@
+"""`asyncrun run`: submit one run; with --wait (or --output) wait for it and show the result."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from asyncrun.batch.runner import BATCH_POLLING
+from asyncrun.batch.scenario import parse_assignment
+from asyncrun.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    add_client_arguments,
+    client_from_args,
+    fail,
+)
+from asyncrun.errors import AsyncrunError, ConfigError
+from asyncrun.models import ContentFormat, StatusV2
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser("run", help="submit one run")
+    p.add_argument("--app-id", required=True)
+    p.add_argument("input", nargs="?", type=Path, help="an input file or a directory")
+    p.add_argument("--input-json", default=None, help="the input as JSON text")
+    p.add_argument("--instance-id", default=None)
+    p.add_argument("--option", action="append", metavar="K=V", help="a run option (repeatable)")
+    p.add_argument("--name", default=None)
+    p.add_argument("--wait", action="store_true", help="wait for the run to finish")
+    p.add_argument(
+        "--output", type=Path, default=None, help="write the output here (implies --wait)"
+    )
+    p.add_argument("--timeout", type=float, default=-1, help="seconds to wait (-1: no limit)")
+    add_client_arguments(p)
+    p.set_defaults(func=run_one)
+
+
+def _input_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    if (args.input is None) == (args.input_json is None):
+        raise ConfigError("give an input file or directory, or --input-json (one of them)")
+    if args.input_json is not None:
+        try:
+            return {"input": json.loads(args.input_json)}
+        except ValueError:
+            raise ConfigError("--input-json is not valid JSON") from None
+    path: Path = args.input
+    if path.is_dir():
+        return {"dir_path": path}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return {"input": json.loads(text)}
+        except ValueError:
+            raise ConfigError(f"{path} is not valid JSON") from None
+    return {"input": text}
+
+
+def run_one(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        return asyncio.run(_run(args, console))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except AsyncrunError as exc:
+        return fail(console, exc)
+
+
+async def _run(args: argparse.Namespace, console: Console) -> int:
+    kwargs = _input_arguments(args)
+    options = dict(parse_assignment(o) for o in args.option or [])
+    async with client_from_args(args) as client:
+        app = client.application(args.app_id)
+        run_id = await app.new_run(
+            instance_id=args.instance_id, name=args.name, options=options or None, **kwargs
+        )
+        print(run_id, flush=True)
+        if not (args.wait or args.output):
+            return 0
+        polling = BATCH_POLLING.model_copy(update={"max_duration": args.timeout})
+        info = await app.run_metadata_with_polling(run_id, polling)
+        status = info.metadata.status_v2
+        console.print(f"run {run_id}: {status}", highlight=False)
+        if status != StatusV2.succeeded:
+            if info.metadata.error:
+                console.print(f"error: {info.metadata.error}", highlight=False)
+            return EXIT_FAILED
+        multi_file = info.metadata.output_type != ContentFormat.json
+        result = await app.run_result(
+            run_id, info=info, output_dir=args.output if multi_file else None
+        )
+        if args.output is None:
+            json.dump(result.output, sys.stdout, indent=2)
+            print()
+        elif not multi_file:
+            text = json.dumps(result.output, indent=2)
+            await asyncio.to_thread(args.output.write_text, text, "utf-8")
+            console.print(f"output written to {args.output}")
+        else:
+            console.print(f"output extracted into {args.output}")
+        return 0
