@@ -11,18 +11,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from asyncrun.batch.outcome import RunOutcome
 from asyncrun.batch.runner import BatchCounters
@@ -64,27 +65,37 @@ def progress_detail(counters: BatchCounters, elapsed: float) -> str:
     return " · ".join(parts)
 
 
+class _Detail:
+    """The counts line under the bar (a renderable whose text changes)."""
+
+    def __init__(self) -> None:
+        self.text = Text("starting")
+
+    def __rich__(self) -> Text:
+        return self.text
+
+
 class BatchProgress:
-    """A rich progress bar for a batch: done/total, queued, running, succeeded, failed, rate,
-    ETA. Call `refresh(counters)` as often as wanted; it is cheap."""
+    """A live display for a batch: a bar with done/total and ETA, and a line of counts
+    (queued, running, succeeded, failed, rate). `refresh(counters)` is cheap."""
 
     def __init__(self, total: int | None, console: Console | None = None) -> None:
         self._progress = Progress(
-            SpinnerColumn(),
-            BarColumn(),
+            BarColumn(bar_width=None),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=console,
-            transient=False,
-            refresh_per_second=5,
         )
-        self._task: TaskID = self._progress.add_task("batch", total=total, detail="starting")
+        self._task: TaskID = self._progress.add_task("batch", total=total)
+        self._detail = _Detail()
+        self._live = Live(
+            Group(self._progress, self._detail), console=console, refresh_per_second=5
+        )
 
     def __enter__(self) -> BatchProgress:
-        self._progress.start()
+        self._live.start()
         return self
 
     def __exit__(
@@ -93,14 +104,13 @@ class BatchProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        self._live.stop()
+        if not self._live.console.is_terminal:
+            self._live.console.line()  # the last frame has no newline when not on a terminal
 
     def refresh(self, counters: BatchCounters, elapsed: float) -> None:
-        self._progress.update(
-            self._task,
-            completed=counters.finished,
-            detail=progress_detail(counters, elapsed),
-        )
+        self._progress.update(self._task, completed=counters.finished)
+        self._detail.text = Text.from_markup(progress_detail(counters, elapsed))
 
 
 def _spread(values: list[float]) -> tuple[str, str, str]:

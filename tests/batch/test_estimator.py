@@ -1,0 +1,61 @@
+"""The adaptive first-poll estimator (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncrun.batch.estimator import PollEstimator, quantile
+
+
+def test_quantile_interpolates() -> None:
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert quantile(values, 0.0) == 1.0
+    assert quantile(values, 0.5) == 3.0
+    assert quantile(values, 1.0) == 5.0
+    assert quantile(values, 0.1) == pytest.approx(1.4)
+    with pytest.raises(ValueError):
+        quantile([], 0.5)
+
+
+def test_no_advice_before_enough_runs_finished() -> None:
+    estimator = PollEstimator(min_samples=3)
+    estimator.observe(2.0)
+    estimator.observe(3.0)
+    assert estimator.first_poll_after() is None
+    assert estimator.poll_interval(0.0) is None
+    estimator.observe(4.0)
+    assert estimator.first_poll_after() is not None
+
+
+def test_first_poll_at_a_low_quantile_and_spread_based_interval() -> None:
+    estimator = PollEstimator(min_samples=5, first_quantile=0.1, high_quantile=0.9, divisions=5)
+    for seconds in [10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0]:
+        estimator.observe(seconds)
+    assert estimator.first_poll_after() == pytest.approx(11.0)
+    assert estimator.poll_interval(12.0) == pytest.approx((19.0 - 11.0) / 5)
+    assert estimator.poll_interval(19.5) is None  # a straggler: plain backoff again
+
+
+def test_window_forgets_old_observations() -> None:
+    estimator = PollEstimator(min_samples=1, window=3, first_quantile=0.0)
+    for seconds in [100.0, 1.0, 2.0, 3.0]:
+        estimator.observe(seconds)
+    assert estimator.samples == 3
+    assert estimator.first_poll_after() == 1.0
+    assert estimator.poll_interval(0.0) == pytest.approx(
+        max(0.1, (quantile([1, 2, 3], 0.9) - 1) / 5)
+    )
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+def test_nonsense_observations_are_ignored(bad: float) -> None:
+    estimator = PollEstimator(min_samples=1)
+    estimator.observe(bad)
+    assert estimator.samples == 0
+
+
+def test_interval_has_a_floor() -> None:
+    estimator = PollEstimator(min_samples=2, min_interval=0.1)
+    estimator.observe(5.0)
+    estimator.observe(5.0)
+    assert estimator.poll_interval(0.0) == 0.1
