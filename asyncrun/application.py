@@ -395,11 +395,11 @@ class AsyncApplication:
 
     async def _upload_directory(self, directory: Path, compresslevel: int) -> str:
         cap = self._transport.limits.upload_cap
-        async with payload.pack_directory(
-            directory, compresslevel=compresslevel, max_size=cap
-        ) as archive:
-            size = payload.file_body(archive, max_size=cap).size
-            return await self._upload(lambda: payload.FileBody(archive, size), size)
+        async with (
+            payload.pack_directory(directory, compresslevel=compresslevel, max_size=cap) as tar,
+            payload.open_file_body(tar, max_size=cap) as body,
+        ):
+            return await self._upload(lambda: body, body.size)
 
     async def _upload(self, body_factory: Callable[[], Any], size: int) -> str:
         """Upload URL requested right before the PUT; a fresh one after a 403 (payload.py)."""

@@ -41,6 +41,7 @@ __all__ = [
     "download_and_extract",
     "extract_archive",
     "file_body",
+    "open_file_body",
     "pack_directory",
     "read_json_stream",
     "read_stream",
@@ -68,9 +69,10 @@ _STOP_GRACE = 30.0
 # --- worker threads that stop when the caller is cancelled -------------------------------------
 
 
-async def _join_stopped(worker: asyncio.Future[Any]) -> None:
-    """Wait for a worker thread told to stop. Shielded: leaving before it stops would remove its
-    files under it; a cancellation arriving meanwhile is re-raised by the caller afterwards."""
+async def _join_shielded(worker: asyncio.Future[Any]) -> None:
+    """Wait (up to _STOP_GRACE) for work that holds files, even while being cancelled: leaving
+    early would remove files under it or leave them open. A cancellation arriving meanwhile is
+    not lost: the caller is already unwinding from one and re-raises it afterwards."""
     deadline = asyncio.get_running_loop().time() + _STOP_GRACE
     with anyio.CancelScope(shield=True):
         while not worker.done():
@@ -91,7 +93,7 @@ async def _run_stoppable(fn: Callable[[threading.Event], T]) -> T:
         return await asyncio.shield(worker)
     except BaseException:
         stop.set()
-        await _join_stopped(worker)
+        await _join_shielded(worker)
         raise
 
 
@@ -162,6 +164,9 @@ class FileBody(Payload):
         super().__init__(Path(path))
         self._path = Path(path)
         self._size = self._exact_size = size
+        self._writers = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def path(self) -> Path:
@@ -177,6 +182,16 @@ class FileBody(Payload):
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
+        self._writers += 1
+        self._idle.clear()
+        try:
+            await self._stream(writer, content_length)
+        finally:
+            self._writers -= 1
+            if not self._writers:
+                self._idle.set()
+
+    async def _stream(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
         limit = self.size if content_length is None else min(content_length, self.size)
         sent = 0
         async with aiofiles.open(self._path, "rb") as handle:
@@ -186,6 +201,19 @@ class FileBody(Payload):
                     raise InputError(f"{self._path.name!r} shrank while being uploaded")
                 await writer.write(chunk)
                 sent += len(chunk)
+
+    async def wait_closed(self) -> None:
+        """Return once no write holds the file open (bounded, and even while cancelled).
+
+        aiohttp cancels a request's body writer without awaiting it, so right after a cancelled
+        or failed PUT the file can still be open for a moment; wait before removing it.
+        """
+        if not self._idle.is_set():
+            waiter = asyncio.ensure_future(self._idle.wait())
+            try:
+                await _join_shielded(waiter)
+            finally:
+                waiter.cancel()
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         raise TypeError("a FileBody is streamed from disk and is not decoded in memory")
@@ -201,6 +229,18 @@ def file_body(
         raise InputError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from exc
     check_upload_size(size, max_size, f"{Path(path).name!r}")
     return FileBody(path, size)
+
+
+@contextlib.asynccontextmanager
+async def open_file_body(
+    path: str | os.PathLike[str], *, max_size: int | None = DEFAULT_UPLOAD_CAP
+) -> AsyncIterator[FileBody]:
+    """A FileBody (see file_body) that is closed, whatever happened, when the block exits."""
+    body = file_body(path, max_size=max_size)
+    try:
+        yield body
+    finally:
+        await body.wait_closed()
 
 
 def bytes_body(data: bytes) -> BytesPayload:

@@ -177,9 +177,10 @@ async def test_cancel_mid_upload_leaves_no_open_file(data_file: Path) -> None:
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/up"
         before = _open_paths()
         async with aiohttp.ClientSession() as session:
+            body = file_body(data_file)
 
             async def put() -> None:
-                async with session.put(url, data=file_body(data_file), skip_auto_headers=NO_TYPE):
+                async with session.put(url, data=body, skip_auto_headers=NO_TYPE):
                     pytest.fail("the upload must not finish")
 
             task = asyncio.create_task(put())
@@ -189,6 +190,8 @@ async def test_cancel_mid_upload_leaves_no_open_file(data_file: Path) -> None:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
+            # aiohttp cancels the body writer without awaiting it: wait_closed covers the gap.
+            await body.wait_closed()
         assert _open_paths() == before
     finally:
         test_done.set()

@@ -397,7 +397,8 @@ async def test_cancel_during_the_upload(
             self._writer = writer
 
         async def write(self, chunk: bytes) -> None:
-            await self._writer.write(chunk)
+            # Half of the first chunk: the body is incomplete, so no answer can come early.
+            await self._writer.write(chunk[: len(chunk) // 2])
             open_while_sending.update(_open_paths())
             sending.set()
             await asyncio.sleep(30)  # cancelled long before
