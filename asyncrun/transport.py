@@ -261,7 +261,10 @@ class Transport:
     @asynccontextmanager
     async def _slot(self, method: str, shown: str) -> AsyncIterator[None]:
         try:
-            await asyncio.wait_for(self._slots.acquire(), self._timeouts.pool)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+            # that arrives as the acquire completes, and the caller then runs on.
+            async with asyncio.timeout(self._timeouts.pool):
+                await self._slots.acquire()
         except TimeoutError:
             raise _timeout(method, shown, "pool") from None
         try:
