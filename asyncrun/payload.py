@@ -57,8 +57,8 @@ INLINE_LIMIT = 5 * 1024 * 1024
 DEFAULT_UPLOAD_CAP = 500 * 1024 * 1024
 """Largest object sent to an upload URL (the published 500 MB limit)."""
 DEFAULT_COMPRESSLEVEL = 1
-"""gzip level for packed directories: level 1 is several times faster than the SDK's 9 and
-CSV-like data compresses nearly as well."""
+"""gzip level for packed directories. On benchmarks/upload.py's CSV data level 1 packs about 9x
+faster than the SDK's level 9 for an archive about 25% larger: for an upload, the time wins."""
 CHUNK_SIZE = _tar.CHUNK_SIZE
 UPLOAD_URL_ATTEMPTS = 3
 """Upload URLs tried (each fresh) before a 403 is final."""
