@@ -218,6 +218,9 @@ class Journal:
 
     async def _flush_loop(self) -> None:
         while self._queue:
+            # One turn of the loop first: every task that is ready adds its change to this
+            # transaction instead of the next one.
+            await asyncio.sleep(0)
             batch, self._queue = self._queue, []
             try:
                 results = await self._in_thread(lambda b=batch: self._apply(b))  # type: ignore[misc]

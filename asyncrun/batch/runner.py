@@ -22,12 +22,20 @@ import random
 import re
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from asyncrun.batch.estimator import PollEstimator
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
@@ -50,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_POLLING", "BatchCounters", "Interrupt", "run_batch", "run_batch_all"]
 
 logger = logging.getLogger("asyncrun")
+T = TypeVar("T")
 
 Interrupt = Literal["detach", "cancel"]
 
@@ -60,7 +69,7 @@ BATCH_POLLING = PollingOptions(
 gentle backoff (sleeps of about 0.8, 1.4, 2.6, 5, 10 s)."""
 
 _SUBMIT_ATTEMPTS = 5
-_LOOKUP_ATTEMPTS = 5
+_READ_ATTEMPTS = 5
 _LOOKUP_MARGIN = timedelta(minutes=10)  # clock skew allowed between us and the server
 _TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
 _UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._=,+@-]")
@@ -282,21 +291,13 @@ class _Batch:
     async def _lookup(self, name: str, since: datetime | None) -> tuple[str, datetime] | None:
         """The run already submitted under `name` (id, created time), or None."""
         after = since - _LOOKUP_MARGIN if since is not None else None
-        for attempt in range(1, _LOOKUP_ATTEMPTS + 1):
-            try:
-                runs = await self.app.find_runs_by_name(name, created_after=after)
-            except _TRANSIENT:
-                if attempt == _LOOKUP_ATTEMPTS:
-                    raise
-                await asyncio.sleep(backoff_delay(self.polling, attempt, self.rng))
-                continue
-            if not runs:
-                return None
-            oldest = runs[-1]
-            if len(runs) > 1:
-                logger.warning("%d runs are named %r; using %s", len(runs), name, oldest.id)
-            return oldest.id, oldest.created_at or utc_now()
-        return None
+        runs = await self._reading(lambda: self.app.find_runs_by_name(name, created_after=after))
+        if not runs:
+            return None
+        oldest = runs[-1]
+        if len(runs) > 1:
+            logger.warning("%d runs are named %r; using %s", len(runs), name, oldest.id)
+        return oldest.id, oldest.created_at or utc_now()
 
     async def _await_end(
         self,
@@ -329,8 +330,9 @@ class _Batch:
         location = None
         status = str(meta.status_v2)
         if meta.status_v2 == StatusV2.succeeded:
-            result = await self.app.run_result(
-                run_id, info=info, output_dir=self._files_dir(scenario.key, meta.output_type)
+            files_dir = self._files_dir(scenario.key, meta.output_type)
+            result = await self._reading(
+                lambda: self.app.run_result(run_id, info=info, output_dir=files_dir)
             )
         if self.output_dir is not None:
             location = await self._write_result(scenario.key, run_id, status, result, error)
@@ -364,6 +366,18 @@ class _Batch:
             resumed=resumed,
             result_location=location,
         )
+
+    async def _reading(self, read: Callable[[], Awaitable[T]]) -> T:
+        """A read the transport does not retry (a 500 answer) is retried here: the run is done
+        and its result must not be lost to one bad answer."""
+        for attempt in range(1, _READ_ATTEMPTS + 1):
+            try:
+                return await read()
+            except _TRANSIENT:
+                if attempt == _READ_ATTEMPTS:
+                    raise
+                await asyncio.sleep(backoff_delay(self.polling, attempt, self.rng))
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ adaptive polling
 

@@ -1,0 +1,30 @@
+"""Fixtures for the batch tests: a fast client and fast polling."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from asyncrun import AsyncClient, Limits, PollingOptions, RateLimits, RetryPolicy
+
+KEY = "test-key"
+
+FAST = PollingOptions(initial_delay=0.01, delay=0.01, backoff=0.01, max_delay=0.1, jitter=0.01)
+"""Polling for tests: tens of milliseconds between polls."""
+
+
+def fast_client(url: str, **kwargs: Any) -> AsyncClient:
+    """No client-side rate limit, short retry sleeps and a short cap on Retry-After."""
+    kwargs.setdefault("limits", Limits(max_connections=50, rate=RateLimits.unlimited()))
+    kwargs.setdefault(
+        "retry",
+        RetryPolicy(max_attempts=8, initial_delay=0.001, max_delay=0.02, max_retry_after=0.05),
+    )
+    return AsyncClient(KEY, url, **kwargs)
+
+
+def digest(value: Any) -> str:
+    """The emulator's input digest of a JSON input."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
