@@ -1,0 +1,76 @@
+"""Helpers for the CLI tests: run `python -m asyncrun` in a subprocess against an emulator
+served from a thread of the test process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+KEY = "test-key"
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["NEXTMV_API_KEY"] = KEY
+    env.pop("NEXTMV_ENDPOINT", None)
+    env["COLUMNS"] = "100"
+    return env
+
+
+def start_cli(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "asyncrun", *args],
+        cwd=cwd,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "asyncrun", *args],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_manifest(path: Path, count: int, options: dict[str, str] | None = None) -> None:
+    with path.open("w") as sink:
+        for i in range(count):
+            line: dict[str, Any] = {"key": f"m{i}", "input": {"i": i}}
+            if options:
+                line["options"] = options
+            sink.write(json.dumps(line) + "\n")
+
+
+def journal_states(path: Path) -> dict[str, int]:
+    """Rows by state, read while another process may be writing (WAL allows it)."""
+    if not path.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return dict(conn.execute("SELECT state, COUNT(*) FROM scenarios GROUP BY state"))
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        conn.close()
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")

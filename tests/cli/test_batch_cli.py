@@ -1,0 +1,155 @@
+"""`asyncrun batch` as a user runs it: killed with SIGKILL and run again, interrupted with
+Ctrl-C under each policy, plus `status` and `cancel` on its journal."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+import signal
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pytest
+
+from asyncrun.emulator import FaultProfile, ThreadedEmulator
+
+from .conftest import journal_states, run_cli, start_cli, wait_for, write_manifest
+
+Factory = Callable[..., AbstractContextManager[ThreadedEmulator]]
+
+
+def digest(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def batch_args(url: str, tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        "batch",
+        "--app-id",
+        "cli-app",
+        "manifest.jsonl",
+        "--grid",
+        "seed=1,2",
+        "--max-in-flight",
+        "40",
+        "--journal",
+        "sweep.db",
+        "--out",
+        "out",
+        "--limits",
+        "unlimited",
+        "--url",
+        url,
+        "--batch-tag",
+        "cli",
+        *extra,
+    ]
+
+
+def check_complete(emu: ThreadedEmulator, tmp_path: Path, count: int) -> None:
+    """Every scenario has its own result file, the CSV has every row, no run name twice."""
+    names = {f"cli/m{i}/seed={s}" for i in range(count) for s in (1, 2)}
+    per_name = emu.stats()["runs_per_name"]
+    assert set(per_name) == names
+    assert [n for n, c in per_name.items() if c != 1] == []
+    for i in range(count):
+        for seed in (1, 2):
+            result = json.loads((tmp_path / f"out/results/m{i}/seed={seed}.json").read_text())
+            assert result["input_digest"] == digest({"i": i})
+            assert result["options"]["seed"] == str(seed)
+    with (tmp_path / "out/summary.csv").open() as source:
+        rows = list(csv.DictReader(source))
+    assert sorted(r["key"] for r in rows) == sorted(n.removeprefix("cli/") for n in names)
+    assert {r["status"] for r in rows} == {"succeeded"}
+
+
+def test_sigkill_at_a_random_moment_then_the_same_command_finishes_exactly_once(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    count = 60
+    write_manifest(tmp_path / "manifest.jsonl", count)
+    faults = FaultProfile(rate_500=0.02, drop=0.02, lost_create=0.05)
+    with emulator_thread_factory(duration=(0.2, 1.0), faults=faults, seed=3) as emu:
+        args = batch_args(emu.url, tmp_path)
+        child = start_cli(args, tmp_path)
+        try:
+            # Somewhere between the first submissions and the last results.
+            wait_for(lambda: sum(journal_states(tmp_path / "sweep.db").values()) > 0)
+            time.sleep(random.Random().uniform(0.0, 1.5))
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        finally:
+            child.kill()
+            child.communicate()
+        assert child.returncode == -signal.SIGKILL
+        again = run_cli(args, tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "batch summary" in again.stdout
+        check_complete(emu, tmp_path, count)
+
+
+@pytest.mark.parametrize("policy", ["detach", "cancel"])
+def test_ctrl_c_with_each_policy(
+    emulator_thread_factory: Factory, tmp_path: Path, policy: str
+) -> None:
+    count = 10
+    write_manifest(tmp_path / "manifest.jsonl", count, {"emulator.duration": "4"})
+    with emulator_thread_factory() as emu:
+        args = batch_args(emu.url, tmp_path, "--on-interrupt", policy)
+        child = start_cli(args, tmp_path)
+        try:
+            wait_for(lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count)
+            child.send_signal(signal.SIGINT)
+            output, _ = child.communicate(timeout=30)
+        finally:
+            child.kill()
+        assert child.returncode == 130, output
+        assert "Resume with" in output and "asyncrun batch" in output
+        assert journal_states(tmp_path / "sweep.db") == {"submitted": 2 * count}
+        statuses = {run["status"] for run in emu.runs()}
+        if policy == "cancel":
+            assert statuses == {"canceled"}
+            return
+        assert statuses <= {"queued", "running"}
+        status = run_cli(["status", "--journal", "sweep.db"], tmp_path)
+        assert status.returncode == 0
+        assert "submitted" in status.stdout and "resume with" in status.stdout
+        again = run_cli(args, tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        check_complete(emu, tmp_path, count)
+
+
+def test_cancel_command_cancels_what_the_journal_has_in_flight(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    count = 5
+    write_manifest(tmp_path / "manifest.jsonl", count, {"emulator.duration": "30"})
+    with emulator_thread_factory() as emu:
+        child = start_cli(batch_args(emu.url, tmp_path), tmp_path)
+        try:
+            wait_for(lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count)
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        finally:
+            child.kill()
+            child.communicate()
+        result = run_cli(["cancel", "--journal", "sweep.db", "--url", emu.url], tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"canceled {2 * count} runs" in result.stdout
+        assert {run["status"] for run in emu.runs()} == {"canceled"}
+
+
+def test_bad_sources_fail_before_anything_is_sent(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    (tmp_path / "manifest.jsonl").write_text('{"key": "a", "input": {}}\n{"key": "b"}\n')
+    with emulator_thread_factory() as emu:
+        result = run_cli(batch_args(emu.url, tmp_path), tmp_path)
+        assert result.returncode == 2
+        assert "manifest.jsonl:2" in result.stdout
+        assert emu.stats()["runs_created"] == 0
