@@ -2,10 +2,13 @@
 
 Before `min_samples` runs have finished, the batch's PollingOptions schedule applies unchanged.
 After that, a run is first polled at a low quantile of the observed durations (no point polling
-a 30 s run at 1 s), and while its age is inside the bulk of the observed distribution it is
-polled at a fraction of that distribution's spread, so detection lag stays a small part of the
-spread instead of growing with the exponential backoff. Past the high quantile (stragglers) the
-ordinary backoff takes over again. Pure and deterministic: no clock, no I/O.
+a 30 s run at 1 s), and while its age is inside the observed range it is polled at a fraction of
+that range, so detection lag stays a small part of the spread instead of growing with the
+exponential backoff. A run older than every run seen so far (early in a batch only short runs
+have finished, so this is common and not a sign of a straggler) is polled at a fixed fraction of
+its age: its lag stays proportional, and a real straggler's polls still thin out geometrically.
+The caller takes the smaller of this and its own backoff. Pure and deterministic: no clock, no
+I/O.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ class PollEstimator:
         min_samples: int = 5,
         window: int = 512,
         first_quantile: float = 0.1,
-        high_quantile: float = 0.9,
+        high_quantile: float = 1.0,
         divisions: float = 5.0,
+        beyond_fraction: float = 0.2,
         min_interval: float = 0.1,
     ) -> None:
         if min_samples < 1 or window < min_samples:
@@ -51,6 +55,7 @@ class PollEstimator:
         self.first_quantile = first_quantile
         self.high_quantile = high_quantile
         self.divisions = divisions
+        self.beyond_fraction = beyond_fraction
         self.min_interval = min_interval
         self._recent: deque[float] = deque(maxlen=window)
         self._ordered: list[float] = []
@@ -79,12 +84,13 @@ class PollEstimator:
         return quantile(self._ordered, self.first_quantile)
 
     def poll_interval(self, age: float) -> float | None:
-        """The longest sleep worth making for a run `age` seconds after its submission, while
-        that age is inside the bulk of observed durations; None: no cap (plain backoff)."""
+        """The longest sleep worth making for a run `age` seconds after its submission: a
+        fraction of the observed range while the age is inside it, a fraction of the age
+        beyond it; None before enough runs finished (plain backoff)."""
         if not self.ready():
             return None
         high = quantile(self._ordered, self.high_quantile)
         if age >= high:
-            return None
+            return max(self.min_interval, self.beyond_fraction * age)
         spread = high - quantile(self._ordered, self.first_quantile)
         return max(self.min_interval, spread / self.divisions)

@@ -247,11 +247,12 @@ class _Batch:
                 await self.journal.update(
                     scenario.key, state="submitted", run_id=run_id, submitted_at=submitted_at
                 )
-        started = time.monotonic()
         if run_id is None:
             run_id, submitted_at, attempts = await self._submit(scenario, name, attempts)
+            # The run's age counts from the answer, not from the wait for a create token.
+            started = time.monotonic()
         else:
-            started = _monotonic_of(submitted_at, started)
+            started = _monotonic_of(submitted_at, time.monotonic())
         self.in_flight[scenario.key] = run_id
         self.counters.queued -= 1
         self.counters.running += 1

@@ -27,13 +27,20 @@ def test_no_advice_before_enough_runs_finished() -> None:
     assert estimator.first_poll_after() is not None
 
 
-def test_first_poll_at_a_low_quantile_and_spread_based_interval() -> None:
-    estimator = PollEstimator(min_samples=5, first_quantile=0.1, high_quantile=0.9, divisions=5)
+def test_first_poll_at_a_low_quantile_and_range_based_interval() -> None:
+    estimator = PollEstimator(min_samples=5, first_quantile=0.1, divisions=5)
     for seconds in [10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0]:
         estimator.observe(seconds)
     assert estimator.first_poll_after() == pytest.approx(11.0)
-    assert estimator.poll_interval(12.0) == pytest.approx((19.0 - 11.0) / 5)
-    assert estimator.poll_interval(19.5) is None  # a straggler: plain backoff again
+    assert estimator.poll_interval(12.0) == pytest.approx((20.0 - 11.0) / 5)
+
+
+def test_beyond_every_observed_duration_the_interval_is_a_fraction_of_the_age() -> None:
+    estimator = PollEstimator(min_samples=2, beyond_fraction=0.2)
+    estimator.observe(1.0)
+    estimator.observe(2.0)
+    assert estimator.poll_interval(5.0) == pytest.approx(1.0)
+    assert estimator.poll_interval(50.0) == pytest.approx(10.0)
 
 
 def test_window_forgets_old_observations() -> None:
@@ -42,9 +49,7 @@ def test_window_forgets_old_observations() -> None:
         estimator.observe(seconds)
     assert estimator.samples == 3
     assert estimator.first_poll_after() == 1.0
-    assert estimator.poll_interval(0.0) == pytest.approx(
-        max(0.1, (quantile([1, 2, 3], 0.9) - 1) / 5)
-    )
+    assert estimator.poll_interval(0.0) == pytest.approx(max(0.1, (3.0 - 1.0) / 5))
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
@@ -59,3 +64,4 @@ def test_interval_has_a_floor() -> None:
     estimator.observe(5.0)
     estimator.observe(5.0)
     assert estimator.poll_interval(0.0) == 0.1
+    assert estimator.poll_interval(0.2) == 0.1

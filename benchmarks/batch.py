@@ -1,0 +1,206 @@
+"""run_batch against an emulator process: how close to the best possible makespan, at what cost.
+
+Case "unlimited": 2,000 runs of 1-3 s on the emulator's unlimited profile (client preset
+unlimited, everything in flight at once). Reported: makespan / the time the emulator finished
+its last run (both from the batch's start), polls per run, client CPU per run, detection lag
+(the client seeing a run end minus the emulator ending it), with the adaptive first poll on and
+off.
+
+Case "realistic": 300 runs of 2-10 s on the emulator's realistic profile (5 runs/s, 200 results
+per 10 s, 2,000 requests/min) with the client preset standard. Reported: makespan / lower bound,
+where the lower bound is N/5 s of submission plus the duration of the last run submitted, and
+the number of 429 answers.
+
+Every output's input digest is checked against its scenario. The emulator runs in its own
+process, so the CPU time measured here is the client's alone.
+
+    .venv/bin/python benchmarks/batch.py                  # both cases (about 2 minutes)
+    .venv/bin/python benchmarks/batch.py --case unlimited --runs 2000
+    .venv/bin/python benchmarks/batch.py --case realistic --runs 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+
+import asyncrun
+from asyncrun.batch.runner import BatchCounters, run_batch
+
+APP = "bench-app"
+KEY = "bench-key"
+CREATES_PER_SECOND = 5.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _emulator(profile: str, duration: tuple[float, float]) -> Iterator[str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "asyncrun", "emulator", "--port", str(port), "--api-key", KEY]
+    cmd += ["--profile", profile, "--duration", str(duration[0]), str(duration[1])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        if "listening" not in proc.stdout.readline():
+            raise RuntimeError("the emulator did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def _get(url: str, path: str) -> Any:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}{path}") as resp:
+        return await resp.json()
+
+
+def _count(stats: dict[str, Any], route_part: str, method: str = "GET") -> int:
+    return sum(
+        sum(statuses.values())
+        for route, statuses in stats["requests"].items()
+        if route.startswith(method + " ") and route.endswith(route_part)
+    )
+
+
+def _status_count(stats: dict[str, Any], status: str) -> int:
+    return sum(statuses.get(status, 0) for statuses in stats["requests"].values())
+
+
+async def one_batch(
+    url: str, runs: int, preset: asyncrun.RateLimits, *, adaptive: bool, tag: str
+) -> dict[str, Any]:
+    limits = asyncrun.Limits(max_connections=200, rate=preset)
+    scenarios = [
+        asyncrun.Scenario(key=f"s{i:05d}", input={"bench": tag, "i": i}) for i in range(runs)
+    ]
+    expected = {s.key: _digest(s.input) for s in scenarios}
+    counters = BatchCounters()
+    wall0, t0, cpu0 = time.time(), time.monotonic(), time.process_time()
+    outcomes = []
+    async with asyncrun.AsyncClient(api_key=KEY, url=url, limits=limits) as client:
+        app = client.application(APP)
+        async for outcome in run_batch(
+            app,
+            scenarios,
+            max_in_flight=runs,
+            batch_tag=tag,
+            adaptive_polling=adaptive,
+            counters=counters,
+        ):
+            outcomes.append(outcome)
+    makespan = time.monotonic() - t0
+    cpu = time.process_time() - cpu0
+    stats = await _get(url, "/_emulator/stats")
+    timeline = [r for r in await _get(url, "/_emulator/runs") if r["name"].startswith(tag + "/")]
+    bad = [o.key for o in outcomes if not o.ok or o.output["input_digest"] != expected[o.key]]
+    ended = {r["name"]: r["ended"] for r in timeline}
+    lags = [
+        o.detected_at.timestamp() - ended[o.run_name]
+        for o in outcomes
+        if o.detected_at is not None and ended.get(o.run_name) is not None
+    ]
+    last_submitted = max(timeline, key=lambda r: r["created"])
+    return {
+        "runs": runs,
+        "outcomes": len(outcomes),
+        "wrong_or_failed": len(bad),
+        "duplicates": sum(1 for n, c in stats["runs_per_name"].items() if c > 1),
+        "makespan_s": makespan,
+        "emulator_last_end_s": max(ended.values()) - wall0,
+        "last_submitted_duration_s": last_submitted["ended"] - last_submitted["started"],
+        "polls_per_run": _count(stats, "/metadata") / runs,
+        "requests_per_run": sum(sum(s.values()) for s in stats["requests"].values()) / runs,
+        "client_cpu_ms_per_run": 1000 * cpu / runs,
+        "lag_mean_s": statistics.fmean(lags),
+        "lag_p95_s": statistics.quantiles(lags, n=20)[-1],
+        "http_429": _status_count(stats, "429"),
+        "max_ahead": counters.max_ahead,
+    }
+
+
+async def unlimited_case(runs: int, compare: bool) -> list[dict[str, Any]]:
+    reports = []
+    for adaptive in (True, False) if compare else (True,):
+        with _emulator("unlimited", (1.0, 3.0)) as url:
+            tag = f"unl-{'adaptive' if adaptive else 'plain'}"
+            report = await one_batch(
+                url, runs, asyncrun.RateLimits.unlimited(), adaptive=adaptive, tag=tag
+            )
+        report["case"] = f"unlimited, adaptive={'on' if adaptive else 'off'}"
+        report["ratio"] = report["makespan_s"] / report["emulator_last_end_s"]
+        reports.append(report)
+    return reports
+
+
+async def realistic_case(runs: int, compare: bool) -> list[dict[str, Any]]:
+    reports = []
+    for adaptive in (True, False) if compare else (True,):
+        with _emulator("realistic", (2.0, 10.0)) as url:
+            tag = f"real-{'adaptive' if adaptive else 'plain'}"
+            report = await one_batch(
+                url, runs, asyncrun.RateLimits.standard(), adaptive=adaptive, tag=tag
+            )
+        bound = runs / CREATES_PER_SECOND + report["last_submitted_duration_s"]
+        report["case"] = f"realistic/standard, adaptive={'on' if adaptive else 'off'}"
+        report["lower_bound_s"] = bound
+        report["ratio"] = report["makespan_s"] / bound
+        reports.append(report)
+    return reports
+
+
+def _print(reports: list[dict[str, Any]]) -> None:
+    for r in reports:
+        print(f"\n== {r['case']}: {r['runs']} runs")
+        for key, value in r.items():
+            if key in ("case", "runs"):
+                continue
+            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+            print(f"  {key:28s} {shown}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=["unlimited", "realistic", "both"], default="both")
+    parser.add_argument("--runs", type=int, default=None, help="override the number of runs")
+    parser.add_argument(
+        "--no-compare", action="store_true", help="skip the runs with adaptive polling off"
+    )
+    parser.add_argument("--json", action="store_true", help="print the reports as JSON too")
+    args = parser.parse_args()
+    reports: list[dict[str, Any]] = []
+    if args.case in ("unlimited", "both"):
+        reports += asyncio.run(unlimited_case(args.runs or 2000, not args.no_compare))
+    if args.case in ("realistic", "both"):
+        reports += asyncio.run(realistic_case(args.runs or 300, False))
+    _print(reports)
+    if args.json:
+        print(json.dumps(reports, indent=2))
+
+
+if __name__ == "__main__":
+    main()
