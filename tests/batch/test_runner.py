@@ -16,7 +16,7 @@ import pytest
 
 from asyncrun import AsyncClient, Limits, RateLimits, Scenario, run_batch, run_batch_all
 from asyncrun.batch.journal import Journal
-from asyncrun.batch.runner import BatchCounters
+from asyncrun.batch.runner import BatchCounters, Interrupt
 from asyncrun.emulator import Emulator, FaultProfile
 
 from .conftest import FAST, KEY, digest, fast_client
@@ -148,7 +148,7 @@ async def test_one_scenario_failing_never_stops_the_batch(
 
 
 async def _run_until_all_running(
-    app: Any, scenarios: list[Scenario], journal: Path, policy: str
+    app: Any, scenarios: list[Scenario], journal: Path, policy: Interrupt
 ) -> BatchCounters:
     counters = BatchCounters()
 
@@ -177,7 +177,9 @@ async def _run_until_all_running(
 
 
 @pytest.mark.parametrize("policy", ["detach", "cancel"])
-async def test_interrupt_policies(emulator_factory: Factory, tmp_path: Path, policy: str) -> None:
+async def test_interrupt_policies(
+    emulator_factory: Factory, tmp_path: Path, policy: Interrupt
+) -> None:
     scenarios = [
         Scenario(key=f"long{i}", input={"i": i}, options={"emulator.duration": "1.5"})
         for i in range(10)

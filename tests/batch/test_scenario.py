@@ -36,7 +36,7 @@ def test_bad_keys_are_refused(key: str) -> None:
 def test_scenarios_are_frozen() -> None:
     scenario = Scenario(key="a", input={})
     with pytest.raises(ValueError):
-        scenario.key = "b"  # type: ignore[misc]
+        scenario.key = "b"
 
 
 def test_run_name_is_tag_slash_key_or_the_override() -> None:
