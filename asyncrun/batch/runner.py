@@ -75,6 +75,14 @@ _TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
 _UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._=,+@-]")
 
 
+class _FailedInFlight(Exception):
+    """A submitted run's scenario failed (polling or fetching gave up); the cause is chained."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
 @dataclass
 class BatchCounters:
     """Live counts of a batch, for progress displays and tests. `max_ahead` is the largest
@@ -200,15 +208,18 @@ class _Batch:
             return await self._run(scenario, name)
         except Exception as exc:
             # One scenario's failure never stops the batch: it becomes its outcome.
-            logger.info("scenario %s: %s", scenario.key, exc)
-            run_id = self.in_flight.pop(scenario.key, None)
-            if run_id is not None:
-                self.counters.running -= 1
-            else:
+            run_id = exc.run_id if isinstance(exc, _FailedInFlight) else None
+            cause = exc.__cause__ if isinstance(exc, _FailedInFlight) else exc
+            logger.info("scenario %s: %s", scenario.key, cause)
+            if run_id is None:
                 self.counters.queued -= 1
             self.counters.finish(ERROR)
             return RunOutcome(
-                key=scenario.key, run_name=name, run_id=run_id, status=ERROR, error=_describe(exc)
+                key=scenario.key,
+                run_name=name,
+                run_id=run_id,
+                status=ERROR,
+                error=_describe(cause or exc),
             )
 
     def _finish(self, outcome: RunOutcome) -> RunOutcome:
@@ -256,9 +267,14 @@ class _Batch:
         self.in_flight[scenario.key] = run_id
         self.counters.queued -= 1
         self.counters.running += 1
-        return await self._await_end(
-            scenario, name, run_id, submitted_at, started, attempts, resumed
-        )
+        try:
+            return await self._await_end(
+                scenario, name, run_id, submitted_at, started, attempts, resumed
+            )
+        except Exception as exc:
+            self.in_flight.pop(scenario.key, None)
+            self.counters.running -= 1
+            raise _FailedInFlight(run_id) from exc
 
     async def _submit(
         self, scenario: Scenario, name: str, attempts: int

@@ -9,8 +9,9 @@ import contextlib
 import json
 import shlex
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from rich.console import Console
@@ -36,11 +37,13 @@ __all__ = [
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-_PRESETS: dict[str, Callable[[], RateLimits]] = {
-    "standard": RateLimits.standard,
-    "power": RateLimits.power,
-    "unlimited": RateLimits.unlimited,
-}
+_PRESETS: Mapping[str, Callable[[], RateLimits]] = MappingProxyType(
+    {
+        "standard": RateLimits.standard,
+        "power": RateLimits.power,
+        "unlimited": RateLimits.unlimited,
+    }
+)
 _REFRESH_SECONDS = 0.2
 
 

@@ -18,7 +18,7 @@ from asyncrun.cli.common import EXIT_INTERRUPTED, check_positive, execute_batch,
 from asyncrun.client import AsyncClient
 from asyncrun.emulator import EmulatorConfig, serve
 
-_GRID = [("solve.duration", ["1s", "5s"]), ("seed", ["1", "2"])]
+_GRID = (("solve.duration", ("1s", "5s")), ("seed", ("1", "2")))
 _FAIL_EVERY = 40  # a few scenarios fail on purpose, to show how failures are reported
 
 

@@ -303,3 +303,22 @@ async def test_breaking_out_early_detaches_and_keeps_the_journal(
         rest = await run_batch_all(app, numbered(20), journal=path, polling_options=FAST)
     assert {o.status for o in rest} == {"succeeded"}
     assert emulator.stats()["runs_created"] == 20
+
+
+async def test_polling_that_gives_up_leaves_the_run_to_resume(
+    emulator_factory: Factory, tmp_path: Path
+) -> None:
+    path = tmp_path / "j.db"
+    scenarios = [Scenario(key="slow", input={"s": 1}, options={"emulator.duration": "0.5"})]
+    impatient = FAST.model_copy(update={"max_tries": 1})
+    async with emulator_factory(time_scale=1.0) as emu, fast_client(emu.url) as client:
+        app = client.application("giveup-app")
+        [first] = await run_batch_all(app, scenarios, journal=path, polling_options=impatient)
+        assert first.status == "error" and first.run_id is not None
+        assert "PollingTimeoutError" in (first.error or "")
+        async with Journal(path) as journal:
+            row = await journal.get("slow")
+        assert row is not None and row.state == "submitted" and row.run_id == first.run_id
+        [second] = await run_batch_all(app, scenarios, journal=path, polling_options=FAST)
+        assert second.status == "succeeded" and second.run_id == first.run_id and second.resumed
+        assert emu.stats()["runs_created"] == 1
