@@ -245,24 +245,16 @@ class _Batch:
             self.counters.queued -= 1
             self.counters.finish(row.status or ERROR, skipped=True)
             return _outcome_of_row(row)
-        resumed = False
-        run_id: str | None = None
-        submitted_at: datetime | None = None
         attempts = row.attempts if row is not None else 0
-        if row is not None and row.state == "submitted" and row.run_id:
-            run_id, submitted_at, resumed = row.run_id, row.submitted_at, True
-        elif row is not None and row.state == "submitting":
-            found = await self._lookup(name, row.updated_at)
-            if found is not None:
-                run_id, submitted_at, resumed = found[0], found[1], True
-                await self.journal.update(
-                    scenario.key, state="submitted", run_id=run_id, submitted_at=submitted_at
-                )
-        if run_id is None:
+        earlier = await self._earlier_run(scenario.key, name, row)
+        resumed = earlier is not None
+        submitted_at: datetime | None
+        if earlier is None:
             run_id, submitted_at, attempts = await self._submit(scenario, name, attempts)
             # The run's age counts from the answer, not from the wait for a create token.
             started = time.monotonic()
         else:
+            run_id, submitted_at = earlier
             started = _monotonic_of(submitted_at, time.monotonic())
         self.in_flight[scenario.key] = run_id
         self.counters.queued -= 1
@@ -275,6 +267,24 @@ class _Batch:
             self.in_flight.pop(scenario.key, None)
             self.counters.running -= 1
             raise _FailedInFlight(run_id) from exc
+
+    async def _earlier_run(
+        self, key: str, name: str, row: JournalRow | None
+    ) -> tuple[str, datetime | None] | None:
+        """The run an earlier process submitted for this key: the journal's ("submitted"), or
+        the one found by name ("submitting": the POST may have reached the server)."""
+        if row is None:
+            return None
+        if row.state == "submitted" and row.run_id:
+            return row.run_id, row.submitted_at
+        if row.state != "submitting":
+            return None
+        found = await self._lookup(name, row.updated_at)
+        if found is not None:
+            await self.journal.update(
+                key, state="submitted", run_id=found[0], submitted_at=found[1]
+            )
+        return found
 
     async def _submit(
         self, scenario: Scenario, name: str, attempts: int
