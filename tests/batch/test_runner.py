@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -322,3 +322,16 @@ async def test_polling_that_gives_up_leaves_the_run_to_resume(
         [second] = await run_batch_all(app, scenarios, journal=path, polling_options=FAST)
         assert second.status == "succeeded" and second.run_id == first.run_id and second.resumed
         assert emu.stats()["runs_created"] == 1
+
+
+async def test_an_async_source_in_input_order() -> None:
+    app = FakeApplication()
+
+    async def source() -> AsyncIterator[Scenario]:
+        for i in range(300):
+            await asyncio.sleep(0)
+            yield Scenario(key=f"a{i}", input={"i": i})
+
+    outcomes = await run_batch_all(app, source(), max_in_flight=7)  # type: ignore[arg-type]
+    assert [o.key for o in outcomes] == [f"a{i}" for i in range(300)]
+    assert app.submits == 300 and {o.status for o in outcomes} == {"succeeded"}
