@@ -7,8 +7,9 @@ that range, so detection lag stays a small part of the spread instead of growing
 exponential backoff. A run older than every run seen so far (early in a batch only short runs
 have finished, so this is common and not a sign of a straggler) is polled at a fixed fraction of
 its age: its lag stays proportional, and a real straggler's polls still thin out geometrically.
-The caller takes the smaller of this and its own backoff. Pure and deterministic: no clock, no
-I/O.
+Inside the observed range the interval replaces the caller's backoff (whose short first sleeps
+would cost polls without cutting lag); beyond it the caller takes the smaller of the two. Pure
+and deterministic: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ class PollEstimator:
         if not self.ready():
             return None
         return quantile(self._ordered, self.first_quantile)
+
+    def within_range(self, age: float) -> bool:
+        """Whether runs as old as `age` have been seen finishing (inside the observed range,
+        the interval is informed by data and replaces the backoff; beyond it, it only caps it)."""
+        return self.ready() and age < quantile(self._ordered, self.high_quantile)
 
     def poll_interval(self, age: float) -> float | None:
         """The longest sleep worth making for a run `age` seconds after its submission: a

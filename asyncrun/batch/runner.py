@@ -423,11 +423,15 @@ class _Batch:
         def next_sleep() -> float:
             polls[0] += 1
             pause = backoff_delay(self.polling, polls[0], self.rng)
-            if self.estimator is not None:
-                cap = self.estimator.poll_interval(time.monotonic() - started)
-                if cap is not None:
-                    pause = min(pause, cap)
-            return pause
+            if self.estimator is None:
+                return pause
+            age = time.monotonic() - started
+            advised = self.estimator.poll_interval(age)
+            if advised is None:
+                return pause
+            if self.estimator.within_range(age):
+                return min(self.polling.max_delay, advised)
+            return min(pause, advised)
 
         return next_sleep
 

@@ -65,3 +65,12 @@ def test_interval_has_a_floor() -> None:
     estimator.observe(5.0)
     assert estimator.poll_interval(0.0) == 0.1
     assert estimator.poll_interval(0.2) == 0.1
+
+
+def test_within_range_only_with_data_and_below_the_longest_run_seen() -> None:
+    estimator = PollEstimator(min_samples=2)
+    assert not estimator.within_range(1.0)
+    estimator.observe(2.0)
+    estimator.observe(4.0)
+    assert estimator.within_range(3.9)
+    assert not estimator.within_range(4.0)
