@@ -299,9 +299,8 @@ class _Batch:
                 run_id = await self.app.new_run(name=name, **kwargs)
             except (AmbiguousSubmitError, ServerError) as exc:
                 logger.info("submit of %s was ambiguous (%s): looking it up", name, exc)
-                found = await self._lookup(name, asked)
+                found = await self._lookup_twice(name, asked, attempts)
                 if found is None:
-                    await asyncio.sleep(backoff_delay(self.polling, attempts, self.rng))
                     continue
                 run_id = found[0]
             except Exception as exc:
@@ -314,6 +313,17 @@ class _Batch:
             )
             return run_id, submitted, attempts
         raise AsyncrunError(f"run {name!r} could not be submitted after {attempts} attempts")
+
+    async def _lookup_twice(
+        self, name: str, since: datetime, attempt: int
+    ) -> tuple[str, datetime] | None:
+        """Look the name up, and once more after a pause: a listing may lag behind a run
+        created an instant ago, and submitting again on the first miss would duplicate it."""
+        found = await self._lookup(name, since)
+        if found is None:
+            await asyncio.sleep(backoff_delay(self.polling, attempt, self.rng))
+            found = await self._lookup(name, since)
+        return found
 
     async def _lookup(self, name: str, since: datetime | None) -> tuple[str, datetime] | None:
         """The run already submitted under `name` (id, created time), or None."""
