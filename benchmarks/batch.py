@@ -23,18 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import hashlib
 import json
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
-import aiohttp
+from _harness import emulator_process, get_json, input_digest
 
 import asyncrun
 from asyncrun.batch.runner import BatchCounters, run_batch
@@ -42,41 +37,6 @@ from asyncrun.batch.runner import BatchCounters, run_batch
 APP = "bench-app"
 KEY = "bench-key"
 CREATES_PER_SECOND = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def _emulator(profile: str, duration: tuple[float, float]) -> Iterator[str]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "asyncrun", "emulator", "--port", str(port), "--api-key", KEY]
-    cmd += ["--profile", profile, "--duration", str(duration[0]), str(duration[1])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        if "listening" not in proc.stdout.readline():
-            raise RuntimeError("the emulator did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-async def _get(url: str, path: str) -> Any:
-    async with aiohttp.ClientSession() as http, http.get(f"{url}{path}") as resp:
-        return await resp.json()
 
 
 def _count(stats: dict[str, Any], route_part: str, method: str = "GET") -> int:
@@ -98,7 +58,7 @@ async def one_batch(
     scenarios = [
         asyncrun.Scenario(key=f"s{i:05d}", input={"bench": tag, "i": i}) for i in range(runs)
     ]
-    expected = {s.key: _digest(s.input) for s in scenarios}
+    expected = {s.key: input_digest(s.input) for s in scenarios}
     counters = BatchCounters()
     wall0, t0, cpu0 = time.time(), time.monotonic(), time.process_time()
     outcomes = []
@@ -115,8 +75,9 @@ async def one_batch(
             outcomes.append(outcome)
     makespan = time.monotonic() - t0
     cpu = time.process_time() - cpu0
-    stats = await _get(url, "/_emulator/stats")
-    timeline = [r for r in await _get(url, "/_emulator/runs") if r["name"].startswith(tag + "/")]
+    stats = await get_json(url, "/_emulator/stats")
+    run_log = await get_json(url, "/_emulator/runs")
+    timeline = [r for r in run_log if r["name"].startswith(tag + "/")]
     bad = [o.key for o in outcomes if not o.ok or o.output["input_digest"] != expected[o.key]]
     ended = {r["name"]: r["ended"] for r in timeline}
     lags = [
@@ -204,3 +165,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _emulator(profile: str, duration: tuple[float, float]) -> AbstractContextManager[str]:
+    low, high = str(duration[0]), str(duration[1])
+    return emulator_process("--api-key", KEY, "--profile", profile, "--duration", low, high)

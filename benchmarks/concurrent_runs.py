@@ -12,52 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import hashlib
-import json
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+from _harness import emulator_process, input_digest
 
 import asyncrun
 
 APP = "bench-app"
 KEY = "bench-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def _emulator_process(time_scale: float, duration: tuple[float, float]) -> Iterator[str]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "asyncrun", "emulator", "--port", str(port), "--api-key", KEY]
-    cmd += ["--time-scale", str(time_scale), "--duration", str(duration[0]), str(duration[1])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        if "listening" not in proc.stdout.readline():
-            raise RuntimeError("the emulator did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def _stats(url: str) -> dict[str, Any]:
@@ -90,7 +54,8 @@ async def run(url: str, runs: int, polling: asyncrun.PollingOptions) -> dict[str
     mismatched = sum(
         1
         for data, result in zip(inputs, results, strict=True)
-        if not isinstance(result.output, dict) or result.output.get("input_digest") != _digest(data)
+        if not isinstance(result.output, dict)
+        or result.output.get("input_digest") != input_digest(data)
     )
     not_succeeded = sum(1 for r in results if r.metadata.status_v2 != asyncrun.StatusV2.succeeded)
     by_route = _api_requests(await _stats(url))
@@ -124,7 +89,10 @@ def main() -> None:
     polling = asyncrun.PollingOptions(
         initial_delay=0.25, delay=0.1, backoff=0.1, max_delay=1.0, jitter=0.1
     )
-    with _emulator_process(args.time_scale, tuple(args.duration)) as url:
+    with emulator_process(
+        *("--api-key", KEY, "--time-scale", str(args.time_scale)),
+        *("--duration", str(args.duration[0]), str(args.duration[1])),
+    ) as url:
         report = asyncio.run(run(url, args.runs, polling))
     for key, value in report.items():
         if isinstance(value, dict):

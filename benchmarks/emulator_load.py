@@ -11,43 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import aiohttp
+from _harness import emulator_process
 
 APP = "/v1/applications/bench-app"
 AUTH = {"Authorization": "Bearer bench-key"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def _emulator_process() -> Iterator[str]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "asyncrun", "emulator", "--port", str(port)]
-    cmd += ["--duration", "3600", "3600"]  # runs stay running: polls never hit a cache
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        if "listening" not in proc.stdout.readline():
-            raise RuntimeError("the emulator did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 async def _poller(
@@ -106,7 +79,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
-        url = args.url or stack.enter_context(_emulator_process())
+        url = args.url or stack.enter_context(
+            # runs stay running: polls never hit a finished run's cached answer
+            emulator_process("--duration", "3600", "3600")
+        )
         result = asyncio.run(measure(url, args.concurrency, args.seconds, args.runs))
     print(
         f"{result['requests']:.0f} metadata polls ({result['ok']:.0f} ok) in "

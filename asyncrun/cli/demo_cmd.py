@@ -36,7 +36,12 @@ def register(subparsers: Any) -> None:
         default=(1.0, 5.0),
         help="run durations in seconds (uniform; default 1 5)",
     )
-    p.add_argument("--out", type=Path, default=None, help="keep results here (default: temp dir)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-out"),
+        help="result files and summary.csv go here (default: ./demo-out)",
+    )
     p.set_defaults(func=run_demo)
 
 
@@ -68,7 +73,8 @@ def run_demo(args: argparse.Namespace) -> int:
 async def _demo(args: argparse.Namespace, console: Console) -> int:
     config = EmulatorConfig(duration=(args.duration[0], args.duration[1]))
     with tempfile.TemporaryDirectory(prefix="asyncrun-demo-") as temp:
-        out = args.out if args.out is not None else Path(temp) / "out"
+        # The journal is scratch; the results are what the user looks at, so they outlive it.
+        out: Path = args.out
         async with (
             serve(config) as emulator,
             AsyncClient(
