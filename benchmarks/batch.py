@@ -51,6 +51,11 @@ def _status_count(stats: dict[str, Any], status: str) -> int:
     return sum(statuses.get(status, 0) for statuses in stats["requests"].values())
 
 
+def _emulator(profile: str, duration: tuple[float, float]) -> AbstractContextManager[str]:
+    low, high = str(duration[0]), str(duration[1])
+    return emulator_process("--api-key", KEY, "--profile", profile, "--duration", low, high)
+
+
 async def one_batch(
     url: str, runs: int, preset: asyncrun.RateLimits, *, adaptive: bool, tag: str
 ) -> dict[str, Any]:
@@ -165,8 +170,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _emulator(profile: str, duration: tuple[float, float]) -> AbstractContextManager[str]:
-    low, high = str(duration[0]), str(duration[1])
-    return emulator_process("--api-key", KEY, "--profile", profile, "--duration", low, high)
