@@ -59,13 +59,14 @@ class TokenBucket:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold a slot for the duration of one request."""
-        grant = await self._acquire()
+        grant = await self.acquire()
         try:
             yield
         finally:
             grant.finish(self._clock())
 
-    async def _acquire(self) -> _Grant:
+    async def acquire(self) -> _Grant:
+        """Take a slot; the caller finishes the grant when the request's answer came."""
         ahead, through = self._tail, asyncio.get_running_loop().create_future()
         self._tail = through
         try:
@@ -104,6 +105,13 @@ class CoolDown:
     @property
     def remaining(self) -> float:
         return max(0.0, self._until - self._clock())
+
+    @property
+    def active(self) -> bool:
+        return self._until > self._clock()
+
+    def now(self) -> float:
+        return self._clock()
 
     def trigger(self, retry_after: float | None) -> float:
         """Start (or extend) the cool-down; return its length."""
@@ -146,14 +154,23 @@ class RateLimiter:
             if rate is not None:
                 self._buckets[name] = TokenBucket(rate, clock=clock, sleep=sleep)
 
+    async def acquire(self, bucket: Bucket | None) -> _Grant | None:
+        """Wait out any cool-down, then take a slot of `bucket` (None: no bucket, no grant).
+        Hand the grant to `release` when the request's answer (or failure) came."""
+        if self.cooldown.active:
+            await self.cooldown.wait()
+        limiter = self._buckets.get(bucket) if bucket is not None else None
+        return await limiter.acquire() if limiter is not None else None
+
+    def release(self, grant: _Grant | None) -> None:
+        if grant is not None:
+            grant.finish(self.cooldown.now())
+
     @asynccontextmanager
     async def slot(self, bucket: Bucket | None) -> AsyncIterator[None]:
-        """Wait out any cool-down, then hold a slot of `bucket` (None: no bucket) for one
-        request."""
-        await self.cooldown.wait()
-        limiter = self._buckets.get(bucket) if bucket is not None else None
-        if limiter is None:
+        """`acquire` and `release` around one request."""
+        grant = await self.acquire(bucket)
+        try:
             yield
-            return
-        async with limiter.slot():
-            yield
+        finally:
+            self.release(grant)

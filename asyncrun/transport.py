@@ -211,8 +211,11 @@ class Transport:
         """Send an API request (path relative to the base URL) with retries; 2xx or an error."""
         url = self._url(path, params)
         for attempt in range(self._retry.max_attempts):
-            async with self._limiter.slot(bucket):
+            grant = await self._limiter.acquire(bucket)
+            try:
                 outcome = await self._attempt(method, url, body, idempotent)
+            finally:
+                self._limiter.release(grant)
             if isinstance(outcome, Response):
                 self._limiter.cooldown.reset()
                 return outcome
@@ -237,36 +240,46 @@ class Transport:
     async def _attempt(
         self, method: str, url: URL, body: bytes | None, idempotent: bool
     ) -> Response | _Failure:
-        shown = redact_url(str(url))
+        # The hot path of every API call: plain try/finally and a URL redacted only when an
+        # error needs it (a batch makes thousands of these calls a second).
         try:
-            async with self._slot(method, shown):
-                try:
-                    async with self.session.request(
-                        method, url, data=body, headers=self._api_headers()
-                    ) as resp:
-                        payload = await resp.read()
-                        response = Response(resp.status, resp.headers, payload)
-                except aiohttp.ClientConnectorError as exc:
-                    return _Failure(_connect_error(method, shown, exc), retryable=True)
-                except aiohttp.ConnectionTimeoutError:
-                    return _Failure(_timeout(method, shown, "connect"), retryable=True)
-                except (TimeoutError, aiohttp.ClientError) as exc:
-                    return _Failure(_after_send_error(method, shown, exc, idempotent), idempotent)
+            await self._acquire_slot(method, url)
         except APITimeoutError as exc:  # no free connection slot: nothing was sent
             return _Failure(exc, retryable=True)
+        try:
+            async with self.session.request(
+                method, url, data=body, headers=self._api_headers()
+            ) as resp:
+                response = Response(resp.status, resp.headers, await resp.read())
+        except aiohttp.ClientConnectorError as exc:
+            return _Failure(_connect_error(method, _shown(url), exc), retryable=True)
+        except aiohttp.ConnectionTimeoutError:
+            return _Failure(_timeout(method, _shown(url), "connect"), retryable=True)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            error = _after_send_error(method, _shown(url), exc, idempotent)
+            return _Failure(error, idempotent)
+        finally:
+            self._slots.release()
         if 200 <= response.status < 300:
             return response
-        return _status_failure(method, shown, response, idempotent)
+        return _status_failure(method, _shown(url), response, idempotent)
 
-    @asynccontextmanager
-    async def _slot(self, method: str, shown: str) -> AsyncIterator[None]:
+    async def _acquire_slot(self, method: str, url: URL | str) -> None:
+        """Take a connection slot, waiting at most the pool timeout (APITimeoutError)."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: returns without suspending
+            return
         try:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
             # that arrives as the acquire completes, and the caller then runs on.
             async with asyncio.timeout(self._timeouts.pool):
                 await self._slots.acquire()
         except TimeoutError:
-            raise _timeout(method, shown, "pool") from None
+            raise _timeout(method, _shown(url), "pool") from None
+
+    @asynccontextmanager
+    async def _slot(self, method: str, url: URL | str) -> AsyncIterator[None]:
+        await self._acquire_slot(method, url)
         try:
             yield
         finally:
@@ -282,7 +295,7 @@ class Transport:
         logger.warning(
             "retrying %s %s: attempt %d failed (%s), next in %.2f s",
             method,
-            redact_url(str(url)),
+            _shown(url),
             attempt + 1,
             _reason(failure.error),
             delay,
@@ -328,7 +341,7 @@ class Transport:
         timeout = aiohttp.ClientTimeout(total=limit, sock_connect=self._timeouts.connect)
         try:
             async with (
-                self._slot("PUT", shown),
+                self._slot("PUT", url),
                 self.session.put(
                     URL(url, encoded=True),
                     data=body_factory(),
@@ -353,7 +366,7 @@ class Transport:
     async def stream_presigned(self, url: str) -> AsyncIterator[AsyncIterator[bytes]]:
         """GET a presigned URL (no Authorization); yields an async iterator of byte chunks."""
         shown = redact_url(url)
-        async with self._slot("GET", shown):
+        async with self._slot("GET", url):
             resp = await self._open_download(url, shown)
             try:
                 yield _chunks(resp, url)
@@ -404,6 +417,10 @@ async def _short_text(resp: aiohttp.ClientResponse) -> str:
     except (TimeoutError, aiohttp.ClientError):
         return ""
     return raw.decode("utf-8", "replace").strip()
+
+
+def _shown(url: URL | str) -> str:
+    return redact_url(str(url))
 
 
 def _reason(exc: BaseException) -> str:

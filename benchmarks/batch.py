@@ -12,17 +12,19 @@ where the lower bound is N/5 s of submission plus the duration of the last run s
 the number of 429 answers.
 
 Every output's input digest is checked against its scenario. The emulator runs in its own
-process, so the CPU time measured here is the client's alone.
+process, so the CPU time measured here is the client's alone. The batch runs the way
+`asyncrun batch` runs it (asyncrun._runtime: uvloop when installed, the throughput GC
+settings); `--runtime plain` runs it on asyncio's default loop and collector instead.
 
     .venv/bin/python benchmarks/batch.py     # both cases, adaptive on and off (~3.5 min)
     .venv/bin/python benchmarks/batch.py --case unlimited --runs 2000
     .venv/bin/python benchmarks/batch.py --case realistic --runs 300
+    .venv/bin/python benchmarks/batch.py --case unlimited --no-compare --runtime plain
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import time
@@ -32,6 +34,7 @@ from typing import Any
 from _harness import emulator_process, get_json, input_digest
 
 import asyncrun
+from asyncrun import _runtime
 from asyncrun.batch.runner import BatchCounters, run_batch
 
 APP = "bench-app"
@@ -156,13 +159,24 @@ def main() -> None:
     parser.add_argument(
         "--no-compare", action="store_true", help="skip the runs with adaptive polling off"
     )
+    parser.add_argument(
+        "--runtime",
+        choices=["cli", "plain"],
+        default="cli",
+        help="cli: as `asyncrun batch` runs (uvloop if installed, tuned GC); plain: defaults",
+    )
     parser.add_argument("--json", action="store_true", help="print the reports as JSON too")
     args = parser.parse_args()
+    tuned = args.runtime == "cli"
+    loop = _runtime.loop_name() if tuned else "asyncio"
+    runtime = f"{loop}, {'tuned' if tuned else 'default'} GC"
     reports: list[dict[str, Any]] = []
     if args.case in ("unlimited", "both"):
-        reports += asyncio.run(unlimited_case(args.runs or 2000, not args.no_compare))
+        reports += _runtime.run(unlimited_case(args.runs or 2000, not args.no_compare), tuned=tuned)
     if args.case in ("realistic", "both"):
-        reports += asyncio.run(realistic_case(args.runs or 300, not args.no_compare))
+        reports += _runtime.run(realistic_case(args.runs or 300, not args.no_compare), tuned=tuned)
+    for report in reports:
+        report["runtime"] = runtime
     _print(reports)
     if args.json:
         print(json.dumps(reports, indent=2))

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from asyncrun import _runtime
 from asyncrun.batch.journal import Journal, command_of
 from asyncrun.cli.common import (
     EXIT_INTERRUPTED,
@@ -79,7 +80,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             )
 
     try:
-        return asyncio.run(main())
+        return _runtime.run(main())
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except AsyncrunError as exc:

@@ -4,7 +4,6 @@ result files, summary CSV and summary table of `asyncrun batch`. Needs no accoun
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
+from asyncrun import _runtime
 from asyncrun.batch.scenario import Scenario, with_grid
 from asyncrun.cli.common import EXIT_INTERRUPTED, check_positive, execute_batch, limits_named
 from asyncrun.client import AsyncClient
@@ -65,7 +65,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "against an in-process emulator"
     )
     try:
-        return asyncio.run(_demo(args, console))
+        return _runtime.run(_demo(args, console))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
