@@ -23,7 +23,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ValidationError
 
 from asyncrun import payload
-from asyncrun.config import Bucket
+from asyncrun.config import Bucket, Limits
 from asyncrun.errors import (
     AmbiguousSubmitError,
     APIError,
@@ -269,6 +269,11 @@ class AsyncApplication:
 
     def __repr__(self) -> str:
         return f"AsyncApplication(id={self.id!r})"
+
+    @property
+    def limits(self) -> Limits:
+        """The client's connection and rate limits (shared by all its applications)."""
+        return self._transport.limits
 
     # ---------------------------------------------------------------- plumbing
 

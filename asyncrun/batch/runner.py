@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from asyncrun.batch.estimator import PollEstimator
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.outcome import ERROR, RunOutcome
+from asyncrun.batch.pacing import PollPacer
 from asyncrun.batch.scenario import Scenario, run_name
 from asyncrun.errors import (
     AmbiguousSubmitError,
@@ -154,6 +155,7 @@ class _Batch:
         self.output_dir = output_dir
         self.counters = counters
         self.rng = rng
+        self.pacer = PollPacer(app.limits)
         self.slots = asyncio.Semaphore(max_in_flight)
         self.in_flight: dict[str, str] = {}
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
@@ -430,20 +432,32 @@ class _Batch:
         self.estimator.observe(seconds)
 
     def _sleeper(self, started: float, polls: list[int]) -> Any:
+        due: list[float] = []  # when the poll now answered was due to be sent
+
         def next_sleep() -> float:
             polls[0] += 1
-            pause = backoff_delay(self.polling, polls[0], self.rng)
-            if self.estimator is None:
-                return pause
-            age = time.monotonic() - started
-            advised = self.estimator.poll_interval(age)
-            if advised is None:
-                return pause
-            if self.estimator.within_range(age):
-                return min(self.polling.max_delay, advised)
-            return min(pause, advised)
+            now = time.monotonic()
+            if due:
+                self.pacer.record_latency(now - due[0])
+            pause = self._next_pause(now - started, polls[0])
+            due[:] = [now + pause]
+            return pause
 
         return next_sleep
+
+    def _next_pause(self, age: float, polls: int) -> float:
+        pause = backoff_delay(self.polling, polls, self.rng)
+        if self.estimator is None:
+            return pause
+        advised = self.estimator.poll_interval(age)
+        if advised is None:
+            return pause
+        advised = self.pacer.pace(advised, age, self.counters.running)
+        if self.estimator.within_range(age):
+            pause = min(self.polling.max_delay, advised)
+        else:
+            pause = min(pause, advised)
+        return max(pause, self.pacer.floor())
 
     # ------------------------------------------------------------------ results on disk
 

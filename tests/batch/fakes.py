@@ -7,12 +7,14 @@ import asyncio
 import itertools
 from typing import Any
 
+from asyncrun.config import Limits
 from asyncrun.models import RunInformation, RunResult
 from asyncrun.polling import PollingOptions
 
 
 class FakeApplication:
     id = "fake-app"
+    limits = Limits()
 
     def __init__(self) -> None:
         self._ids = itertools.count()

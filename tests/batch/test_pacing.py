@@ -1,0 +1,70 @@
+"""Spare polling capacity (asyncrun.batch.pacing): pure arithmetic, no clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncrun.batch.pacing import PollPacer
+from asyncrun.config import Limits, Rate, RateLimits
+
+
+def _pacer(connections: int = 100, rate: RateLimits | None = None, **kwargs: float) -> PollPacer:
+    limits = Limits(max_connections=connections, rate=rate or RateLimits.unlimited())
+    return PollPacer(limits, **kwargs)
+
+
+def test_nothing_is_paced_before_a_latency_was_seen() -> None:
+    pacer = _pacer()
+    assert pacer.budget is None
+    assert pacer.ceiling(10.0, running=5) is None
+    assert pacer.floor() == 0.0
+    assert pacer.pace(3.0, 10.0, running=5) == 3.0
+
+
+def test_budget_is_a_share_of_what_the_pool_carries_at_the_latency_seen() -> None:
+    pacer = _pacer(connections=100, share=0.5)
+    pacer.record_latency(0.05)  # 100 connections / 0.05 s = 2,000 requests a second
+    assert pacer.budget == pytest.approx(1000.0)
+
+
+def test_a_limited_general_bucket_caps_the_budget() -> None:
+    standard = RateLimits(general=Rate(count=2000, per_seconds=60.0))
+    pacer = _pacer(connections=100, rate=standard, share=0.5)
+    pacer.record_latency(0.01)
+    assert pacer.budget == pytest.approx(0.5 * 2000 / 60)
+
+
+def test_few_runs_in_flight_are_polled_sooner_but_never_below_a_fraction_of_their_age() -> None:
+    pacer = _pacer(connections=100, share=0.5, lag_fraction=0.05, min_interval=0.1)
+    pacer.record_latency(0.05)  # budget 1,000 polls a second
+    assert pacer.pace(0.6, age=3.0, running=2000) == 0.6  # a busy batch: the estimator rules
+    assert pacer.pace(0.6, age=3.0, running=300) == pytest.approx(0.3)
+    assert pacer.pace(0.6, age=3.0, running=5) == pytest.approx(0.15)  # 5 % of the age
+    assert pacer.pace(0.6, age=0.5, running=5) == pytest.approx(0.1)  # the floor
+
+
+def test_queueing_raises_the_floor_and_shrinks_the_spare_capacity() -> None:
+    pacer = _pacer(connections=100, smoothing=1.0, latency_multiple=2.0)
+    pacer.record_latency(0.01)
+    idle_ceiling = pacer.ceiling(3.0, running=100)
+    pacer.record_latency(0.4)  # polls now wait for a free connection
+    assert pacer.floor() == pytest.approx(0.8)
+    busy_ceiling = pacer.ceiling(3.0, running=100)
+    assert idle_ceiling is not None and busy_ceiling is not None
+    assert busy_ceiling > idle_ceiling
+
+
+def test_latency_is_smoothed_and_nonsense_ignored() -> None:
+    pacer = _pacer(smoothing=0.5)
+    pacer.record_latency(0.2)
+    pacer.record_latency(0.4)
+    assert pacer.latency == pytest.approx(0.3)
+    for bad in (float("nan"), float("inf"), -1.0):
+        pacer.record_latency(bad)
+    assert pacer.latency == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("kwargs", [{"share": 0.0}, {"share": 1.5}, {"smoothing": 0.0}])
+def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        _pacer(**kwargs)
