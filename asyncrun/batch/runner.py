@@ -157,7 +157,9 @@ class _Batch:
         self.rng = rng
         self.pacer = PollPacer(app.limits)
         self.slots = asyncio.Semaphore(max_in_flight)
-        self.in_flight: dict[str, str] = {}
+        self.in_flight: dict[str, str] = {}  # key -> run id, for "cancel" on interrupt
+        # key -> (run name, asked at): a POST (or a lookup after one) whose answer is not in
+        self.submitting: dict[str, tuple[str, datetime]] = {}
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
 
     # ------------------------------------------------------------------ driving
@@ -281,8 +283,11 @@ class _Batch:
             return row.run_id, row.submitted_at
         if row.state != "submitting":
             return None
+        self.submitting[key] = (name, row.updated_at or utc_now())
         found = await self._lookup(name, row.updated_at)
+        self.submitting.pop(key, None)
         if found is not None:
+            self._known(key, found[0])
             await self.journal.update(
                 key, state="submitted", run_id=found[0], submitted_at=found[1]
             )
@@ -297,6 +302,8 @@ class _Batch:
             asked = utc_now()
             # Durable before the POST: a crash from here on is reconciled by name.
             await self.journal.update(scenario.key, state="submitting", attempts=attempts)
+            # Until its fate is known, an interrupt with "cancel" looks this run up by name.
+            self.submitting[scenario.key] = (name, asked)
             try:
                 run_id = await self.app.new_run(name=name, **kwargs)
             except (AmbiguousSubmitError, ServerError) as exc:
@@ -307,14 +314,21 @@ class _Batch:
                 run_id = found[0]
             except Exception as exc:
                 # A definite refusal: no run exists, so the next attempt may submit again.
+                self.submitting.pop(scenario.key, None)
                 await self.journal.update(scenario.key, state="pending", error=_describe(exc))
                 raise
+            self._known(scenario.key, run_id)
             submitted = utc_now()
             await self.journal.update(
                 scenario.key, state="submitted", run_id=run_id, submitted_at=submitted
             )
             return run_id, submitted, attempts
         raise AsyncrunError(f"run {name!r} could not be submitted after {attempts} attempts")
+
+    def _known(self, key: str, run_id: str) -> None:
+        """The run of `key` exists: from now on an interrupt cancels it by id."""
+        self.submitting.pop(key, None)
+        self.in_flight[key] = run_id
 
     async def _lookup_twice(
         self, name: str, since: datetime, attempt: int
@@ -479,15 +493,31 @@ class _Batch:
 
     # ------------------------------------------------------------------ interrupts
 
-    async def cancel_in_flight(self, deadline: float) -> int:
-        """PATCH cancel for every run in flight, shielded and bounded by `deadline` seconds."""
+    async def cancel_in_flight(self, deadline: float) -> tuple[int, int]:
+        """PATCH cancel for every run in flight, shielded and bounded by `deadline` seconds.
+
+        A scenario interrupted while its POST was unanswered may have created a run: it is
+        looked up by name (twice, as after an ambiguous submit) and canceled when found.
+        Returns (runs canceled, submissions whose run was not found before the deadline).
+        """
         run_ids = list(self.in_flight.values())
-        if not run_ids:
-            return 0
+        unanswered = list(self.submitting.values())
+        if not run_ids and not unanswered:
+            return 0, 0
+        missed = [0]
+
+        async def by_name(name: str, asked: datetime) -> None:
+            found = await self._lookup_twice(name, asked, 1)
+            if found is None:
+                missed[0] += 1
+                raise LookupError(name)
+            await self.app.cancel_run(found[0])
 
         async def cancel_all() -> int:
             results = await asyncio.gather(
-                *(self.app.cancel_run(r) for r in run_ids), return_exceptions=True
+                *(self.app.cancel_run(r) for r in run_ids),
+                *(by_name(name, asked) for name, asked in unanswered),
+                return_exceptions=True,
             )
             return sum(1 for r in results if not isinstance(r, BaseException))
 
@@ -503,8 +533,8 @@ class _Batch:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            return 0
-        return task.result()
+            return 0, len(unanswered)
+        return task.result(), missed[0]
 
 
 # ---------------------------------------------------------------------- helpers
@@ -691,8 +721,14 @@ async def _interrupt(
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await asyncio.shield(driver)
     if policy == "cancel":
-        canceled = await batch.cancel_in_flight(deadline)
+        canceled, missed = await batch.cancel_in_flight(deadline)
         logger.warning("batch interrupted: %d runs in flight canceled", canceled)
+        if missed:
+            logger.warning(
+                "%d submissions were unanswered and their runs not found; their journal rows "
+                "stay 'submitting': `asyncrun cancel --journal` or a resume reconciles them",
+                missed,
+            )
     else:
         logger.warning(
             "batch interrupted: %d runs left running (detached); resume with the same journal",

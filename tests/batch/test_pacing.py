@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pytest
 
 from asyncrun.batch.pacing import PollPacer
 from asyncrun.config import Limits, Rate, RateLimits
+from asyncrun.polling import backoff_delay
 
 
 def _pacer(connections: int = 100, rate: RateLimits | None = None, **kwargs: float) -> PollPacer:
@@ -68,3 +72,43 @@ def test_latency_is_smoothed_and_nonsense_ignored() -> None:
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         _pacer(**kwargs)
+
+
+def _batch(adaptive: bool = True) -> Any:
+    from asyncrun.batch.journal import Journal
+    from asyncrun.batch.runner import BATCH_POLLING, BatchCounters, _Batch
+
+    from .fakes import FakeApplication
+
+    return _Batch(
+        FakeApplication(),  # type: ignore[arg-type]
+        Journal(None),
+        batch_tag="t",
+        max_in_flight=10,
+        polling=BATCH_POLLING.model_copy(update={"jitter": 0.0}),
+        adaptive=adaptive,
+        output_dir=None,
+        counters=BatchCounters(running=1),
+        rng=random.Random(1),
+    )
+
+
+def test_the_pause_is_the_estimators_lengthened_by_queueing_and_shortened_by_spare_room() -> None:
+    batch = _batch()
+    for seconds in (1.0, 1.5, 2.0, 2.5, 3.0, 1.2, 1.8, 2.2, 2.8, 3.0):
+        batch.estimator.observe(seconds)
+    advised = batch.estimator.poll_interval(2.0)
+    assert batch._next_pause(2.0, polls=2) == pytest.approx(advised)  # no latency seen yet
+    batch.pacer.record_latency(0.5)  # polls queue: not again sooner than two such waits
+    assert batch._next_pause(2.0, polls=2) == pytest.approx(1.0)
+    idle = _batch()
+    idle.estimator = batch.estimator
+    idle.pacer.record_latency(0.001)  # one run left, an idle pool: 5 % of its age
+    assert idle._next_pause(2.0, polls=2) == pytest.approx(0.1)
+
+
+def test_without_adaptive_polling_the_backoff_alone_sets_the_pause() -> None:
+    batch = _batch(adaptive=False)
+    batch.pacer.record_latency(5.0)
+    expected = backoff_delay(batch.polling, 1, random.Random(0))
+    assert batch._next_pause(2.0, polls=1) == pytest.approx(expected)

@@ -203,6 +203,52 @@ async def test_interrupt_policies(
         check_exactly_once(emu, {f"int/long{i}" for i in range(10)})
 
 
+async def test_cancel_on_interrupt_finds_and_cancels_runs_whose_submit_was_unanswered(
+    emulator_factory: Factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every API answer takes 2 s, so the interrupt lands while the 5 POSTs are unanswered;
+    # the emulator still creates their runs (as a server does when the client hangs up).
+    slow = FaultProfile(slow=1.0, slow_seconds=2.0)
+    scenarios = [
+        Scenario(key=f"late{i}", input={"i": i}, options={"emulator.duration": "60"})
+        for i in range(5)
+    ]
+    path = tmp_path / "j.db"
+    async with emulator_factory(faults=slow) as emu, fast_client(emu.url) as client:
+        counters = BatchCounters()
+
+        async def consume() -> None:
+            async for _ in run_batch(
+                client.application("late-app"),
+                scenarios,
+                journal=path,
+                on_interrupt="cancel",
+                polling_options=FAST,
+                counters=counters,
+                batch_tag="late",
+            ):
+                raise AssertionError("no run should finish before the interrupt")
+
+        task = asyncio.create_task(consume())
+        for _ in range(500):
+            async with Journal(path) as journal:
+                if [r.state for r in await journal.rows()] == ["submitting"] * 5:
+                    break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # the POSTs leave right after their rows commit
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(500):  # the server creates the runs once their 2 s are over
+            if len(runs := emu.runs()) == 5:
+                break
+            await asyncio.sleep(0.02)
+    assert counters.running == 0  # none of the POSTs was answered
+    assert sorted(r["name"] for r in runs) == [f"late/late{i}" for i in range(5)]
+    assert {r["status"] for r in runs} == {"canceled"}
+    assert "submissions were unanswered" not in caplog.text
+
+
 async def test_result_files_stay_inside_the_output_dir(emulator: Emulator, tmp_path: Path) -> None:
     out = tmp_path / "out"
     scenarios = [
