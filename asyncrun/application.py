@@ -244,6 +244,17 @@ def _model(model: type[M], data: Any, what: str) -> M:
         raise APIError(f"{what}: unexpected answer ({exc.error_count()} invalid fields)") from None
 
 
+def _parse(model: type[M], body: bytes, what: str) -> M:
+    """A JSON answer straight into its model (one pass in pydantic-core: half the CPU of
+    json.loads then model_validate, which counts on the polling path)."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise APIError(f"{what}: the API answered with invalid JSON") from None
+        raise APIError(f"{what}: unexpected answer ({exc.error_count()} invalid fields)") from None
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.astimezone()
 
@@ -428,7 +439,7 @@ class AsyncApplication:
     async def run_metadata(self, run_id: str) -> RunInformation:
         """GET runs/{id}/metadata: status and sizes (the polling target)."""
         raw = await self._call("GET", self._run_path(run_id, "/metadata"))
-        info = _model(RunInformation, _loads(raw, "run_metadata"), "run_metadata")
+        info = _parse(RunInformation, raw, "run_metadata")
         info.console_url = self._console_url(info.id)
         return info
 
@@ -456,7 +467,7 @@ class AsyncApplication:
             bucket="result",
             params={"format": "url"} if presigned else None,
         )
-        result = _model(RunResult, _loads(raw, "run_result"), "run_result")
+        result = _parse(RunResult, raw, "run_result")
         result.console_url = self._console_url(result.id)
         run_type = result.metadata.run_type or meta.run_type
         if run_type is not None and run_type.run_type == RunType.ensemble:

@@ -336,3 +336,25 @@ async def test_many_concurrent_runs_each_get_their_own_result(
     assert [r.output["input_digest"] for r in results] == [digest(d) for d in inputs]
     assert routes["POST /v1/applications/{app_id}/runs"] == {"200": 300}
     assert routes["GET /v1/applications/{app_id}/runs/{run_id}"] == {"200": 300}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<html>bad gateway</html>", "run_metadata: the API answered with invalid JSON"),
+        ({"id": "r1", "metadata": {"duration": "long"}}, "run_metadata: unexpected answer"),
+        ({"metadata": "nope"}, "run_metadata: unexpected answer"),
+    ],
+)
+async def test_a_malformed_answer_is_an_api_error_not_a_crash(body: Any, message: str) -> None:
+    from asyncrun.errors import APIError
+
+    from .scripted_server import Reply, ScriptedServer
+
+    async with ScriptedServer() as server:
+        path = "/v1/applications/app/runs/r1/metadata"
+        server.script("GET", path, Reply(200, body=body))
+        async with fast_client(server.url) as client:
+            with pytest.raises(APIError, match=message) as caught:
+                await client.application("app").run_metadata("r1")
+    assert caught.type is APIError  # not a status error: the answer itself was unusable
