@@ -234,19 +234,30 @@ def _check_member(member: tarfile.TarInfo) -> None:
             raise _refuse(member, "links outside the output directory")
 
 
-def extract_tar(archive: Path, dest: Path, stop: threading.Event) -> list[str]:
+def extract_tar(
+    archive: Path, dest: Path, stop: threading.Event, max_bytes: int | None = None
+) -> list[str]:
     """Extract archive into dest after checking every member; return the member names.
 
     All members are checked before the first byte is written, so a hostile archive leaves
-    nothing behind; extraction then also runs through tarfile's "data" filter (a second guard
-    that also follows symlinks already present in dest).
+    nothing behind: unsafe names and types, and files adding up to more than `max_bytes` (their
+    sizes are in the headers, so a compression bomb is refused before it expands). Extraction
+    then also runs through tarfile's "data" filter (a second guard that also follows symlinks
+    already present in dest).
     """
     try:
         with tarfile.open(archive, mode="r:*") as tar:
             members = tar.getmembers()
+            total = 0
             for member in members:
                 _check_stop(stop)
                 _check_member(member)
+                total += member.size if member.isreg() else 0
+                if max_bytes is not None and total > max_bytes:
+                    raise UploadError(
+                        "refused to extract the downloaded archive: its files add up to more "
+                        f"than the {max_bytes}-byte output cap"
+                    )
             dest.mkdir(parents=True, exist_ok=True)
             for member in members:
                 _check_stop(stop)

@@ -487,22 +487,18 @@ class AsyncApplication:
         if output_dir is None:
             logger.info("multi-file output not downloaded: pass output_dir= to extract it")
             return None
+        cap = self._transport.limits.output_cap
         async with self._transport.stream_presigned(url) as chunks:
-            names = await payload.download_and_extract(chunks, output_dir)
+            names = await payload.download_and_extract(chunks, output_dir, max_size=cap)
         return {"output_dir": fspath(output_dir), "files": names}
 
     async def _download_json(self, output: Any) -> Any:
         url = output.get("url") if isinstance(output, dict) else None
         if not isinstance(url, str):
             return output
-        parts: list[bytes] = []
+        cap = self._transport.limits.output_cap
         async with self._transport.stream_presigned(url) as chunks:
-            async for chunk in chunks:
-                parts.append(chunk)
-        try:
-            return json.loads(b"".join(parts))
-        except ValueError:
-            raise APIError("the downloaded output is not valid JSON") from None
+            return await payload.read_json_stream(chunks, max_size=cap)
 
     async def run_logs(self, run_id: str) -> str:
         """GET runs/{id}/logs: the run's log text."""

@@ -107,12 +107,15 @@ class RateLimits(_Frozen):
 
 
 class Limits(_Frozen):
-    """Connection pool size, per-bucket request rates, and the largest object uploaded
-    (`upload_cap`, bytes; the published 500 MB; None: no client-side cap)."""
+    """Connection pool size, per-bucket request rates, the largest object uploaded
+    (`upload_cap`, bytes; the published 500 MB) and the largest result taken in (`output_cap`,
+    bytes: a downloaded output, and what a multi-file output may extract to, so a hostile or
+    broken archive cannot fill the disk). None: no client-side cap."""
 
     max_connections: int = Field(default=100, gt=0)
     rate: RateLimits = Field(default_factory=RateLimits.standard)
     upload_cap: int | None = Field(default=500 * 1024 * 1024, gt=0)
+    output_cap: int | None = Field(default=5 * 1024 * 1024 * 1024, gt=0)
 
 
 class _Secret:

@@ -284,19 +284,24 @@ async def upload_with_fresh_url(
 # --- downloads ---------------------------------------------------------------------------------
 
 
-async def read_stream(chunks: AsyncIterable[bytes], *, max_size: int | None = None) -> bytes:
-    """Collect a streamed download in memory, refusing it once it passes max_size."""
+async def _collect(chunks: AsyncIterable[bytes], max_size: int | None) -> bytearray:
     buffer = bytearray()
     async for chunk in chunks:
         buffer += chunk
         if max_size is not None and len(buffer) > max_size:
             raise UploadError(f"the download is larger than the {max_size}-byte limit")
-    return bytes(buffer)
+    return buffer
+
+
+async def read_stream(chunks: AsyncIterable[bytes], *, max_size: int | None = None) -> bytes:
+    """Collect a streamed download in memory, refusing it once it passes max_size."""
+    return bytes(await _collect(chunks, max_size))
 
 
 async def read_json_stream(chunks: AsyncIterable[bytes], *, max_size: int | None = None) -> Any:
-    """A streamed JSON download, parsed; UploadError when it is not JSON."""
-    data = await read_stream(chunks, max_size=max_size)
+    """A streamed JSON download, parsed (from the buffer itself: no second copy of the bytes);
+    UploadError when it is not JSON or passes max_size."""
+    data = await _collect(chunks, max_size)
     try:
         return json.loads(data)
     except ValueError as exc:
@@ -318,16 +323,19 @@ async def save_stream(
 
 
 async def extract_archive(
-    archive: str | os.PathLike[str], dest: str | os.PathLike[str]
+    archive: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
 ) -> list[str]:
     """Extract a tar(.gz) into dest in a worker thread, refusing unsafe members.
 
     Every member is checked first (absolute names, ``..``, links leaving dest, devices and
-    fifos raise UploadError and nothing is written); extraction then runs through tarfile's
-    "data" filter. Returns the member names.
+    fifos, and files adding up to more than `max_bytes` raise UploadError and nothing is
+    written); extraction then runs through tarfile's "data" filter. Returns the member names.
     """
     source, target = Path(archive), Path(dest)
-    return await _run_stoppable(lambda stop: _tar.extract_tar(source, target, stop))
+    return await _run_stoppable(lambda stop: _tar.extract_tar(source, target, stop, max_bytes))
 
 
 async def download_and_extract(
@@ -337,11 +345,12 @@ async def download_and_extract(
     max_size: int | None = None,
     temp_dir: str | os.PathLike[str] | None = None,
 ) -> list[str]:
-    """Stream a tar.gz download to a temp file, extract it safely into dest, remove the file."""
+    """Stream a tar.gz download to a temp file, extract it safely into dest, remove the file.
+    `max_size` caps the download and the bytes extracted."""
     workdir = Path(tempfile.mkdtemp(prefix="asyncrun-download-", dir=temp_dir))
     try:
         archive = workdir / "output.tar.gz"
         await save_stream(chunks, archive, max_size=max_size)
-        return await extract_archive(archive, dest)
+        return await extract_archive(archive, dest, max_bytes=max_size)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -452,6 +452,27 @@ async def test_large_json_output_is_streamed_and_parsed(client: AsyncClient, emu
     assert_storage_clean(emu)
 
 
+async def test_outputs_over_the_output_cap_are_refused(
+    emu: Emulator, source: Path, scratch: Path, tmp_path: Path
+) -> None:
+    limits = Limits(max_connections=20, rate=RateLimits.unlimited(), output_cap=MIB)
+    async with _client(emu.url, limits=limits) as capped:
+        app = capped.application("test-app")
+        with pytest.raises(UploadError, match=f"larger than the {MIB}-byte limit"):
+            await app.new_run_with_result(
+                {"a": 1}, options={"emulator.output_bytes": 6 * MIB}, polling_options=FAST
+            )
+    tiny = Limits(max_connections=20, rate=RateLimits.unlimited(), output_cap=64)
+    async with _client(emu.url, limits=tiny) as capped:
+        out = tmp_path / "out"
+        with pytest.raises(UploadError, match="larger than the 64-byte limit"):
+            await capped.application("test-app").new_run_with_result(
+                dir_path=source, polling_options=FAST, output_dir=out
+            )
+    assert not out.exists()
+    assert _listing(scratch) == []  # the partial download was removed
+
+
 # --- a real S3 implementation ------------------------------------------------------------------
 
 

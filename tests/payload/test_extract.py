@@ -184,3 +184,15 @@ async def test_save_stream_writes_every_byte(tmp_path: Path) -> None:
     target = tmp_path / "dl.bin"
     assert await save_stream(_chunks(raw, size=4096), target) == len(raw)
     assert target.read_bytes() == raw
+
+
+async def test_a_compression_bomb_is_refused_before_anything_is_written(area: Path) -> None:
+    archive = area.parent / "bomb.tar.gz"
+    zeros = b"\0" * (32 * 1024 * 1024)
+    _write(archive, _tar_gz([_file("a.bin"), _file("b.bin")], {"a.bin": zeros, "b.bin": zeros}))
+    assert archive.stat().st_size < 1024 * 1024  # 64 MiB of files in well under 1 MiB
+    with pytest.raises(UploadError, match="more than the 40000000-byte output cap"):
+        await extract_archive(archive, area / "out", max_bytes=40_000_000)
+    assert _tree(area) == set()
+    names = await extract_archive(archive, area / "out", max_bytes=64 * 1024 * 1024)
+    assert sorted(names) == ["a.bin", "b.bin"]  # exactly at the cap is allowed
