@@ -110,9 +110,6 @@ class CoolDown:
     def active(self) -> bool:
         return self._until > self._clock()
 
-    def now(self) -> float:
-        return self._clock()
-
     def trigger(self, retry_after: float | None) -> float:
         """Start (or extend) the cool-down; return its length."""
         cap = self._policy.max_retry_after
@@ -147,6 +144,7 @@ class RateLimiter:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        self._clock = clock
         self.cooldown = CoolDown(policy, clock=clock, sleep=sleep)
         self._buckets: dict[Bucket, TokenBucket] = {}
         for name in ("create", "result", "general"):
@@ -164,7 +162,7 @@ class RateLimiter:
 
     def release(self, grant: _Grant | None) -> None:
         if grant is not None:
-            grant.finish(self.cooldown.now())
+            grant.finish(self._clock())
 
     @asynccontextmanager
     async def slot(self, bucket: Bucket | None) -> AsyncIterator[None]:

@@ -158,7 +158,8 @@ class _Batch:
         self.pacer = PollPacer(app.limits)
         self.slots = asyncio.Semaphore(max_in_flight)
         self.in_flight: dict[str, str] = {}  # key -> run id, for "cancel" on interrupt
-        # key -> (run name, asked at): a POST (or a lookup after one) whose answer is not in
+        # key -> (run name, asked at): a run whose fate is not known yet (its POST, or the
+        # lookup after an ambiguous one, has not answered); "cancel" looks these up by name
         self.submitting: dict[str, tuple[str, datetime]] = {}
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
 
@@ -446,15 +447,16 @@ class _Batch:
         self.estimator.observe(seconds)
 
     def _sleeper(self, started: float, polls: list[int]) -> Any:
-        due: list[float] = []  # when the poll now answered was due to be sent
+        due: float | None = None  # when the poll answered now was due to be sent
 
         def next_sleep() -> float:
+            nonlocal due
             polls[0] += 1
             now = time.monotonic()
-            if due:
-                self.pacer.record_latency(now - due[0])
+            if due is not None:
+                self.pacer.record_latency(now - due)
             pause = self._next_pause(now - started, polls[0])
-            due[:] = [now + pause]
+            due = now + pause
             return pause
 
         return next_sleep
