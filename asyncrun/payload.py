@@ -299,8 +299,8 @@ async def read_stream(chunks: AsyncIterable[bytes], *, max_size: int | None = No
 
 
 async def read_json_stream(chunks: AsyncIterable[bytes], *, max_size: int | None = None) -> Any:
-    """A streamed JSON download, parsed (from the buffer itself: no second copy of the bytes);
-    UploadError when it is not JSON or passes max_size."""
+    """A streamed JSON download, parsed from the buffer it was read into (no joined copy;
+    json still decodes it to text once); UploadError when it is not JSON or passes max_size."""
     data = await _collect(chunks, max_size)
     try:
         return json.loads(data)
