@@ -156,6 +156,7 @@ class _Batch:
         self.counters = counters
         self.rng = rng
         self.pacer = PollPacer(app.limits)
+        self.draining = False  # every scenario pulled: only runs in flight are left
         self.slots = asyncio.Semaphore(max_in_flight)
         self.in_flight: dict[str, str] = {}  # key -> run id, for "cancel" on interrupt
         # key -> (run name, asked at): a run whose fate is not known yet (its POST, or the
@@ -177,6 +178,7 @@ class _Batch:
                     item = await anext(iterator)
                 except StopAsyncIteration:
                     self.slots.release()
+                    self.draining = True
                     break
                 except Exception as exc:
                     self.slots.release()
@@ -468,7 +470,8 @@ class _Batch:
         advised = self.estimator.poll_interval(age)
         if advised is None:
             return pause
-        advised = self.pacer.pace(advised, age, self.counters.running)
+        if self.draining:  # spare capacity goes to the last runs, not to a steady state
+            advised = self.pacer.pace(advised, age, self.counters.running)
         if self.estimator.within_range(age):
             pause = min(self.polling.max_delay, advised)
         else:
