@@ -237,11 +237,15 @@ def _loads(body: bytes, what: str) -> Any:
         raise APIError(f"{what}: the API answered with invalid JSON") from None
 
 
+def _unexpected(what: str, exc: ValidationError) -> APIError:
+    return APIError(f"{what}: unexpected answer ({exc.error_count()} invalid fields)")
+
+
 def _model(model: type[M], data: Any, what: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise APIError(f"{what}: unexpected answer ({exc.error_count()} invalid fields)") from None
+        raise _unexpected(what, exc) from None
 
 
 def _parse(model: type[M], body: bytes, what: str) -> M:
@@ -252,7 +256,7 @@ def _parse(model: type[M], body: bytes, what: str) -> M:
     except ValidationError as exc:
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             raise APIError(f"{what}: the API answered with invalid JSON") from None
-        raise APIError(f"{what}: unexpected answer ({exc.error_count()} invalid fields)") from None
+        raise _unexpected(what, exc) from None
 
 
 def _aware(value: datetime) -> datetime:
@@ -406,11 +410,11 @@ class AsyncApplication:
         return ('{"input":' + inline + "," + tail[1:]).encode("utf-8")
 
     async def _upload_bytes(self, data: bytes) -> str:
-        payload.check_upload_size(len(data), self._transport.limits.upload_cap, "the input")
+        payload.check_upload_size(len(data), self.limits.upload_cap, "the input")
         return await self._upload(lambda: data, len(data))
 
     async def _upload_directory(self, directory: Path, compresslevel: int) -> str:
-        cap = self._transport.limits.upload_cap
+        cap = self.limits.upload_cap
         async with (
             payload.pack_directory(directory, compresslevel=compresslevel, max_size=cap) as tar,
             payload.open_file_body(tar, max_size=cap) as body,
@@ -432,7 +436,7 @@ class AsyncApplication:
     async def upload_url(self) -> UploadURL:
         """POST runs/uploadurl: a fresh upload id and presigned URL (valid about 15 minutes)."""
         raw = await self._call("POST", f"{self._base}/runs/uploadurl")
-        return _model(UploadURL, _loads(raw, "upload_url"), "upload_url")
+        return _parse(UploadURL, raw, "upload_url")
 
     # ---------------------------------------------------------------- reading
 
@@ -487,7 +491,7 @@ class AsyncApplication:
         if output_dir is None:
             logger.info("multi-file output not downloaded: pass output_dir= to extract it")
             return None
-        cap = self._transport.limits.output_cap
+        cap = self.limits.output_cap
         async with self._transport.stream_presigned(url) as chunks:
             names = await payload.download_and_extract(chunks, output_dir, max_size=cap)
         return {"output_dir": fspath(output_dir), "files": names}
@@ -496,14 +500,14 @@ class AsyncApplication:
         url = output.get("url") if isinstance(output, dict) else None
         if not isinstance(url, str):
             return output
-        cap = self._transport.limits.output_cap
+        cap = self.limits.output_cap
         async with self._transport.stream_presigned(url) as chunks:
             return await payload.read_json_stream(chunks, max_size=cap)
 
     async def run_logs(self, run_id: str) -> str:
         """GET runs/{id}/logs: the run's log text."""
         raw = await self._call("GET", self._run_path(run_id, "/logs"))
-        return _model(RunLog, _loads(raw, "run_logs"), "run_logs").log
+        return _parse(RunLog, raw, "run_logs").log
 
     async def cancel_run(self, run_id: str) -> None:
         """PATCH runs/{id}/cancel (retried like any idempotent call)."""

@@ -106,10 +106,6 @@ class CoolDown:
     def remaining(self) -> float:
         return max(0.0, self._until - self._clock())
 
-    @property
-    def active(self) -> bool:
-        return self._until > self._clock()
-
     def trigger(self, retry_after: float | None) -> float:
         """Start (or extend) the cool-down; return its length."""
         cap = self._policy.max_retry_after
@@ -155,7 +151,7 @@ class RateLimiter:
     async def acquire(self, bucket: Bucket | None) -> _Grant | None:
         """Wait out any cool-down, then take a slot of `bucket` (None: no bucket, no grant).
         Hand the grant to `release` when the request's answer (or failure) came."""
-        if self.cooldown.active:
+        if self.cooldown.remaining > 0:
             await self.cooldown.wait()
         limiter = self._buckets.get(bucket) if bucket is not None else None
         return await limiter.acquire() if limiter is not None else None
