@@ -31,7 +31,14 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any
 
-from _harness import emulator_process, get_json, input_digest
+from _harness import (
+    api_requests,
+    emulator_process,
+    get_json,
+    input_digest,
+    route_count,
+    status_count,
+)
 
 import asyncrun
 from asyncrun import _runtime
@@ -40,18 +47,6 @@ from asyncrun.batch.runner import BatchCounters, run_batch
 APP = "bench-app"
 KEY = "bench-key"
 CREATES_PER_SECOND = 5.0
-
-
-def _count(stats: dict[str, Any], route_part: str, method: str = "GET") -> int:
-    return sum(
-        sum(statuses.values())
-        for route, statuses in stats["requests"].items()
-        if route.startswith(method + " ") and route.endswith(route_part)
-    )
-
-
-def _status_count(stats: dict[str, Any], status: str) -> int:
-    return sum(statuses.get(status, 0) for statuses in stats["requests"].values())
 
 
 def _emulator(profile: str, duration: tuple[float, float]) -> AbstractContextManager[str]:
@@ -102,12 +97,12 @@ async def one_batch(
         "makespan_s": makespan,
         "emulator_last_end_s": max(ended.values()) - wall0,
         "last_submitted_duration_s": last_submitted["ended"] - last_submitted["started"],
-        "polls_per_run": _count(stats, "/metadata") / runs,
-        "requests_per_run": sum(sum(s.values()) for s in stats["requests"].values()) / runs,
+        "polls_per_run": route_count(stats, "/metadata") / runs,
+        "requests_per_run": api_requests(stats) / runs,
         "client_cpu_ms_per_run": 1000 * cpu / runs,
         "lag_mean_s": statistics.fmean(lags),
         "lag_p95_s": statistics.quantiles(lags, n=20)[-1],
-        "http_429": _status_count(stats, "429"),
+        "http_429": status_count(stats, "429"),
         "max_ahead": counters.max_ahead,
     }
 
