@@ -23,6 +23,7 @@ from asyncrun.emulator.submit import (
     StoredInput,
     read_json_body,
     read_object,
+    text_field,
     upload_key,
 )
 from asyncrun.emulator.wire import ApiError, json_response, raw_json_response
@@ -103,8 +104,8 @@ async def create_input(request: web.Request) -> web.StreamResponse:
         id=input_id,
         app_id=app_id,
         seq=state.inputs.next_seq(),
-        name=_text(body, "name") or input_id,
-        description=_text(body, "description"),
+        name=text_field(body, "name") or input_id,
+        description=text_field(body, "description"),
         upload_id=upload_id or None,
         run_id=run_id or None,
         format=fmt,
@@ -114,15 +115,6 @@ async def create_input(request: web.Request) -> web.StreamResponse:
     )
     state.inputs.add(item)
     return json_response(item.wire())
-
-
-def _text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ApiError(400, f"{name} must be a string")
-    return value
 
 
 def _format(raw: Any) -> dict[str, Any]:
@@ -172,9 +164,9 @@ async def update_input(request: web.Request) -> web.StreamResponse:
     item = _found(request)
     body = read_json_body(await request.read())
     if body.get("name") is not None:
-        item.name = _text(body, "name")
+        item.name = text_field(body, "name")
     if body.get("description") is not None:
-        item.description = _text(body, "description")
+        item.description = text_field(body, "description")
     item.updated = time.time()
     return json_response(item.wire())
 

@@ -70,8 +70,8 @@ async def parse_new_run(
     knobs = _knobs(options)
     spec = NewRun(
         app_id=app_id,
-        name=_text(payload, "name"),
-        description=_text(payload, "description"),
+        name=text_field(payload, "name"),
+        description=text_field(payload, "description"),
         instance_id=instance_id or DEFAULT_INSTANCE,
         options=options,
         input_type=input_type,
@@ -118,7 +118,7 @@ async def _read_managed(spec: NewRun, payload: dict[str, Any], managed: ManagedL
     spec.fail_message = spec.fail_message or stored.failure
 
 
-def _text(payload: dict[str, Any], key: str) -> str:
+def text_field(payload: dict[str, Any], key: str) -> str:
     value = payload.get(key)
     if value is None:
         return ""

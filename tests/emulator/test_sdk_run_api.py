@@ -1,12 +1,10 @@
 """The official SDK (nextmv 1.13.0) drives the emulator's managed inputs, run input/output,
-metrics and the runs status filter."""
+metrics and the runs status filter (fixtures `emu` and `app`: conftest.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import nextmv
@@ -26,19 +24,6 @@ POLL = nextmv.PollingOptions(
 def canonical_digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture
-def emu(
-    emulator_thread_factory: Callable[..., AbstractContextManager[ThreadedEmulator]],
-) -> Iterator[ThreadedEmulator]:
-    with emulator_thread_factory(time_scale=20.0, page_size=2) as running:
-        yield running
-
-
-@pytest.fixture
-def app(emu: ThreadedEmulator) -> cloud.Application:
-    return cloud.Application(client=cloud.Client(api_key="test-key", url=emu.url), id=APP_ID)
 
 
 def uploaded(app: cloud.Application, data: dict[str, Any]) -> str:
@@ -95,10 +80,10 @@ def test_managed_input_from_a_run_and_its_lifecycle(app: cloud.Application) -> N
 
 def test_list_managed_inputs_crosses_pages(app: cloud.Application, emu: ThreadedEmulator) -> None:
     upload_id = uploaded(app, {"x": 1})
-    made = [app.new_managed_input(id=f"in-{i}", upload_id=upload_id).id for i in range(5)]
+    made = [app.new_managed_input(id=f"in-{i}", upload_id=upload_id).id for i in range(12)]
     listed = app.list_managed_inputs()
     assert [m.id for m in listed] == made[::-1]
-    assert emu.stats()["requests"]["GET " + INPUTS] == {"200": 3}  # pages of 2
+    assert emu.stats()["requests"]["GET " + INPUTS] == {"200": 3}  # pages of 5
     assert [m.id for m in app.list_managed_inputs(no_pagination=True)] == made[::-1]
 
 
@@ -159,8 +144,9 @@ def test_list_runs_by_status(app: cloud.Application, emu: ThreadedEmulator) -> N
     long = app.new_run(input={"a": 2}, options={"emulator.duration": "3600"})
     assert [r.id for r in app.list_runs(status=nextmv.StatusV2.succeeded)] == [done]
     # The emulator also filters on the server (GET runs?status=...), before paging.
-    for _ in range(3):
-        app.new_run_with_result(input={"b": 1}, polling_options=POLL)
+    for i in range(6):
+        app.new_run(input={"b": i}, options={"emulator.duration": "0"})
+    app.run_result_with_polling(app.new_run(input={"c": 1}), polling_options=POLL)
     url = f"{emu.url}/v1/applications/{APP_ID}/runs"
     headers = {"Authorization": "Bearer test-key"}
     answer = requests.get(url, params={"status": "running"}, headers=headers, timeout=10).json()
@@ -168,5 +154,5 @@ def test_list_runs_by_status(app: cloud.Application, emu: ThreadedEmulator) -> N
     paged = requests.get(
         url, params={"status": "succeeded", "pagereturn": "true"}, headers=headers, timeout=10
     ).json()
-    assert len(paged["runs"]) == 2 and paged["next_page_token"]
+    assert len(paged["runs"]) == 5 and paged["next_page_token"]
     assert all(r["status_v2"] == "succeeded" for r in paged["runs"])
