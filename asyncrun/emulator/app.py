@@ -10,11 +10,11 @@ from aiohttp import web
 
 from asyncrun.emulator import guard, views
 from asyncrun.emulator.config import INLINE_LIMIT, EmulatorConfig
-from asyncrun.emulator.input_routes import add_input_routes, lookup
+from asyncrun.emulator.input_routes import add_input_routes
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, WITH_OUTPUT, Run
 from asyncrun.emulator.state import STATE, EmulatorState
 from asyncrun.emulator.storage_routes import add_storage_routes
-from asyncrun.emulator.submit import parse_new_run, upload_key
+from asyncrun.emulator.submit import upload_key
 from asyncrun.emulator.wire import (
     ApiError,
     json_bytes,
@@ -78,13 +78,9 @@ async def create_run(request: web.Request) -> web.StreamResponse:
     if length is not None and length > MAX_BODY:
         raise ApiError(413, "request body is larger than 5 MiB: upload the input instead")
     body = await request.read()
-    app_id = request.match_info["app_id"]
-    spec = await parse_new_run(
-        state.storage, app_id, body, request.query.get("instance_id"), lookup(state, app_id)
+    run = await state.create_run(
+        request.match_info["app_id"], body, request.query.get("instance_id")
     )
-    run = state.store.create(spec, command=state.commands is not None)
-    if state.commands is not None:
-        state.commands.start(run)
     return json_response({"run_id": run.id})
 
 

@@ -19,10 +19,7 @@ from asyncrun.emulator.inputs import ManagedInput
 from asyncrun.emulator.state import STATE, EmulatorState
 from asyncrun.emulator.submit import (
     CONTENT_TYPES,
-    ManagedLookup,
-    StoredInput,
     read_json_body,
-    read_object,
     text_field,
     upload_key,
 )
@@ -30,35 +27,6 @@ from asyncrun.emulator.wire import ApiError, json_response, raw_json_response
 
 _APP = "/v1/applications/{app_id}"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def lookup(state: EmulatorState, app_id: str) -> ManagedLookup:
-    """How POST runs reads `input_id` in this app (see submit.parse_new_run)."""
-
-    async def read(input_id: Any, input_type: str | None) -> tuple[str, StoredInput]:
-        if not isinstance(input_id, str):
-            raise ApiError(400, "input_id must be a string")
-        item = state.inputs.get(app_id, input_id)
-        if item is None:
-            raise ApiError(400, f"managed input {input_id!r} not found")
-        kind = input_type or item.input_type
-        digest, files, failure = await _digest_of(state, item, kind)
-        size = state.storage.size(item.key)
-        return kind, StoredInput(item.key, size, digest, files, failure)
-
-    return read
-
-
-async def _digest_of(
-    state: EmulatorState, item: ManagedInput, input_type: str
-) -> tuple[str, list[dict[str, Any]] | None, str | None]:
-    """(digest, files, failure) of the managed input read as `input_type`, computed once: a
-    sweep of many runs over one large input hashes it once."""
-    cached = item.digests.get(input_type)
-    if cached is None:
-        cached = await read_object(state.storage.path(item.key), input_type)
-        item.digests[input_type] = cached
-    return cached
 
 
 # ------------------------------------------------------------------------------ routes

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncrun.emulator.storage import Storage
+from asyncrun.emulator.submit import ManagedLookup, StoredInput, read_object
 from asyncrun.emulator.views import iso
+from asyncrun.emulator.wire import ApiError
 
 
 @dataclass
@@ -73,3 +76,24 @@ class InputStore:
 
     def __len__(self) -> int:
         return len(self._inputs)
+
+
+def lookup(inputs: InputStore, storage: Storage, app_id: str) -> ManagedLookup:
+    """How POST runs reads `input_id` in this app (see submit.parse_new_run)."""
+
+    async def read(input_id: Any, input_type: str | None) -> tuple[str, StoredInput]:
+        if not isinstance(input_id, str):
+            raise ApiError(400, "input_id must be a string")
+        item = inputs.get(app_id, input_id)
+        if item is None:
+            raise ApiError(400, f"managed input {input_id!r} not found")
+        kind = input_type or item.input_type
+        cached = item.digests.get(kind)
+        if cached is None:
+            # Read once per type: a sweep of many runs over one large input hashes it once.
+            cached = await read_object(storage.path(item.key), kind)
+            item.digests[kind] = cached
+        digest, files, failure = cached
+        return kind, StoredInput(item.key, storage.size(item.key), digest, files, failure)
+
+    return read
