@@ -450,17 +450,7 @@ def upload_table(doc: dict[str, Any]) -> str:
         s = entry["summary"]
         row = [name] + [
             _cell(s, key, 0 if key in ("peak_rss_mb", "rss_growth_mb", "requests") else 1)
-            for key in (
-                "wall_s",
-                "pack_s",
-                "upload_s",
-                "submit_s",
-                "archive_mib",
-                "client_cpu_s",
-                "peak_rss_mb",
-                "rss_growth_mb",
-                "requests",
-            )
+            for key in UPLOAD_FIGURES[: UPLOAD_FIGURES.index("gzip_limit_s")]
         ]
         row.append(_cell(s, "wall_over_gzip_limit"))
         lines.append("| " + " | ".join(row) + " |")
