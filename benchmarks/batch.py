@@ -43,6 +43,7 @@ import resource
 import statistics
 import time
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from _harness import emulator_process, get_json, input_digest
@@ -54,6 +55,7 @@ from asyncrun.batch.runner import BatchCounters, run_batch
 APP = "bench-app"
 KEY = "bench-key"
 CREATES_PER_SECOND = 5.0
+DEFAULT_RUNS = {"unlimited": 2000, "realistic": 300, "quota": 1500}
 
 
 def _count(stats: dict[str, Any], route_part: str, method: str = "GET") -> int:
@@ -160,58 +162,67 @@ async def one_batch(
     }
 
 
-async def unlimited_case(runs: int, compare: bool) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: the emulator's profile, the run durations and the client preset.
+    `per_run`: the durations are set per run (`emulator.duration`) rather than drawn by the
+    emulator; `quota`: the bound is N/5 s of submission plus the last run's duration (the
+    create bucket paces the batch), else the emulator's last end."""
+
+    name: str
+    tag: str
+    profile: str
+    durations: tuple[float, float]
+    preset: asyncrun.RateLimits
+    per_run: bool
+    quota: bool
+
+
+CASES = {
+    "unlimited": Case(
+        "unlimited", "unl", "unlimited", (1.0, 3.0), asyncrun.RateLimits.unlimited(), True, False
+    ),
+    "realistic": Case(
+        "realistic/standard",
+        "real",
+        "realistic",
+        (2.0, 10.0),
+        asyncrun.RateLimits.standard(),
+        False,
+        True,
+    ),
+    "quota": Case(
+        "quota: realistic/standard",
+        "quota",
+        "realistic",
+        (110.0, 130.0),
+        asyncrun.RateLimits.standard(),
+        True,
+        True,
+    ),
+}
+
+
+async def run_case(case: Case, runs: int, compare: bool) -> list[dict[str, Any]]:
     reports = []
     for adaptive in (True, False) if compare else (True,):
-        with _emulator("unlimited", (1.0, 3.0)) as url:
-            tag = f"unl-{'adaptive' if adaptive else 'plain'}"
+        with _emulator(case.profile, case.durations) as url:
             report = await one_batch(
                 url,
                 runs,
-                asyncrun.RateLimits.unlimited(),
+                case.preset,
                 adaptive=adaptive,
-                tag=tag,
-                durations=(1.0, 3.0),
+                tag=f"{case.tag}-{'adaptive' if adaptive else 'plain'}",
+                durations=case.durations if case.per_run else None,
             )
-        report["case"] = f"unlimited, adaptive={'on' if adaptive else 'off'}"
-        report["ratio"] = report["makespan_s"] / report["emulator_last_end_s"]
-        reports.append(report)
-    return reports
-
-
-async def realistic_case(runs: int, compare: bool) -> list[dict[str, Any]]:
-    reports = []
-    for adaptive in (True, False) if compare else (True,):
-        with _emulator("realistic", (2.0, 10.0)) as url:
-            tag = f"real-{'adaptive' if adaptive else 'plain'}"
-            report = await one_batch(
-                url, runs, asyncrun.RateLimits.standard(), adaptive=adaptive, tag=tag
+        if case.quota:
+            report["lower_bound_s"] = (
+                runs / CREATES_PER_SECOND + report["last_submitted_duration_s"]
             )
-        bound = runs / CREATES_PER_SECOND + report["last_submitted_duration_s"]
-        report["case"] = f"realistic/standard, adaptive={'on' if adaptive else 'off'}"
-        report["lower_bound_s"] = bound
-        report["ratio"] = report["makespan_s"] / bound
-        reports.append(report)
-    return reports
-
-
-async def quota_case(runs: int, compare: bool) -> list[dict[str, Any]]:
-    reports = []
-    for adaptive in (True, False) if compare else (True,):
-        with _emulator("realistic", (110.0, 130.0)) as url:
-            tag = f"quota-{'adaptive' if adaptive else 'plain'}"
-            report = await one_batch(
-                url,
-                runs,
-                asyncrun.RateLimits.standard(),
-                adaptive=adaptive,
-                tag=tag,
-                durations=(110.0, 130.0),
-            )
-        bound = runs / CREATES_PER_SECOND + report["last_submitted_duration_s"]
-        report["case"] = f"quota: realistic/standard, adaptive={'on' if adaptive else 'off'}"
-        report["lower_bound_s"] = bound
-        report["ratio"] = report["makespan_s"] / bound
+        else:
+            report["lower_bound_s"] = report["emulator_last_end_s"]
+        report["case"] = f"{case.name}, adaptive={'on' if adaptive else 'off'}"
+        report["ratio"] = report["makespan_s"] / report["lower_bound_s"]
         reports.append(report)
     return reports
 
@@ -247,12 +258,10 @@ def main() -> None:
     loop = _runtime.loop_name() if tuned else "asyncio"
     runtime = f"{loop}, {'tuned' if tuned else 'default'} GC"
     reports: list[dict[str, Any]] = []
-    if args.case in ("unlimited", "both"):
-        reports += _runtime.run(unlimited_case(args.runs or 2000, not args.no_compare), tuned=tuned)
-    if args.case in ("realistic", "both"):
-        reports += _runtime.run(realistic_case(args.runs or 300, not args.no_compare), tuned=tuned)
-    if args.case == "quota":
-        reports += _runtime.run(quota_case(args.runs or 1500, not args.no_compare), tuned=tuned)
+    chosen = ["unlimited", "realistic"] if args.case == "both" else [args.case]
+    for name in chosen:
+        runs = args.runs or DEFAULT_RUNS[name]
+        reports += _runtime.run(run_case(CASES[name], runs, not args.no_compare), tuned=tuned)
     for report in reports:
         report["runtime"] = runtime
     _print(reports)

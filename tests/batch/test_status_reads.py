@@ -34,12 +34,26 @@ async def _submit(app: AsyncApplication, count: int, seconds: str) -> list[str]:
     ]
 
 
+def _tracking(app: AsyncApplication, runs: list[str], emu: Emulator) -> StatusReads:
+    """A reader answering for `runs` (in submission order); the emulator's counts restart."""
+    reads = StatusReads(app, page_size=PAGE)
+    for run_id in runs:
+        reads.track(run_id)
+    emu.reset_stats()
+    return reads
+
+
 def _requests(emu: Emulator, suffix: str) -> int:
     return sum(
         sum(statuses.values())
         for route, statuses in emu.stats()["requests"].items()
         if route.startswith("GET ") and route.endswith(suffix)
     )
+
+
+def _pages_and_reads(emu: Emulator) -> tuple[int, int]:
+    """(list pages, metadata reads) the emulator answered since its counts restarted."""
+    return _requests(emu, "/runs"), _requests(emu, "/metadata")
 
 
 @pytest.fixture
@@ -52,14 +66,11 @@ async def test_runs_due_together_are_answered_by_pages_not_single_reads(emu: Emu
     async with _app(emu) as app:
         done = await _submit(app, 30, "0")
         running = await _submit(app, 30, "1000")
-        reads = StatusReads(app, page_size=PAGE)
-        for run_id in done + running:
-            reads.track(run_id)
-        emu.reset_stats()
+        reads = _tracking(app, done + running, emu)
         news = await asyncio.gather(*(reads.read(r) for r in done + running))
         await reads.aclose()
     assert [n.status for n in news] == ["succeeded"] * 30 + ["running"] * 30
-    assert (_requests(emu, "/runs"), _requests(emu, "/metadata")) == (6, 0)
+    assert _pages_and_reads(emu) == (6, 0)
     assert reads.stats["single_reads"] == 0
 
 
@@ -67,15 +78,12 @@ async def test_few_deep_runs_read_their_own_metadata(emu: Emulator) -> None:
     """Two of the oldest of 60 runs want news: 6 pages would answer them, 2 reads cost less."""
     async with _app(emu) as app:
         runs = await _submit(app, 60, "1000")
-        reads = StatusReads(app, page_size=PAGE)
-        for run_id in runs:
-            reads.track(run_id)
-        emu.reset_stats()
+        reads = _tracking(app, runs, emu)
         news = await asyncio.gather(reads.read(runs[0]), reads.read(runs[1]))
         await reads.aclose()
     assert {n.status for n in news} == {"running"}
     assert all(n.info is not None for n in news)
-    assert (_requests(emu, "/runs"), _requests(emu, "/metadata")) == (0, 2)
+    assert _pages_and_reads(emu) == (0, 2)
 
 
 async def test_newest_runs_by_a_page_the_oldest_by_their_own_reads(emu: Emulator) -> None:
@@ -83,15 +91,12 @@ async def test_newest_runs_by_a_page_the_oldest_by_their_own_reads(emu: Emulator
     pages for 2 more would cost more than their 2 reads."""
     async with _app(emu) as app:
         runs = await _submit(app, 100, "1000")
-        reads = StatusReads(app, page_size=PAGE)
-        for run_id in runs:
-            reads.track(run_id)
-        emu.reset_stats()
+        reads = _tracking(app, runs, emu)
         due = runs[:2] + runs[-12:]
         news = await asyncio.gather(*(reads.read(r) for r in due))
         await reads.aclose()
     assert {n.status for n in news} == {"running"}
-    assert (_requests(emu, "/runs"), _requests(emu, "/metadata")) == (2, 2)
+    assert _pages_and_reads(emu) == (2, 2)
 
 
 async def test_other_batches_and_apps_interleaved_still_answer_every_run(
@@ -106,10 +111,7 @@ async def test_other_batches_and_apps_interleaved_still_answer_every_run(
             ours += await _submit(app, 1, "0" if i % 2 else "1000")
             await _submit(app, 2, "0")
             await _submit(other, 1, "0")
-        reads = StatusReads(app, page_size=PAGE)
-        for run_id in ours:
-            reads.track(run_id)
-        emu.reset_stats()
+        reads = _tracking(app, ours, emu)
         first = await asyncio.gather(*(reads.read(r) for r in ours))
         singles, pages = reads.stats["single_reads"], _requests(emu, "/runs")
         second = await asyncio.gather(*(reads.read(r) for r in ours))
@@ -126,36 +128,32 @@ async def test_other_batches_and_apps_interleaved_still_answer_every_run(
 
 async def test_a_run_seen_final_on_a_page_wakes_from_its_sleep(emu: Emulator) -> None:
     async with _app(emu) as app:
-        others = await _submit(app, 10, "1000")
+        older = await _submit(app, 10, "1000")
         [sleeper] = await _submit(app, 1, "0")
-        others += await _submit(app, 10, "1000")
-        reads = StatusReads(app, page_size=PAGE)
-        for run_id in [sleeper, *others]:
-            reads.track(run_id)
+        newer = await _submit(app, 10, "1000")
+        others = older + newer
+        reads = _tracking(app, [*older, sleeper, *newer], emu)
         nap = asyncio.ensure_future(reads.sleep(sleeper, 3600))
         await asyncio.sleep(0)
-        emu.reset_stats()
         await asyncio.gather(*(reads.read(r) for r in others))  # a walk passes the sleeper
         await asyncio.wait_for(nap, 30)
         news = await reads.read(sleeper)
         await reads.aclose()
     assert news.status == "succeeded" and news.info is None
-    assert (_requests(emu, "/runs"), _requests(emu, "/metadata")) == (3, 0)
+    # Two pages pass the sleeper; the oldest run is cheaper to read than a third page.
+    assert _pages_and_reads(emu) == (2, 1)
     assert reads.stats["woken"] == 1
 
 
 async def test_a_direct_read_is_the_result_read(emu: Emulator) -> None:
     async with _app(emu) as app:
         runs = await _submit(app, 20, "0")
-        reads = StatusReads(app, page_size=PAGE)
-        for run_id in runs:
-            reads.track(run_id)
-        emu.reset_stats()
+        reads = _tracking(app, runs, emu)
         news = await reads.read(runs[0], direct=True)
         await reads.aclose()
     assert news.final and news.result is not None
     assert news.result.output["input_digest"]
-    assert (_requests(emu, "/runs"), _requests(emu, "/metadata")) == (0, 0)
+    assert _pages_and_reads(emu) == (0, 0)
     assert _requests(emu, "/runs/{run_id}") == 1
 
 
