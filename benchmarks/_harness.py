@@ -97,6 +97,11 @@ def route_count(stats: dict[str, Any], route_part: str, method: str = "GET") -> 
     )
 
 
+def status_reads(stats: dict[str, Any]) -> int:
+    """Requests whose only use is to learn a status: metadata reads and list pages."""
+    return route_count(stats, "/metadata") + route_count(stats, "/runs")
+
+
 def status_count(stats: dict[str, Any], status: str) -> int:
     """Answers with this status (e.g. "429") over every route."""
     return sum(statuses.get(status, 0) for statuses in stats["requests"].values())

@@ -63,9 +63,9 @@ from _harness import (
     get_json_sync,
     input_digest,
     load_average,
-    route_count,
     started_emulator,
     status_count,
+    status_reads,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -261,7 +261,7 @@ def batch_repetition(
         expected_digests=expected,
         timeline=timeline,
         requests=api_requests(stats),
-        polls=route_count(stats, "/metadata") + route_count(stats, "/runs"),
+        polls=status_reads(stats),
         http_429=status_count(stats, "429"),
         bound_s=quota_bound(case.runs, timeline) if case.quota_bound else None,
     )
