@@ -481,25 +481,10 @@ def plot_batch(doc: dict[str, Any], path: Path) -> None:
         reps = entry["repetitions"]
         rep = reps[_figures.median_repetition(reps)]
         times = rep["completed_at_s"]
-        ax.step(
-            [0.0, *times],
-            range(len(times) + 1),
-            where="post",
-            color=color,
-            lw=1.8,
-            label=f"{name}: {rep['makespan_s']:.1f} s",
-        )
+        _cumulative(ax, times, color=color, lw=1.8, label=f"{name}: {rep['makespan_s']:.1f} s")
         if rep.get("failed_at_s"):
-            failed = rep["failed_at_s"]
-            ax.step(
-                [0.0, *failed],
-                range(len(failed) + 1),
-                where="post",
-                color=color,
-                lw=1,
-                ls="--",
-                label=f"{name}: failed runs",
-            )
+            label = f"{name}: failed runs"
+            _cumulative(ax, rep["failed_at_s"], color=color, lw=1, ls="--", label=label)
         if rep.get("finish_line_s"):
             ax.axvline(rep["finish_line_s"], color=color, ls=":", lw=1)
         if doc["case"] == "quota" and rep.get("bound_s") and name.startswith("asyncrun"):
@@ -526,6 +511,11 @@ def plot_batch(doc: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _cumulative(ax: Any, times: Sequence[float], **style: Any) -> None:
+    """A step line: how many of `times` (sorted) have passed, against time."""
+    ax.step([0.0, *times], range(len(times) + 1), where="post", **style)
 
 
 def _range(values: Sequence[float]) -> str:
