@@ -23,6 +23,8 @@ SUMMARISED = (
     "lag_p95_s",
     "client_cpu_ms_per_run",
     "peak_rss_mb",
+    "connections",
+    "tls_handshakes",
     "http_429",
     "completed",
     "failed",
@@ -129,6 +131,19 @@ def repetition_figures(
         figures["failure"] = failure_summary(failures, completed_at)
         figures["failed_at_s"] = sorted(round(at, 3) for at, _ in failures)
     return figures
+
+
+def client_connections(stats: Mapping[str, Any]) -> dict[str, int]:
+    """Connections (and TLS handshakes) the emulator counted for the client under test: every
+    client but the harness's own urllib reads of the stats. Empty if it does not count them."""
+    by_client = (stats.get("connections") or {}).get("by_client", {})
+    mine = [v for name, v in by_client.items() if not name.lower().startswith("python-urllib")]
+    if not mine:
+        return {}
+    return {
+        "connections": sum(int(v.get("connections", 0)) for v in mine),
+        "tls_handshakes": sum(int(v.get("tls_handshakes", 0)) for v in mine),
+    }
 
 
 def failure_summary(

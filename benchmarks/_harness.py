@@ -72,11 +72,14 @@ def input_digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def get_json_sync(url: str, path: str, timeout: float = 30.0) -> Any:
-    """The same, blocking (urllib): for code that is not in an event loop."""
+def get_json_sync(url: str, path: str, *, ca_file: str | None = None, timeout: float = 30.0) -> Any:
+    """The same, blocking (urllib): for code that is not in an event loop. `ca_file`: the CA
+    of an emulator started with TLS."""
+    import ssl
     import urllib.request
 
-    with urllib.request.urlopen(f"{url}{path}", timeout=timeout) as resp:
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    with urllib.request.urlopen(f"{url}{path}", timeout=timeout, context=context) as resp:
         return json.loads(resp.read())
 
 

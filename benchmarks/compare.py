@@ -145,35 +145,50 @@ def quota_case(runs: int) -> BatchCase:
 
 @dataclass(frozen=True)
 class Network:
-    """How the emulator is reached: extra emulator flags, and what a child client needs (its
-    environment) to trust it."""
+    """How the emulator is reached: extra emulator flags, what a child client needs in its
+    environment to trust it, and the CA this process trusts for its own reads of the stats."""
 
     name: str
+    label: str
     emulator_flags: tuple[str, ...] = ()
     child_env: dict[str, str] = field(default_factory=dict)
+    ca_file: str | None = None
 
 
-def network_mode(name: str) -> Network:
+CLOUD_RTT_MS = 40
+
+
+def network_mode(name: str, work: Path) -> Network:
+    """loopback: plain HTTP on 127.0.0.1. cloud: HTTPS (one CA and server certificate made here
+    with trustme, for every emulator of the run) behind a latency proxy adding CLOUD_RTT_MS of
+    round trip; the clients trust the CA through SSL_CERT_FILE (asyncrun's aiohttp) and
+    REQUESTS_CA_BUNDLE (the SDK's requests)."""
     if name == "loopback":
-        return Network("loopback")
-    if name == "cloud":
-        help_text = subprocess.run(
-            [sys.executable, "-m", "asyncrun", "emulator", "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        ).stdout
-        missing = [flag for flag in ("--tls", "--rtt") if flag not in help_text]
-        raise SystemExit(
-            "--network cloud is not available yet: `asyncrun emulator` "
-            + (
-                f"has no {' or '.join(missing)} (issue 17)"
-                if missing
-                else "has --tls and --rtt, but this benchmark does not use them yet"
-            )
-        )
-    raise SystemExit(f"unknown network mode {name!r} (loopback or cloud)")
+        return Network("loopback", "loopback, plain HTTP")
+    help_text = subprocess.run(
+        [sys.executable, "-m", "asyncrun", "emulator", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout
+    missing = [flag for flag in ("--cert", "--key", "--rtt") if flag not in help_text]
+    if missing:
+        raise SystemExit(f"--network cloud needs `asyncrun emulator {' '.join(missing)}`")
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    paths = {"ca": work / "ca.pem", "cert": work / "server.pem", "key": work / "server.key"}
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    cert.private_key_pem.write_to_path(str(paths["key"]))
+    with open(paths["cert"], "wb") as chain:
+        for blob in cert.cert_chain_pems:
+            chain.write(blob.bytes())
+    flags = ("--cert", str(paths["cert"]), "--key", str(paths["key"]), "--rtt", str(CLOUD_RTT_MS))
+    trust = {"SSL_CERT_FILE": str(paths["ca"]), "REQUESTS_CA_BUNDLE": str(paths["ca"])}
+    label = f"cloud-like: TLS, {CLOUD_RTT_MS} ms round trip"
+    return Network("cloud", label, flags, trust, str(paths["ca"]))
 
 
 # --- one repetition ---------------------------------------------------------------------------
@@ -252,8 +267,8 @@ def batch_repetition(
             "durations": durations,
         }
         child = child_report(proc, spec, work)
-        stats = get_json_sync(emulator.url, "/_emulator/stats")
-        timeline = get_json_sync(emulator.url, "/_emulator/runs")
+        stats = get_json_sync(emulator.url, "/_emulator/stats", ca_file=network.ca_file)
+        timeline = get_json_sync(emulator.url, "/_emulator/runs", ca_file=network.ca_file)
         emulator_cpu = _cpu_seconds(emulator.process.pid)
     expected = [input_digest(_figures.scenario_input(case.name, i)) for i in range(case.runs)]
     figures = _figures.repetition_figures(
@@ -266,6 +281,8 @@ def batch_repetition(
         bound_s=quota_bound(case.runs, timeline) if case.quota_bound else None,
     )
     figures["emulator_cpu_s"] = emulator_cpu
+    figures["proxy_cpu_s"] = stats.get("proxy", {}).get("cpu_seconds")
+    figures.update(_figures.client_connections(stats))
     figures["requests_by_route"] = {
         route: counts for route, counts in stats["requests"].items() if " /v1/" in route
     }
@@ -346,7 +363,8 @@ def run_upload_case(
                     report = upload.run_child(
                         child, emulator.url, data, work / f"tmp-{rep}-{child}", network.child_env
                     )
-                    requests = api_requests(get_json_sync(emulator.url, "/_emulator/stats"))
+                    stats = get_json_sync(emulator.url, "/_emulator/stats", ca_file=network.ca_file)
+                    requests = api_requests(stats)
             finally:
                 shutil.rmtree(storage, ignore_errors=True)
             figures = upload_figures(report, requests, gzip_s)
@@ -417,7 +435,7 @@ def batch_table(doc: dict[str, Any]) -> str:
     bound = doc["case"] == "quota"
     head = ["client", "makespan s", "/ finish line"] + (["/ quota bound"] if bound else [])
     head += ["requests / run", "status reads / run", "lag median s", "lag p95 s"]
-    head += ["CPU ms / run", "peak RSS MB", "429s", "failed", "wrong"]
+    head += ["CPU ms / run", "peak RSS MB", "connections", "429s", "failed", "wrong"]
     lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     for name, entry in doc["clients"].items():
         s = entry["summary"]
@@ -426,6 +444,7 @@ def batch_table(doc: dict[str, Any]) -> str:
         row += [_cell(s, "requests_per_run"), _cell(s, "polls_per_run")]
         row += [_cell(s, "lag_median_s"), _cell(s, "lag_p95_s")]
         row += [_cell(s, "client_cpu_ms_per_run"), _cell(s, "peak_rss_mb", 0)]
+        row += [_cell(s, "connections", 0)]
         row += [_cell(s, "http_429", 0), _cell(s, "failed", 0), _cell(s, "wrong_results", 0)]
         lines.append("| " + " | ".join(row) + " |")
     for name, entry in doc["clients"].items():
@@ -615,7 +634,7 @@ def run_case(name: str, args: argparse.Namespace, network: Network, out: Path) -
     doc = _figures.result_document(
         case=name,
         mode="quick" if quick else "full",
-        network=network.name,
+        network=network.label,
         command=shlex.join(["python", "benchmarks/compare.py", *sys.argv[1:]]),
         machine=machine,
         params=params,
@@ -639,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out",
         type=Path,
         default=None,
-        help="results folder (benchmarks/results; quick: benchmarks/results/quick)",
+        help="results folder (benchmarks/results[/quick][/cloud])",
     )
     parser.add_argument(
         "--report",
@@ -654,16 +673,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be at least 1")
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
+    if args.network == "cloud" and args.out is None:
+        out = out / "cloud"
     out.mkdir(parents=True, exist_ok=True)
     if args.report:
         saved = [out / f"{case}.json" for case in cases]
         docs = [json.loads(path.read_text()) for path in saved if path.exists()]
     else:
-        network = network_mode(args.network)
         docs = []
-        for case in cases:
-            print(f"== {case} ({'quick' if args.quick else 'full'}, {network.name})", flush=True)
-            docs.append(run_case(case, args, network, out))
+        with _workdir() as work:
+            network = network_mode(args.network, work)
+            for case in cases:
+                mode = "quick" if args.quick else "full"
+                print(f"== {case} ({mode}, {network.label})", flush=True)
+                docs.append(run_case(case, args, network, out))
     for doc in docs:
         machine = doc["machine"]
         print(

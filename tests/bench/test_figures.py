@@ -171,3 +171,17 @@ def test_every_client_gets_the_same_durations_from_the_seed() -> None:
     assert first != figures.run_durations(500, 1.0, 3.0, seed=8)
     assert all(1.0 <= d <= 3.0 for d in first)
     assert figures.scenario_input("sweep", 3) != figures.scenario_input("quota", 3)
+
+
+def test_connections_count_the_client_not_the_harness_reads() -> None:
+    stats = {
+        "connections": {
+            "opened": 42,
+            "by_client": {
+                "python-requests/2.32": {"connections": 40, "tls_handshakes": 40, "requests": 40},
+                "Python-urllib/3.11": {"connections": 2, "tls_handshakes": 2, "requests": 2},
+            },
+        }
+    }
+    assert figures.client_connections(stats) == {"connections": 40, "tls_handshakes": 40}
+    assert figures.client_connections({"requests": {}}) == {}
