@@ -299,7 +299,12 @@ def run_batch_case(
     # Repetitions outermost: a change of load on the shared machine falls on every client.
     for rep in range(repeat):
         for index, client in enumerate(case.clients):
-            figures = batch_repetition(case, client, durations, network, work / f"{rep}-{index}")
+            try:
+                figures = batch_repetition(
+                    case, client, durations, network, work / f"{rep}-{index}"
+                )
+            except RuntimeError as exc:  # the client process died: recorded, the case goes on
+                figures = {"error": _last_line(exc)}
             results[client.name][1].append(figures)
             print(f"  {case.name} {rep + 1}/{repeat} {client.name}: {_brief(figures)}", flush=True)
     params = {
@@ -314,7 +319,15 @@ def run_batch_case(
     return params, results
 
 
+def _last_line(exc: BaseException) -> str:
+    """The last line of a child's failure (its exception), without the traceback."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:500] if lines else type(exc).__name__
+
+
 def _brief(figures: dict[str, Any]) -> str:
+    if "error" in figures:
+        return f"the client process failed: {figures['error']}"
     ratio = figures.get("makespan_over_bound") or figures.get("makespan_over_finish_line")
     text = f"{figures['makespan_s']:.1f} s"
     if ratio:
@@ -364,12 +377,15 @@ def run_upload_case(
                         child, emulator.url, data, work / f"tmp-{rep}-{child}", network.child_env
                     )
                     stats = get_json_sync(emulator.url, "/_emulator/stats", ca_file=network.ca_file)
-                    requests = api_requests(stats)
+                figures = upload_figures(report, api_requests(stats), gzip_s)
+                brief = f"{figures['wall_s']:.1f} s"
+            except RuntimeError as exc:  # e.g. the SDK's 20 s read timeout: recorded
+                figures = {"error": _last_line(exc), "gzip_limit_s": gzip_s}
+                brief = f"the client process failed: {figures['error']}"
             finally:
                 shutil.rmtree(storage, ignore_errors=True)
-            figures = upload_figures(report, requests, gzip_s)
             results[name][1].append(figures)
-            print(f"  upload {rep + 1}/{repeat} {name}: {figures['wall_s']:.1f} s", flush=True)
+            print(f"  upload {rep + 1}/{repeat} {name}: {brief}", flush=True)
     params = {
         "size_mib": size_mib,
         "data_bytes": data_bytes,
@@ -447,6 +463,7 @@ def batch_table(doc: dict[str, Any]) -> str:
         row += [_cell(s, "connections", 0)]
         row += [_cell(s, "http_429", 0), _cell(s, "failed", 0), _cell(s, "wrong_results", 0)]
         lines.append("| " + " | ".join(row) + " |")
+    lines += _process_failures(doc)
     for name, entry in doc["clients"].items():
         for rep in entry["repetitions"]:
             if rep.get("failure"):
@@ -461,6 +478,16 @@ def batch_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _process_failures(doc: dict[str, Any]) -> list[str]:
+    """A line for each repetition whose client process failed (no figures from it)."""
+    return [
+        f"\n{name}, repetition {index + 1}: the client process failed: {rep['error']}"
+        for name, entry in doc["clients"].items()
+        for index, rep in enumerate(entry["repetitions"])
+        if "error" in rep
+    ]
+
+
 def upload_table(doc: dict[str, Any]) -> str:
     head = ["client", "new_run wall s", "pack s", "upload s", "submit s", "archive MiB"]
     head += ["CPU s", "peak RSS MB", "RSS growth MB", "requests", "/ gzip -1 limit"]
@@ -473,6 +500,7 @@ def upload_table(doc: dict[str, Any]) -> str:
         ]
         row.append(_cell(s, "wall_over_gzip_limit"))
         lines.append("| " + " | ".join(row) + " |")
+    lines += _process_failures(doc)
     gz = next(iter(doc["clients"].values()))["summary"]
     size = doc["params"]["data_bytes"] / _figures.MIB
     lines.append(
@@ -498,7 +526,10 @@ def plot_batch(doc: dict[str, Any], path: Path) -> None:
     runs = doc["params"]["runs"]
     for color, (name, entry) in zip(colors, doc["clients"].items(), strict=False):
         reps = entry["repetitions"]
-        rep = reps[_figures.median_repetition(reps)]
+        index = _figures.median_repetition(reps)
+        if index < 0:  # every repetition's client process failed
+            continue
+        rep = reps[index]
         times = rep["completed_at_s"]
         _cumulative(ax, times, color=color, lw=1.8, label=f"{name}: {rep['makespan_s']:.1f} s")
         if rep.get("failed_at_s"):
@@ -548,7 +579,11 @@ def plot_upload(doc: dict[str, Any], path: Path) -> None:
     phases = (("pack_s", "pack"), ("upload_s", "upload (PUT)"), ("submit_s", "submit"))
     for row, name in enumerate(names):
         reps = doc["clients"][name]["repetitions"]
-        rep = reps[_figures.median_repetition(reps, "wall_s")]
+        index = _figures.median_repetition(reps, "wall_s")
+        if index < 0:
+            ax.text(0, row, " the client process failed (see the table)", va="center", fontsize=8)
+            continue
+        rep = reps[index]
         left = 0.0
         for color, (key, label) in zip(("C0", "C1", "C2"), phases, strict=True):
             ax.barh(row, rep[key], left=left, color=color, label=label if row == 0 else None)
