@@ -34,6 +34,7 @@ from asyncrun.models import (
     FormatInput,
     FormatOutput,
     Input,
+    ManagedInput,
     Metadata,
     Run,
     RunConfiguration,
@@ -43,6 +44,7 @@ from asyncrun.models import (
     RunResult,
     RunTypeConfiguration,
     StatusV2,
+    TimestampedRunLog,
     UploadURL,
 )
 from asyncrun.polling import PollingOptions
@@ -69,6 +71,7 @@ __all__ = [
     "Input",
     "InputError",
     "Limits",
+    "ManagedInput",
     "Metadata",
     "NotFoundError",
     "PermissionDeniedError",
@@ -93,6 +96,7 @@ __all__ = [
     "ServerError",
     "StatusV2",
     "Timeouts",
+    "TimestampedRunLog",
     "UnprocessableEntityError",
     "UploadError",
     "UploadURL",
