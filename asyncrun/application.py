@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 from asyncrun import payload
 from asyncrun._answers import loads as _loads
 from asyncrun._answers import model as _model
+from asyncrun._answers import pages
 from asyncrun._answers import parse as _parse
 from asyncrun.batch import runner as batch_runner
 from asyncrun.batch.outcome import RunOutcome
@@ -78,7 +79,6 @@ Sleep = Callable[[float], Awaitable[None]]
 INLINE_LIMIT = payload.INLINE_LIMIT
 """JSON inputs and outputs strictly larger than this go through presigned URLs (the SDK's rule)."""
 CONSOLE_URL = "https://cloud.nextmv.io"
-_MAX_PAGES = 10_000
 
 _APP_ID = re.compile(r"[a-z0-9][a-z0-9.-]{1,28}[a-z0-9]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -336,73 +336,21 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         the managed input's (a ManagedInput carries it; an id costs one GET, as in the SDK).
         """
         dir_path = one_of(dir_path, input_dir_path, "dir_path", "input_dir_path")
+        opts = _options_dict(options)
+        input_id: str | None = None
+        inline: str | None = None
         if isinstance(input, ManagedInput) or managed_input_id is not None:
-            return await self._new_managed_run(
-                input if isinstance(input, ManagedInput) else managed_input_id,
-                given=(input is not None and managed_input_id is not None)
-                or bool(upload_id)
-                or dir_path is not None,
-                instance_id=instance_id,
-                name=name,
-                description=description,
-                options=options,
-                configuration=configuration,
-                batch_experiment_id=batch_experiment_id,
-            )
-        if dir_path is not None and (input is not None or upload_id):
-            raise ConfigError("give dir_path= or input= / upload_id=, not both")
-        if input is None and not upload_id and dir_path is None:
-            raise InputError("no input: pass input=, dir_path=, upload_id= or managed_input_id=")
-        directory = _directory_input(input, dir_path)
-        prepared = _prepare_input(input) if input is not None and directory is None else None
-        fmt = directory[1] if directory else prepared.format if prepared else ContentFormat.json
-        config = _configuration(configuration, fmt)
-        opts = _options_dict(options)
-        if directory is not None:
-            upload_id = await self._upload_directory(directory[0], compresslevel)
-        elif not upload_id and prepared is not None and prepared.upload is not None:
-            upload_id = await self._upload_bytes(prepared.upload)
-        body = self._run_body(
-            inline=None if upload_id else (prepared.inline if prepared else None),
-            upload_id=upload_id or None,
-            name=name,
-            description=description,
-            options=opts,
-            configuration=config,
-            batch_experiment_id=batch_experiment_id,
-        )
-        return await self._post_run(body, name, instance_id, config)
-
-    async def _new_managed_run(
-        self,
-        managed: ManagedInput | str | None,
-        *,
-        given: bool,
-        instance_id: str | None,
-        name: str | None,
-        description: str | None,
-        options: Mapping[str, Any] | None,
-        configuration: RunConfiguration | Mapping[str, Any] | None,
-        batch_experiment_id: str | None,
-    ) -> str:
-        if given:
-            raise ConfigError("a managed input is the run's whole input: give no other input")
-        if managed is None:
-            raise ConfigError("managed_input_id must not be None")
-        opts = _options_dict(options)
-        if configuration is None and not isinstance(managed, ManagedInput):
-            managed = await self.managed_input(managed)
-        if isinstance(managed, ManagedInput):
-            input_id = managed.id
-            config = _configuration(configuration, ContentFormat.json)
-            if configuration is None and managed.format is not None:
-                config = RunConfiguration(format=managed.format)
+            if (input is not None and managed_input_id is not None) or upload_id or dir_path:
+                raise ConfigError("a managed input is the run's whole input: give no other input")
+            managed = input if isinstance(input, ManagedInput) else managed_input_id
+            input_id, config = await self._managed_source(managed, configuration)
         else:
-            input_id = validate_input_id(managed)
-            config = _configuration(configuration, ContentFormat.json)
+            inline, upload_id, config = await self._input_source(
+                input, upload_id, dir_path, configuration, compresslevel
+            )
         body = self._run_body(
-            inline=None,
-            upload_id=None,
+            inline=inline,
+            upload_id=upload_id or None,
             input_id=input_id,
             name=name,
             description=description,
@@ -411,6 +359,49 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             batch_experiment_id=batch_experiment_id,
         )
         return await self._post_run(body, name, instance_id, config)
+
+    async def _input_source(
+        self,
+        input: Any,
+        upload_id: str | None,
+        dir_path: str | PathLike[str] | None,
+        configuration: RunConfiguration | Mapping[str, Any] | None,
+        compresslevel: int,
+    ) -> tuple[str | None, str | None, RunConfiguration]:
+        """(inline JSON, upload id, configuration) of a run's input, uploaded when needed."""
+        if dir_path is not None and (input is not None or upload_id):
+            raise ConfigError("give dir_path= or input= / upload_id=, not both")
+        if input is None and not upload_id and dir_path is None:
+            raise InputError("no input: pass input=, dir_path=, upload_id= or managed_input_id=")
+        directory = _directory_input(input, dir_path)
+        prepared = _prepare_input(input) if input is not None and directory is None else None
+        fmt = directory[1] if directory else prepared.format if prepared else ContentFormat.json
+        config = _configuration(configuration, fmt)
+        if directory is not None:
+            upload_id = await self._upload_directory(directory[0], compresslevel)
+        elif not upload_id and prepared is not None and prepared.upload is not None:
+            upload_id = await self._upload_bytes(prepared.upload)
+        inline = None if upload_id else (prepared.inline if prepared else None)
+        return inline, upload_id, config
+
+    async def _managed_source(
+        self,
+        managed: ManagedInput | str | None,
+        configuration: RunConfiguration | Mapping[str, Any] | None,
+    ) -> tuple[str, RunConfiguration]:
+        """(input id, configuration) of a run of a managed input: without a configuration the
+        format is the managed input's (an id is looked up once for it, as the SDK does)."""
+        if managed is None:
+            raise ConfigError("managed_input_id must not be None")
+        if configuration is not None:
+            input_id = managed.id if isinstance(managed, ManagedInput) else managed
+            return validate_input_id(input_id), _configuration(configuration, ContentFormat.json)
+        if not isinstance(managed, ManagedInput):
+            managed = await self.managed_input(managed)
+        config = _configuration(None, ContentFormat.json)
+        if managed.format is not None:
+            config = RunConfiguration(format=managed.format)
+        return managed.id, config
 
     async def _post_run(
         self, body: bytes, name: str | None, instance_id: str | None, config: RunConfiguration
@@ -627,25 +618,16 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         await self._call("DELETE", self._run_path(run_id))
 
     async def list_runs(self, status: StatusV2 | str | None = None) -> AsyncIterator[Run]:
-        """The application's runs, newest first, page by page (`status` filters client-side)."""
-        params = {"pagereturn": "true"}
-        seen: set[str] = set()
-        for _ in range(_MAX_PAGES):
-            raw = await self._call("GET", f"{self._base}/runs", params=params)
-            page = _loads(raw, "list_runs")
-            runs = page.get("runs") if isinstance(page, dict) else None
-            if not isinstance(runs, list):
-                raise APIError("list_runs: the answer has no list of runs")
-            for item in runs:
+        """The application's runs, newest first, page by page (`status` filters client-side,
+        as in the SDK)."""
+        path = f"{self._base}/runs"
+        async for items in pages(
+            lambda params: self._call("GET", path, params=params), "runs", "list_runs"
+        ):
+            for item in items:
                 run = _model(Run, item, "list_runs")
                 if status is None or run.status_v2 == status:
                     yield run
-            token = page.get("next_page_token")
-            if not isinstance(token, str) or not token or token in seen:
-                return
-            seen.add(token)
-            params = {"pagereturn": "true", "pagetoken": token}
-        raise APIError(f"list_runs: more than {_MAX_PAGES} pages")
 
     async def list_runs_page(self, page_token: str | None = None) -> RunsPage:
         """One page of the application's runs (newest first, up to 50 on the cloud), reduced to

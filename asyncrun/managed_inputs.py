@@ -11,20 +11,19 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from os import PathLike
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 from asyncrun import payload
-from asyncrun._answers import loads, model, parse
-from asyncrun.config import Bucket
-from asyncrun.errors import APIError, ConfigError
+from asyncrun._answers import model, pages, parse
+from asyncrun._app_core import AppCore
+from asyncrun.errors import ConfigError
 from asyncrun.models import ContentFormat, Format, ManagedInput
 
 __all__ = ["ManagedInputsMixin", "new_managed_input_id", "validate_input_id"]
 
-_MAX_PAGES = 10_000
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -41,28 +40,7 @@ def new_managed_input_id() -> str:
     return f"managed-input-{secrets.token_hex(4)}"
 
 
-class _Core(Protocol):
-    _base: str
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        bucket: Bucket = "general",
-        params: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        idempotent: bool = True,
-    ) -> bytes: ...
-
-    async def _upload_input(
-        self, input: Any, dir_path: str | PathLike[str] | None, compresslevel: int
-    ) -> tuple[str, ContentFormat]: ...
-
-    async def managed_input(self, managed_input_id: str) -> ManagedInput: ...
-
-
-def _path(app: _Core, input_id: str | None = None) -> str:
+def _path(app: AppCore, input_id: str | None = None) -> str:
     base = f"{app._base}/inputs"
     return base if input_id is None else f"{base}/{quote(validate_input_id(input_id), safe='')}"
 
@@ -82,7 +60,7 @@ class ManagedInputsMixin:
     """Create, read, list, rename and delete managed inputs (mixed into AsyncApplication)."""
 
     async def new_managed_input(
-        self: _Core,
+        self: AppCore,
         id: str | None = None,
         name: str | None = None,
         description: str | None = None,
@@ -119,31 +97,24 @@ class ManagedInputsMixin:
         )
         return parse(ManagedInput, raw, "new_managed_input")
 
-    async def managed_input(self: _Core, managed_input_id: str) -> ManagedInput:
+    async def managed_input(self: AppCore, managed_input_id: str) -> ManagedInput:
         """GET {app}/inputs/{id}."""
         raw = await self._call("GET", _path(self, managed_input_id))
         return parse(ManagedInput, raw, "managed_input")
 
-    async def list_managed_inputs(self: _Core) -> AsyncIterator[ManagedInput]:
+    async def list_managed_inputs(self: AppCore) -> AsyncIterator[ManagedInput]:
         """The application's managed inputs, page by page (GET {app}/inputs?pagereturn=true)."""
-        params = {"pagereturn": "true"}
-        seen: set[str] = set()
-        for _ in range(_MAX_PAGES):
-            page = loads(await self._call("GET", _path(self), params=params), "list_inputs")
-            items = page.get("items") if isinstance(page, dict) else None
-            if not isinstance(items, list):
-                raise APIError("list_managed_inputs: the answer has no list of items")
+        path = _path(self)
+
+        def fetch(params: dict[str, str]) -> Awaitable[bytes]:
+            return self._call("GET", path, params=params)
+
+        async for items in pages(fetch, "items", "list_inputs"):
             for item in items:
                 yield model(ManagedInput, item, "list_managed_inputs")
-            token = page.get("next_page_token")
-            if not isinstance(token, str) or not token or token in seen:
-                return
-            seen.add(token)
-            params = {"pagereturn": "true", "pagetoken": token}
-        raise APIError(f"list_managed_inputs: more than {_MAX_PAGES} pages")
 
     async def update_managed_input(
-        self: _Core,
+        self: AppCore,
         managed_input_id: str,
         name: str | None = None,
         description: str | None = None,
@@ -158,6 +129,6 @@ class ManagedInputsMixin:
         raw = await self._call("PUT", _path(self, managed_input_id), body=json.dumps(body).encode())
         return parse(ManagedInput, raw, "update_managed_input")
 
-    async def delete_managed_input(self: _Core, managed_input_id: str) -> None:
+    async def delete_managed_input(self: AppCore, managed_input_id: str) -> None:
         """DELETE {app}/inputs/{id}."""
         await self._call("DELETE", _path(self, managed_input_id))

@@ -198,10 +198,7 @@ class Metadata(WireModel):
     @property
     def input_type(self) -> ContentFormat | str:
         """The input content type (json when the server leaves it out)."""
-        fmt = self.format
-        if fmt is None or fmt.format_input is None:
-            return ContentFormat.json
-        return fmt.format_input.input_type
+        return _input_type(self.format)
 
 
 class RunInformation(WireModel):
@@ -314,10 +311,13 @@ class ManagedInput(WireModel):
     @property
     def input_type(self) -> ContentFormat | str:
         """The input content type (json when the server leaves it out)."""
-        fmt = self.format
-        if fmt is None or fmt.format_input is None:
-            return ContentFormat.json
-        return fmt.format_input.input_type
+        return _input_type(self.format)
+
+
+def _input_type(fmt: Format | None) -> ContentFormat | str:
+    if fmt is None or fmt.format_input is None:
+        return ContentFormat.json
+    return fmt.format_input.input_type
 
 
 class Input(BaseModel):

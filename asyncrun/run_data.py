@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from os import PathLike
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from asyncrun import payload
 from asyncrun._answers import loads, parse
-from asyncrun.config import Bucket, Limits
+from asyncrun._app_core import AppCore, PathArg
+from asyncrun.config import Bucket
 from asyncrun.errors import ConfigError
 from asyncrun.models import (
     TERMINAL_STATUSES,
@@ -29,7 +29,6 @@ from asyncrun.polling import TRANSIENT_ERRORS, PollingOptions, backoff_delay, ch
 
 __all__ = ["RunDataMixin", "one_of"]
 
-PathArg = str | PathLike[str] | None
 _DIRECTORY_TYPES = frozenset({ContentFormat.multi_file, ContentFormat.csv_archive})
 
 
@@ -47,43 +46,11 @@ class _LivePage(WireModel):
     next_available_in_seconds: float | None = None
 
 
-class _Core(Protocol):
-    """What the mixin uses of AsyncApplication."""
-
-    _clock: Callable[[], float]
-    _sleep: Callable[[float], Awaitable[None]]
-    _rng: random.Random
-
-    @property
-    def limits(self) -> Limits: ...
-
-    def _run_path(self, run_id: str, suffix: str = "") -> str: ...
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        bucket: Bucket = "general",
-        params: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        idempotent: bool = True,
-    ) -> bytes: ...
-
-    async def run_metadata(self, run_id: str) -> RunInformation: ...
-
-    async def _download_json(self, output: Any) -> Any: ...
-
-    async def _download_files(self, output: Any, output_dir: PathArg) -> Any: ...
-
-    async def _download_bytes(self, output: Any) -> bytes: ...
-
-
 class RunDataMixin:
     """Run input, run output and live logs (mixed into AsyncApplication)."""
 
     async def run_input(
-        self: _Core,
+        self: AppCore,
         run_id: str,
         *,
         info: RunInformation | None = None,
@@ -94,24 +61,14 @@ class RunDataMixin:
         a str; a multi-file (or csv-archive) input is extracted into `output_dir` and comes back
         as `{"output_dir": ..., "files": [...]}` (None without an `output_dir`). Inputs over
         5 MiB come through `?format=url`. `info` (metadata already read) saves a request."""
-        target = one_of(output_dir, output_dir_path, "output_dir", "output_dir_path")
         meta = (info or await self.run_metadata(run_id)).metadata
         kind = meta.input_type
         presigned = kind in _DIRECTORY_TYPES or meta.input_size > payload.INLINE_LIMIT
-        raw = await self._call(
-            "GET", self._run_path(run_id, "/input"), params=_url_format(presigned)
-        )
-        if not presigned:
-            return raw.decode("utf-8") if kind == ContentFormat.text else loads(raw, "run_input")
-        link = loads(raw, "run_input")
-        if kind in _DIRECTORY_TYPES:
-            return await self._download_files(link, target)
-        if kind == ContentFormat.text:
-            return (await self._download_bytes(link)).decode("utf-8")
-        return await self._download_json(link)
+        target = one_of(output_dir, output_dir_path, "output_dir", "output_dir_path")
+        return await _fetch(self, run_id, "/input", kind, presigned=presigned, target=target)
 
     async def run_output(
-        self: _Core,
+        self: AppCore,
         run_id: str,
         *,
         info: RunInformation | None = None,
@@ -121,22 +78,16 @@ class RunDataMixin:
         """GET runs/{id}/output: the output alone (no metadata), also what a failed run wrote,
         as the SDK allows. Large or non-JSON outputs come through `?format=url`; a multi-file
         output is extracted into `output_dir` (`{"output_dir", "files"}`, None without one)."""
-        target = one_of(output_dir, output_dir_path, "output_dir", "output_dir_path")
         meta = (info or await self.run_metadata(run_id)).metadata
         kind = meta.output_type
         presigned = kind != ContentFormat.json or meta.output_size > payload.INLINE_LIMIT
-        raw = await self._call(
-            "GET", self._run_path(run_id, "/output"), bucket="result", params=_url_format(presigned)
-        )
-        output = loads(raw, "run_output")
-        if not presigned or not meta.run_is_finalized():
-            return output
-        if kind == ContentFormat.json:
-            return await self._download_json(output)
-        return await self._download_files(output, target)
+        if not meta.run_is_finalized():
+            presigned = False  # the SDK's rule: nothing to download before the run ends
+        target = one_of(output_dir, output_dir_path, "output_dir", "output_dir_path")
+        return await _fetch(self, run_id, "/output", kind, presigned=presigned, target=target)
 
     async def run_logs_live(
-        self: _Core,
+        self: AppCore,
         run_id: str,
         polling_options: PollingOptions | None = None,
         *,
@@ -183,7 +134,7 @@ class RunDataMixin:
             await self._sleep(_log_pause(options, polls, hint, elapsed, self._rng))
 
     async def run_logs_with_polling(
-        self: _Core,
+        self: AppCore,
         run_id: str,
         polling_options: PollingOptions | None = None,
         *,
@@ -199,8 +150,30 @@ class RunDataMixin:
         return sorted(lines, key=lambda e: (e.timestamp is None, e.timestamp))
 
 
-def _url_format(presigned: bool) -> dict[str, str] | None:
-    return {"format": "url"} if presigned else None
+async def _fetch(
+    app: AppCore,
+    run_id: str,
+    suffix: str,
+    kind: ContentFormat | str,
+    *,
+    presigned: bool,
+    target: PathArg,
+) -> Any:
+    """GET runs/{id}/input or /output: inline (JSON parsed, text as str), or through
+    `?format=url` (JSON parsed from the stream, text decoded, an archive extracted)."""
+    bucket: Bucket = "result" if suffix == "/output" else "general"
+    path = app._run_path(run_id, suffix)
+    raw = await app._call(
+        "GET", path, bucket=bucket, params={"format": "url"} if presigned else None
+    )
+    if not presigned:
+        return raw.decode("utf-8") if kind == ContentFormat.text else loads(raw, suffix[1:])
+    link = loads(raw, suffix[1:])
+    if kind in _DIRECTORY_TYPES:
+        return await app._download_files(link, target)
+    if kind == ContentFormat.text:
+        return (await app._download_bytes(link)).decode("utf-8")
+    return await app._download_json(link)
 
 
 def _log_pause(
