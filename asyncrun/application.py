@@ -37,8 +37,9 @@ from asyncrun._answers import model as _model
 from asyncrun._answers import pages
 from asyncrun._answers import parse as _parse
 from asyncrun.batch import runner as batch_runner
+from asyncrun.batch.counters import BatchCounters
+from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome
-from asyncrun.batch.runner import BatchCounters, Interrupt
 from asyncrun.config import Bucket, Limits
 from asyncrun.errors import (
     AmbiguousSubmitError,
