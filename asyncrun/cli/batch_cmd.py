@@ -43,7 +43,13 @@ def _register_batch(subparsers: Any) -> None:
     p.add_argument(
         "sources", nargs="+", metavar="SOURCES", help="input files, directories, .jsonl manifests"
     )
-    p.add_argument("--instance-id", default=None)
+    p.add_argument(
+        "--instance-id",
+        action="append",
+        metavar="ID",
+        help="the instance to run on; repeat it to run every scenario on each instance "
+        "(keys get /instance_id=ID, the summary compares instances)",
+    )
     p.add_argument("--option", action="append", metavar="K=V", help="a run option (repeatable)")
     p.add_argument("--grid", action="append", metavar="K=V1,V2", help="an option swept over values")
     p.add_argument("--max-in-flight", type=check_positive, default=100)

@@ -21,7 +21,14 @@ from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome, result_value
 from asyncrun.batch.runner import run_batch
-from asyncrun.batch.scenario import Scenario, from_sources, parse_assignment, parse_grid, with_grid
+from asyncrun.batch.scenario import (
+    INSTANCE_DIMENSION,
+    Scenario,
+    from_sources,
+    parse_assignment,
+    parse_grid,
+    with_grid,
+)
 from asyncrun.cli.render import BatchProgress, Summary, SummaryCSV
 from asyncrun.client import AsyncClient
 from asyncrun.config import Limits, RateLimits
@@ -79,8 +86,11 @@ def scenario_factory(args: argparse.Namespace) -> Callable[[], Iterator[Scenario
     options = dict(parse_assignment(o) for o in args.option or [])
     grid = [parse_grid(g) for g in args.grid or []]
     base: dict[str, Any] = {"options": options}
-    if args.instance_id:
-        base["instance_id"] = args.instance_id
+    instances = list(dict.fromkeys(args.instance_id or []))
+    if len(instances) == 1:
+        base["instance_id"] = instances[0]
+    elif instances:  # several: the same scenarios side by side on each
+        grid.insert(0, (INSTANCE_DIMENSION, instances))
     sources: Sequence[str] = args.sources
 
     def make() -> Iterator[Scenario]:
@@ -141,7 +151,8 @@ async def execute_batch(
     except asyncio.CancelledError:
         console.print(_interrupted_message(on_interrupt, journal, command))
         raise
-    console.print(summary.table())
+    for rendered in summary.tables():
+        console.print(rendered)
     console.print(f"results in {out / 'results'}, summary in {out / 'summary.csv'}")
     return 0 if summary.statuses.get("succeeded", 0) == summary.total else EXIT_FAILED
 

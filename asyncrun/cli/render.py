@@ -4,6 +4,7 @@ the summary CSV."""
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,11 +31,15 @@ from asyncrun.batch.outcome import RunOutcome
 
 __all__ = ["CSV_FIELDS", "BatchProgress", "Summary", "SummaryCSV", "progress_detail"]
 
+DEFAULT_INSTANCE = "(default)"
+"""How a scenario with no instance id (the app's default instance) is shown."""
+
 CSV_FIELDS = (
     "key",
     "status",
     "run_id",
     "run_name",
+    "instance_id",
     "value",
     "run_duration_s",
     "polls",
@@ -123,20 +128,50 @@ def _spread(values: list[float]) -> tuple[str, str, str]:
     )
 
 
+def _p95(values: list[float]) -> float:
+    """The 95th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
 @dataclass
-class Summary:
-    """Status counts and the spread of run durations and result values of a batch."""
+class _Group:
+    """The outcomes of one instance."""
 
     statuses: Counter[str] = field(default_factory=Counter)
     durations: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
 
+    def cells(self) -> tuple[str, str, str, str, str]:
+        failed = sum(n for status, n in self.statuses.items() if status != "succeeded")
+        durations, values = self.durations, self.values
+        return (
+            str(self.statuses.get("succeeded", 0)),
+            str(failed),
+            f"{statistics.median(durations):.3g}" if durations else "-",
+            f"{_p95(durations):.3g}" if durations else "-",
+            f"{statistics.median(values):.6g}" if values else "-",
+        )
+
+
+@dataclass
+class Summary:
+    """Status counts and the spread of run durations and result values of a batch, overall
+    and per instance (so runs of several instances compare at a glance)."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    durations: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    instances: dict[str, _Group] = field(default_factory=dict)
+
     def add(self, outcome: RunOutcome, value: float | None) -> None:
-        self.statuses[outcome.status] += 1
-        if outcome.run_duration is not None:
-            self.durations.append(outcome.run_duration)
-        if value is not None:
-            self.values.append(value)
+        group = self.instances.setdefault(outcome.instance_id or DEFAULT_INSTANCE, _Group())
+        for target in (self, group):
+            target.statuses[outcome.status] += 1
+            if outcome.run_duration is not None:
+                target.durations.append(outcome.run_duration)
+            if value is not None:
+                target.values.append(value)
 
     @property
     def total(self) -> int:
@@ -154,6 +189,21 @@ class Summary:
         table.add_row("run duration (s)", *_spread(self.durations))
         table.add_row("result value", *_spread(self.values))
         return table
+
+    def instance_table(self) -> Table:
+        """One row per instance: succeeded, failed, median and p95 run duration, median
+        value."""
+        table = Table(title="by instance", show_header=True)
+        table.add_column("instance")
+        for name in ("succeeded", "failed", "median s", "p95 s", "median value"):
+            table.add_column(name, justify="right")
+        for name in sorted(self.instances):
+            table.add_row(name, *self.instances[name].cells())
+        return table
+
+    def tables(self) -> list[Table]:
+        """The summary, and the per-instance table when the batch ran on several instances."""
+        return [self.table(), self.instance_table()] if len(self.instances) > 1 else [self.table()]
 
 
 class SummaryCSV:
@@ -191,6 +241,7 @@ class SummaryCSV:
                 "status": outcome.status,
                 "run_id": outcome.run_id or "",
                 "run_name": outcome.run_name,
+                "instance_id": outcome.instance_id or "",
                 "value": "" if value is None else repr(value),
                 "run_duration_s": "" if outcome.run_duration is None else outcome.run_duration,
                 "polls": outcome.polls,

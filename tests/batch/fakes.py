@@ -13,7 +13,8 @@ from typing import Any
 
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.config import Limits
-from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult
+from asyncrun.errors import NotFoundError
+from asyncrun.models import ManagedInput, Run, RunConfiguration, RunInformation, RunResult
 from asyncrun.polling import PollingOptions
 
 
@@ -27,6 +28,7 @@ class FakeApplication:
         self.polls = 0
         self.results = 0
         self.cancels: list[str] = []
+        self.managed_inputs = 0
 
     async def new_run(
         self,
@@ -74,6 +76,19 @@ class FakeApplication:
 
     async def cancel_run(self, run_id: str) -> None:
         self.cancels.append(run_id)
+
+    async def new_managed_input(
+        self,
+        id: str | None = None,
+        *,
+        input: Any = None,
+        dir_path: str | PathLike[str] | None = None,
+    ) -> ManagedInput:
+        self.managed_inputs += 1
+        return ManagedInput(id=id or f"input-{self.managed_inputs}")
+
+    async def managed_input(self, managed_input_id: str) -> ManagedInput:
+        raise NotFoundError("no such managed input", status_code=404)
 
 
 def _conforms(app: FakeApplication) -> BatchApplication:
