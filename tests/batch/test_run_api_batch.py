@@ -35,6 +35,13 @@ def big_file(tmp_path: Path) -> tuple[Path, Any]:
     return path, document
 
 
+def alpha_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / "a.txt").write_text("alpha")
+    return folder
+
+
 async def test_one_upload_for_every_option_set_of_a_large_input(
     emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -77,9 +84,7 @@ async def test_a_resumed_batch_does_not_upload_again(emulator: Emulator, tmp_pat
 async def test_a_managed_input_created_before_a_crash_is_found_not_uploaded(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "dir"
-    folder.mkdir()
-    (folder / "a.txt").write_text("alpha")
+    folder = alpha_dir(tmp_path)
     tag = "crashed-batch"
     async with fast_client(emulator.url) as client:
         app = client.application("share-app")
@@ -98,9 +103,7 @@ async def test_a_managed_input_created_before_a_crash_is_found_not_uploaded(
 async def test_text_and_directory_inputs_are_shared_small_json_stays_inline(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "dir"
-    folder.mkdir()
-    (folder / "a.txt").write_text("alpha")
+    folder = alpha_dir(tmp_path)
     base = [
         Scenario(key="text", input="some text\n"),
         Scenario(key="dir", dir_path=folder),
