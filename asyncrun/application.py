@@ -17,7 +17,6 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -32,6 +31,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ValidationError
 
 from asyncrun import payload
+from asyncrun._types import Clock, Sleep
 from asyncrun.batch import runner as batch_runner
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.interrupts import Interrupt
@@ -67,8 +67,6 @@ __all__ = ["AsyncApplication", "validate_app_id", "validate_run_id"]
 logger = logging.getLogger("asyncrun")
 
 M = TypeVar("M", bound=BaseModel)
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 INLINE_LIMIT = payload.INLINE_LIMIT
 """JSON inputs and outputs strictly larger than this go through presigned URLs (the SDK's rule)."""
