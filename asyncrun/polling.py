@@ -23,7 +23,13 @@ from asyncrun._retry import is_transient
 from asyncrun._types import Clock, Sleep
 from asyncrun.errors import PollingTimeoutError
 
-__all__ = ["PollOutcome", "PollingOptions", "backoff_delay", "poll"]
+__all__ = [
+    "PollOutcome",
+    "PollingOptions",
+    "backoff_delay",
+    "check_budget",
+    "poll",
+]
 
 logger = logging.getLogger("asyncrun")
 
@@ -121,7 +127,7 @@ async def poll(
             last_ok = clock()
             if is_done(last):
                 return PollOutcome(last, True, polls, stopped=False)
-        _check_budget(options, polls, clock() - start, run_id, last)
+        check_budget(options, polls, clock() - start, run_id, last)
         pause = _next_sleep(options, polls, rng)
         if options.max_duration >= 0:
             # Never sleep past the deadline: one last poll lands on it.
@@ -131,7 +137,7 @@ async def poll(
         await sleep(pause)
 
 
-def _check_budget(
+def check_budget(
     options: PollingOptions, polls: int, elapsed: float, run_id: str, last: object
 ) -> None:
     if 0 <= options.max_tries <= polls:
