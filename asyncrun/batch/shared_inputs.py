@@ -21,13 +21,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from asyncrun._retry import Failure, retry_transient, retrying
 from asyncrun.batch.journal import Journal
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.scenario import Scenario
 from asyncrun.errors import (
     AmbiguousSubmitError,
     APIConnectionError,
-    AsyncrunError,
     ConfigError,
     ConflictError,
     NotFoundError,
@@ -144,26 +144,31 @@ class SharedInputs:
         return found
 
     async def _existing(self, input_id: str) -> ManagedInput | None:
-        try:
-            return await self.app.managed_input(input_id)
-        except NotFoundError:
-            return None
+        async def read() -> ManagedInput | None:
+            try:
+                return await self.app.managed_input(input_id)
+            except NotFoundError:
+                return None
+
+        return await retry_transient(read, attempts=_CREATE_ATTEMPTS, pause=self._pause)
 
     async def _create(self, input_id: str, make: Make) -> ManagedInput:
-        """Upload and create; after an uncertain answer, read the id before trying again."""
+        """Upload and create; after an uncertain answer (or a 409: an earlier attempt's answer
+        was lost), read the id before trying again."""
         kwargs = await make()
-        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+
+        async def once() -> ManagedInput | Failure:
             try:
                 return await self.app.new_managed_input(input_id, **kwargs)
-            except ConflictError:
-                pass  # created by an earlier attempt whose answer was lost
-            except _UNCERTAIN as exc:
+            except (ConflictError, *_UNCERTAIN) as exc:
                 logger.info("creating managed input %s was uncertain (%s)", input_id, exc)
-            await asyncio.sleep(backoff_delay(self.polling, attempt, self.rng))
-            found = await self._existing(input_id)
-            if found is not None:
-                return found
-        raise AsyncrunError(f"managed input {input_id} could not be created")
+                found = await self._existing(input_id)
+                return found if found is not None else Failure(exc, retryable=True)
+
+        return await retrying(once, attempts=_CREATE_ATTEMPTS, pause=self._pause)
+
+    async def _pause(self, attempt: int, failure: Failure) -> None:
+        await asyncio.sleep(backoff_delay(self.polling, attempt + 1, self.rng))
 
 
 def _file_source(path: Path) -> str | None:

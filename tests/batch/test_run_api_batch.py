@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from asyncrun import Scenario, run_batch_all
+from asyncrun import (
+    AmbiguousSubmitError,
+    ConflictError,
+    ManagedInput,
+    NotFoundError,
+    Scenario,
+    run_batch_all,
+)
 from asyncrun.batch.scenario import with_grid
 from asyncrun.batch.shared_inputs import input_id_for
 from asyncrun.emulator import Emulator
 
 from .conftest import FAST, digest, fast_client
+from .fakes import FakeApplication
 
 MIB = 1024 * 1024
 SEEDS = ("seed", ["1", "2", "3", "4", "5"])
@@ -186,3 +195,39 @@ async def test_instances_side_by_side(emulator: Emulator) -> None:
     ]
     assert sorted(r["query"]["instance_id"] for r in runs) == ["v1", "v1", "v2", "v2"]
     assert all(r["json"]["options"] == {"seed": "1"} for r in runs)
+
+
+class _AnswerLost(FakeApplication):
+    """Creates the managed input but loses the answer (the POST's fate is unknown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: dict[str, ManagedInput] = {}
+        self.lookups = 0
+
+    async def new_managed_input(
+        self,
+        id: str | None = None,
+        *,
+        input: Any = None,
+        dir_path: str | PathLike[str] | None = None,
+    ) -> ManagedInput:
+        self.managed_inputs += 1
+        if id in self.created:
+            raise ConflictError("exists", status_code=409)
+        self.created[str(id)] = ManagedInput(id=str(id))
+        raise AmbiguousSubmitError("the answer was lost")
+
+    async def managed_input(self, managed_input_id: str) -> ManagedInput:
+        self.lookups += 1
+        if self.lookups == 1:
+            raise NotFoundError("not yet", status_code=404)  # before the first creation
+        return self.created[managed_input_id]
+
+
+async def test_an_unanswered_managed_input_creation_is_read_back_not_repeated() -> None:
+    app = _AnswerLost()
+    scenarios = with_grid([Scenario(key="t", input="text input")], [("seed", ["1", "2", "3"])])
+    outcomes = await run_batch_all(app, scenarios, polling_options=FAST)
+    assert [o.status for o in outcomes] == ["succeeded"] * 3
+    assert app.managed_inputs == 1 and app.lookups == 2 and app.submits == 3
