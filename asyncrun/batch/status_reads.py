@@ -13,6 +13,12 @@ requests each way costs:
 - every other due run gets its own read (metadata, or the result read when the caller expects
   the run to be final with a small output, so that one request is also its last).
 
+A run may wait a little for company (`patience`, a share of the pause it just slept): the due
+set is decided when the first of its runs has waited that long, so runs whose schedules are not
+aligned still share a walk. A run that expects to be final with a small output (`direct`) never
+waits and is never a walk's target: its own result read answers it in one request, which a page
+could only add to; it still takes an answer from a walk that passes it anyway.
+
 A run's depth in the list is estimated from the order of submission (every run of ours
 submitted after it lies above it), scaled by the share of other runs (other batches, other
 users) seen interleaved on earlier pages, and corrected whenever a page shows the run itself. A
@@ -93,6 +99,8 @@ class _Run:
     waiter: asyncio.Future[News | _Single] | None = None  # wants news now
     walk: _Walk | None = None  # the walk that will answer it
     estimate: float = 0.0  # its depth as estimated for that walk
+    deadline: float = 0.0  # it waits for company until then
+    direct: bool = False  # its own read is its result read: no walk is started for it
     sleeper: asyncio.Future[None] | None = None  # sleeping; resolved to wake it early
     fresh_after: float = math.inf  # a page seen after this moment is news
     seen: Status | None = None  # what the last page showed, and when
@@ -134,6 +142,7 @@ class StatusReads:
         self._pending: dict[str, _Run] = {}  # want news, not yet given a way to get it
         self._walks: list[_Walk] = []
         self._planned = False
+        self._timer: asyncio.TimerHandle | None = None
         self._interleave = 1.0  # list items per run of ours (other runs sit in between)
         self.stats: Counter[str] = Counter()
 
@@ -163,6 +172,9 @@ class StatusReads:
 
     async def aclose(self) -> None:
         """Stop the walks under way (their runs' readers are cancelled with the batch)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         walks, self._walks = self._walks, []
         for walk in walks:
             if walk.task is not None:
@@ -191,16 +203,19 @@ class StatusReads:
             handle.cancel()
             run.sleeper = None
 
-    async def read(self, run_id: str, *, direct: bool = False) -> News:
+    async def read(self, run_id: str, *, direct: bool = False, patience: float = 0.0) -> News:
         """The run's status now: from a page seen since most of its sleep went by, else from a
         page of a walk, else from its own read (the result read when `direct`: the caller
-        expects the run final and its output small, so that read is also its last)."""
+        expects the run final and its output small, so that read is also its last). It may
+        wait up to `patience` seconds for other runs to share a walk with."""
         run = self._runs[run_id]
         seen = run.seen
         if seen is not None and (seen in TERMINAL_STATUSES or run.seen_at >= run.fresh_after):
             run.seen = None
             self.stats["from_pages"] += 1
             return News(seen)
+        run.direct = direct
+        run.deadline = self._clock() + (0.0 if direct else max(0.0, patience))
         answer: News | _Single = _SINGLE
         if run.listed:
             waiter: asyncio.Future[News | _Single] = asyncio.get_running_loop().create_future()
@@ -235,20 +250,35 @@ class StatusReads:
             asyncio.get_running_loop().call_soon(self._plan)
 
     def _plan(self) -> None:
-        """Give every run that wants news a way to get it: a walk (under way or new) where that
-        costs fewer requests than reading each, else its own read."""
+        """Give the runs that want news a way to get it. A run a walk under way will pass is
+        given to that walk at once. The others wait until the first of them runs out of
+        patience; then walks (extended, or new) answer those that costs fewer requests for,
+        and the runs out of patience that are left read for themselves."""
         self._planned = False
-        pending = [(rid, run) for rid, run in self._pending.items() if run.walk is None]
-        self._pending.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = self._clock()
         rest: list[tuple[float, str, _Run]] = []
-        for run_id, run in pending:
+        for run_id, run in list(self._pending.items()):
             if run.waiter is None or run.waiter.done():
+                del self._pending[run_id]
                 continue
             walk = self._free_ride(run)
             if walk is not None:
+                del self._pending[run_id]
                 self._assign(walk, run_id, run, self._depth(run, walk.total))
+            elif run.direct:
+                del self._pending[run_id]
+                _answer(run, _SINGLE)
             else:
                 rest.append((self._depth(run, self._submitted), run_id, run))
+        if not rest:
+            return
+        first = min(run.deadline for _, _, run in rest)
+        if first > now:
+            self._wake_at(first - now)
+            return
         rest.sort(key=lambda item: item[0])
         while rest:
             choice = self._best_walk(rest)
@@ -256,12 +286,23 @@ class StatusReads:
                 break
             walk, start, count = choice
             for _, run_id, run in rest[start : start + count]:
+                del self._pending[run_id]
                 self._assign(walk, run_id, run, self._depth(run, walk.total))
             del rest[start : start + count]
             if walk.task is None:
                 self._start(walk)
-        for _, _, run in rest:
-            _answer(run, _SINGLE)
+        waiting = []
+        for _, run_id, run in rest:
+            if run.deadline <= now:
+                del self._pending[run_id]
+                _answer(run, _SINGLE)
+            else:
+                waiting.append(run.deadline)
+        if waiting:  # patience left: they are planned again at the first deadline
+            self._wake_at(min(waiting) - now)
+
+    def _wake_at(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(delay, self._plan_soon)
 
     def _depth(self, run: _Run, total: int) -> float:
         """Where the run should be in a list taken when `total` runs of ours were submitted."""
@@ -321,6 +362,8 @@ class StatusReads:
                 page = await self._app.list_runs_page(token)
                 self.stats["pages"] += 1
                 self._observe(walk, page)
+                if self._pending:
+                    self._plan_soon()  # runs waiting for company may ride this walk
                 token = page.next_page_token or None
                 if token is None:
                     break

@@ -176,3 +176,34 @@ async def test_a_failing_page_is_every_waiting_run_s_failed_poll(
             await reads.aclose()
     assert all(isinstance(a, asyncrun.ServerError) for a in answers)
     assert reads.stats["pages"] == 0 and reads.stats["single_reads"] == 0
+
+
+async def test_runs_with_patience_wait_for_company(emu: Emulator) -> None:
+    """The two oldest of 40 runs want news first: alone, their own reads are cheaper than 4
+    pages. With patience they wait, the 25 newest join them a loop turn later, and 4 pages
+    answer all 27 (3 pages and 2 reads without the wait)."""
+    async with _app(emu) as app:
+        runs = await _submit(app, 40, "1000")
+        reads = _tracking(app, runs, emu)
+        oldest = [asyncio.ensure_future(reads.read(r, patience=1.0)) for r in runs[:2]]
+        await asyncio.sleep(0)
+        newest = [asyncio.ensure_future(reads.read(r, patience=1.0)) for r in runs[-25:]]
+        news = await asyncio.gather(*oldest, *newest)
+        await reads.aclose()
+    assert {n.status for n in news} == {"running"}
+    assert _pages_and_reads(emu) == (4, 0)
+
+
+async def test_a_direct_run_does_not_wait_and_is_no_walk_s_target(emu: Emulator) -> None:
+    """A run expected final reads its result at once, even when others wait for a walk."""
+    async with _app(emu) as app:
+        runs = await _submit(app, 30, "0")
+        reads = _tracking(app, runs, emu)
+        waiting = [asyncio.ensure_future(reads.read(r, patience=1.0)) for r in runs[1:]]
+        direct = await reads.read(runs[0], direct=True, patience=1.0)
+        assert not any(w.done() for w in waiting)
+        await asyncio.gather(*waiting)
+        await reads.aclose()
+    assert direct.result is not None and direct.final
+    assert _pages_and_reads(emu) == (3, 0)
+    assert _requests(emu, "/runs/{run_id}") == 1
