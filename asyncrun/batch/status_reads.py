@@ -77,6 +77,7 @@ class News:
     status: Status
     info: RunInformation | None = None
     result: RunResult | None = None
+    waited: float = 0.0  # seconds it waited for company before its read was under way
 
     @property
     def final(self) -> bool:
@@ -100,6 +101,8 @@ class _Run:
     walk: _Walk | None = None  # the walk that will answer it
     estimate: float = 0.0  # its depth as estimated for that walk
     deadline: float = 0.0  # it waits for company until then
+    asked: float = 0.0  # when it asked for news ...
+    waited: float = 0.0  # ... and how long it then waited for company
     direct: bool = False  # its own read is its result read: no walk is started for it
     sleeper: asyncio.Future[None] | None = None  # sleeping; resolved to wake it early
     fresh_after: float = math.inf  # a page seen after this moment is news
@@ -215,7 +218,9 @@ class StatusReads:
             self.stats["from_pages"] += 1
             return News(seen)
         run.direct = direct
-        run.deadline = self._clock() + (0.0 if direct else max(0.0, patience))
+        run.asked = self._clock()
+        run.waited = 0.0
+        run.deadline = run.asked + (0.0 if direct else max(0.0, patience))
         answer: News | _Single = _SINGLE
         if run.listed:
             waiter: asyncio.Future[News | _Single] = asyncio.get_running_loop().create_future()
@@ -233,13 +238,14 @@ class StatusReads:
         if isinstance(answer, News):
             self.stats["from_pages"] += 1
             run.seen = None
-            return answer
+            return News(answer.status, waited=run.waited)
         self.stats["single_reads"] += 1
+        waited = run.waited
         if direct:
             result = await self._app.run_result_direct(run_id)
-            return News(result.metadata.status_v2, info=result, result=result)
+            return News(result.metadata.status_v2, info=result, result=result, waited=waited)
         info = await self._app.run_metadata(run_id)
-        return News(info.metadata.status_v2, info=info)
+        return News(info.metadata.status_v2, info=info, waited=waited)
 
     # ------------------------------------------------------------------ planning
 
@@ -270,7 +276,7 @@ class StatusReads:
                 self._assign(walk, run_id, run, self._depth(run, walk.total))
             elif run.direct:
                 del self._pending[run_id]
-                _answer(run, _SINGLE)
+                self._answer(run, _SINGLE)
             else:
                 rest.append((self._depth(run, self._submitted), run_id, run))
         if not rest:
@@ -295,7 +301,7 @@ class StatusReads:
         for _, run_id, run in rest:
             if run.deadline <= now:
                 del self._pending[run_id]
-                _answer(run, _SINGLE)
+                self._answer(run, _SINGLE)
             else:
                 waiting.append(run.deadline)
         if waiting:  # patience left: they are planned again at the first deadline
@@ -343,7 +349,14 @@ class StatusReads:
                     best = (saving, walk, start, count)
         return None if best is None else best[1:]
 
+    def _answer(self, run: _Run, answer: News | _Single) -> None:
+        if run.waiter is not None and not run.waiter.done():
+            if run.walk is None:  # told to read for itself: its wait for company ends now
+                run.waited = self._clock() - run.asked
+            run.waiter.set_result(answer)
+
     def _assign(self, walk: _Walk, run_id: str, run: _Run, depth: float) -> None:
+        run.waited = self._clock() - run.asked
         run.walk = walk
         run.estimate = depth
         walk.waiting.add(run_id)
@@ -380,7 +393,7 @@ class StatusReads:
             for run_id in list(walk.waiting):
                 run = self._runs.get(run_id)
                 if run is not None:
-                    _answer(run, _SINGLE)
+                    self._answer(run, _SINGLE)
             walk.waiting.clear()
 
     def _observe(self, walk: _Walk, page: RunsPage) -> None:
@@ -395,7 +408,7 @@ class StatusReads:
             run.seen, run.seen_at = item.status_v2, now
             run.depth, run.depth_total = walk.position + index, walk.total
             if run.waiter is not None and not run.waiter.done():
-                _answer(run, News(item.status_v2))
+                self._answer(run, News(item.status_v2))
             elif item.status_v2 in TERMINAL_STATUSES and run.sleeper is not None:
                 self.stats["woken"] += 1
                 _wake(run.sleeper)
@@ -414,12 +427,7 @@ class StatusReads:
             elif run.estimate < limit:
                 walk.waiting.discard(run_id)
                 self.stats["missed"] += 1
-                _answer(run, _SINGLE)
-
-
-def _answer(run: _Run, answer: News | _Single) -> None:
-    if run.waiter is not None and not run.waiter.done():
-        run.waiter.set_result(answer)
+                self._answer(run, _SINGLE)
 
 
 def _wake(sleeper: asyncio.Future[None]) -> None:
