@@ -33,8 +33,9 @@ from pydantic import BaseModel, ValidationError
 
 from asyncrun import payload
 from asyncrun.batch import runner as batch_runner
+from asyncrun.batch.counters import BatchCounters
+from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome
-from asyncrun.batch.runner import BatchCounters, Interrupt
 from asyncrun.config import Bucket, Limits
 from asyncrun.errors import (
     AmbiguousSubmitError,
