@@ -13,11 +13,15 @@ requests each way costs:
 - every other due run gets its own read (metadata, or the result read when the caller expects
   the run to be final with a small output, so that one request is also its last).
 
-A run may wait a little for company (`patience`, a share of the pause it just slept): the due
-set is decided when the first of its runs has waited that long, so runs whose schedules are not
-aligned still share a walk. A run that expects to be final with a small output (`direct`) never
+A run may be answered a little later for company (`patience`, a share of the pause it just
+slept): the due set is decided when the first of its runs has used half its patience, so runs
+whose schedules are not aligned still share a walk, and the other half is the walk's time. A run that expects to be final with a small output (`direct`) never
 waits and is never a walk's target: its own result read answers it in one request, which a page
 could only add to; it still takes an answer from a walk that passes it anyway.
+
+Pages come one after the other (each needs the last one's token), so a walk reaches deep runs
+late when the client or the server is busy: a run is only given to a walk that reaches it
+within its patience left plus about one page's latency (what its own read would take).
 
 A run's depth in the list is estimated from the order of submission (every run of ours
 submitted after it lies above it), scaled by the share of other runs (other batches, other
@@ -57,6 +61,7 @@ Status = StatusV2 | str
 _PAGE_SIZE = 50  # the cloud's documented page size; learned from full pages
 _MAX_WALKS = 4  # walks under way at once (each is sequential: a page needs the last token)
 _FRESH = 0.8  # a page counts as news for a run if seen after this share of its sleep
+_SMOOTHING = 0.3  # weight of the latest page in the page latency
 
 
 class StatusSource(Protocol):
@@ -100,7 +105,9 @@ class _Run:
     waiter: asyncio.Future[News | _Single] | None = None  # wants news now
     walk: _Walk | None = None  # the walk that will answer it
     estimate: float = 0.0  # its depth as estimated for that walk
-    deadline: float = 0.0  # it waits for company until then
+    deadline: float = 0.0  # its answer may come this much later than its own read's
+    plan_at: float = 0.0  # it waits for company until then (half its patience: the walk
+    # that answers it needs the other half)
     asked: float = 0.0  # when it asked for news ...
     waited: float = 0.0  # ... and how long it then waited for company
     direct: bool = False  # its own read is its result read: no walk is started for it
@@ -135,6 +142,7 @@ class StatusReads:
         clock: Callable[[], float] = time.monotonic,
         page_size: int = _PAGE_SIZE,
         max_walks: int = _MAX_WALKS,
+        page_latency: float | None = None,
     ) -> None:
         self._app = app
         self._clock = clock
@@ -147,6 +155,8 @@ class StatusReads:
         self._planned = False
         self._timer: asyncio.TimerHandle | None = None
         self._interleave = 1.0  # list items per run of ours (other runs sit in between)
+        # Seconds a page takes to come back (smoothed); None: not timed yet.
+        self._latency = page_latency
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ runs
@@ -220,7 +230,9 @@ class StatusReads:
         run.direct = direct
         run.asked = self._clock()
         run.waited = 0.0
-        run.deadline = run.asked + (0.0 if direct else max(0.0, patience))
+        patience = 0.0 if direct else max(0.0, patience)
+        run.deadline = run.asked + patience
+        run.plan_at = run.asked + patience / 2
         answer: News | _Single = _SINGLE
         if run.listed:
             waiter: asyncio.Future[News | _Single] = asyncio.get_running_loop().create_future()
@@ -270,7 +282,7 @@ class StatusReads:
             if run.waiter is None or run.waiter.done():
                 del self._pending[run_id]
                 continue
-            walk = self._free_ride(run)
+            walk = self._free_ride(run, now)
             if walk is not None:
                 del self._pending[run_id]
                 self._assign(walk, run_id, run, self._depth(run, walk.total))
@@ -281,13 +293,13 @@ class StatusReads:
                 rest.append((self._depth(run, self._submitted), run_id, run))
         if not rest:
             return
-        first = min(run.deadline for _, _, run in rest)
+        first = min(run.plan_at for _, _, run in rest)
         if first > now:
             self._wake_at(first - now)
             return
         rest.sort(key=lambda item: item[0])
         while rest:
-            choice = self._best_walk(rest)
+            choice = self._best_walk(rest, now)
             if choice is None:
                 break
             walk, start, count = choice
@@ -299,11 +311,11 @@ class StatusReads:
                 self._start(walk)
         waiting = []
         for _, run_id, run in rest:
-            if run.deadline <= now:
+            if run.plan_at <= now:
                 del self._pending[run_id]
                 self._answer(run, _SINGLE)
             else:
-                waiting.append(run.deadline)
+                waiting.append(run.plan_at)
         if waiting:  # patience left: they are planned again at the first deadline
             self._wake_at(min(waiting) - now)
 
@@ -316,21 +328,39 @@ class StatusReads:
             return run.depth + max(0, total - run.depth_total) * self._interleave
         return max(0, total - run.seq) * self._interleave
 
-    def _free_ride(self, run: _Run) -> _Walk | None:
-        """A walk under way that will pass the run anyway (the one closest to it)."""
+    def _free_ride(self, run: _Run, now: float) -> _Walk | None:
+        """A walk under way that will pass the run anyway, soon enough (the closest one)."""
         best: _Walk | None = None
         for walk in self._walks:
             depth = self._depth(run, walk.total)
-            if walk.position <= depth <= walk.target and (
-                best is None or walk.position > best.position
+            if (
+                walk.position <= depth <= walk.target
+                and self._reach_time(walk, depth) <= self._budget(run, now)
+                and (best is None or walk.position > best.position)
             ):
                 best = walk
         return best
 
-    def _best_walk(self, rest: list[tuple[float, str, _Run]]) -> tuple[_Walk, int, int] | None:
+    def _reach_time(self, walk: _Walk, depth: float) -> float:
+        """Seconds until the walk's page with `depth` on it is answered (pages go one by one;
+        until a page was timed, only the next one is taken to come at once)."""
+        pages = math.floor((depth - walk.position) / self._page) + 1
+        if self._latency is None:
+            return 0.0 if pages <= 1 else math.inf
+        return pages * self._latency
+
+    def _budget(self, run: _Run, now: float) -> float:
+        """How long a walk may take to answer the run: its patience left plus the time its own
+        read would take (about one page's)."""
+        return max(0.0, run.deadline - now) + (self._latency or 0.0)
+
+    def _best_walk(
+        self, rest: list[tuple[float, str, _Run]], now: float
+    ) -> tuple[_Walk, int, int] | None:
         """The walk (one under way, extended, or a new one from the top) and the slice of
         `rest` (sorted by depth) it should answer that saves the most requests over reading
-        each run; None when no walk saves any."""
+        each run; None when no walk saves any. A walk reaches deep runs late (each page waits
+        for the one before): the slice ends where a run would wait longer than its budget."""
         best: tuple[int, _Walk, int, int] | None = None
         candidates = list(self._walks)
         if len(self._walks) < self._max_walks:
@@ -341,8 +371,10 @@ class StatusReads:
             start = 0
             while start < len(rest) and rest[start][0] - shift < walk.position:
                 start += 1  # passed already: only a later walk can see these
-            for count, (estimate, _, _) in enumerate(rest[start:], 1):
+            for count, (estimate, _, run) in enumerate(rest[start:], 1):
                 depth = estimate - shift
+                if self._reach_time(walk, depth) > self._budget(run, now):
+                    break
                 pages = math.ceil((depth - reach) / self._page) if depth > reach else 0
                 saving = count - pages
                 if saving > 0 and (best is None or saving > best[0]):
@@ -372,7 +404,11 @@ class StatusReads:
         token: str | None = None
         try:
             while walk.waiting:
+                asked = self._clock()
                 page = await self._app.list_runs_page(token)
+                took = self._clock() - asked
+                last = took if self._latency is None else self._latency
+                self._latency = last + _SMOOTHING * (took - last)
                 self.stats["pages"] += 1
                 self._observe(walk, page)
                 if self._pending:

@@ -35,8 +35,10 @@ async def _submit(app: AsyncApplication, count: int, seconds: str) -> list[str]:
 
 
 def _tracking(app: AsyncApplication, runs: list[str], emu: Emulator) -> StatusReads:
-    """A reader answering for `runs` (in submission order); the emulator's counts restart."""
-    reads = StatusReads(app, page_size=PAGE)
+    """A reader answering for `runs` (in submission order); the emulator's counts restart.
+    Pages are taken to come back at once until one was timed (a fresh reader in a batch
+    assumes nothing and walks one page)."""
+    reads = StatusReads(app, page_size=PAGE, page_latency=0.0)
     for run_id in runs:
         reads.track(run_id)
     emu.reset_stats()
@@ -112,9 +114,10 @@ async def test_other_batches_and_apps_interleaved_still_answer_every_run(
             await _submit(app, 2, "0")
             await _submit(other, 1, "0")
         reads = _tracking(app, ours, emu)
-        first = await asyncio.gather(*(reads.read(r) for r in ours))
+        # Patience: a walk of 12 pages takes 12 page latencies, more than one read's.
+        first = await asyncio.gather(*(reads.read(r, patience=1.0) for r in ours))
         singles, pages = reads.stats["single_reads"], _requests(emu, "/runs")
-        second = await asyncio.gather(*(reads.read(r) for r in ours))
+        second = await asyncio.gather(*(reads.read(r, patience=1.0) for r in ours))
         expected = [(await app.run_metadata(r)).metadata.status_v2 for r in ours]
         await reads.aclose()
     assert [n.status for n in first] == expected == [n.status for n in second]
@@ -167,7 +170,7 @@ async def test_a_failing_page_is_every_waiting_run_s_failed_poll(
             emulator_factory(page_size=PAGE, faults=faults) as broken,
             _app(broken) as broken_app,
         ):
-            reads = StatusReads(broken_app, page_size=PAGE)
+            reads = StatusReads(broken_app, page_size=PAGE, page_latency=0.0)
             for run_id in runs:
                 reads.track(run_id)
             answers: list[Any] = await asyncio.gather(
