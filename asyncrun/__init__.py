@@ -33,6 +33,7 @@ from asyncrun.models import (
     FormatInput,
     FormatOutput,
     Input,
+    ManagedInput,
     Metadata,
     Run,
     RunConfiguration,
@@ -42,6 +43,7 @@ from asyncrun.models import (
     RunResult,
     RunTypeConfiguration,
     StatusV2,
+    TimestampedRunLog,
     UploadURL,
 )
 from asyncrun.polling import PollingOptions
@@ -68,6 +70,7 @@ __all__ = [
     "Input",
     "InputError",
     "Limits",
+    "ManagedInput",
     "Metadata",
     "NotFoundError",
     "PermissionDeniedError",
@@ -92,6 +95,7 @@ __all__ = [
     "ServerError",
     "StatusV2",
     "Timeouts",
+    "TimestampedRunLog",
     "UnprocessableEntityError",
     "UploadError",
     "UploadURL",
