@@ -15,9 +15,10 @@ requests each way costs:
 
 A run may be answered a little later for company (`patience`, a share of the pause it just
 slept): the due set is decided when the first of its runs has used half its patience, so runs
-whose schedules are not aligned still share a walk, and the other half is the walk's time. A run that expects to be final with a small output (`direct`) never
-waits and is never a walk's target: its own result read answers it in one request, which a page
-could only add to; it still takes an answer from a walk that passes it anyway.
+whose schedules are not aligned still share a walk, and the other half is the walk's time. A
+run that expects to be final with a small output (`direct`) never waits and is never a walk's
+target: its own result read answers it in one request, which a page could only add to; it
+still takes an answer from a walk that passes it anyway.
 
 Pages come one after the other (each needs the last one's token), so a walk reaches deep runs
 late when the client or the server is busy: a run is only given to a walk that reaches it
