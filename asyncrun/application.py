@@ -295,9 +295,16 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotent: bool = True,
+        express: bool = False,
     ) -> bytes:
         resp = await self._transport.request(
-            method, path, bucket=bucket, idempotent=idempotent, params=params, body=body
+            method,
+            path,
+            bucket=bucket,
+            idempotent=idempotent,
+            params=params,
+            body=body,
+            express=express,
         )
         return resp.body
 
@@ -633,7 +640,8 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         params = {"pagereturn": "true"}
         if page_token:
             params["pagetoken"] = page_token
-        raw = await self._call("GET", f"{self._base}/runs", params=params)
+        # Express: a page stands for up to 50 status reads; it must not queue behind submits.
+        raw = await self._call("GET", f"{self._base}/runs", params=params, express=True)
         return _parse(RunsPage, raw, "list_runs")
 
     async def find_runs_by_name(
