@@ -31,6 +31,7 @@ _FAULT_FLAGS = (
     ("fault_drop", "drop"),
     ("fault_slow", "slow"),
     ("fault_lost_create", "lost_create"),
+    ("fault_late_create", "late_create"),
     ("fault_storage_500", "storage_500"),
     ("fault_storage_drop", "storage_drop"),
 )
@@ -94,6 +95,12 @@ def register(subparsers: Any) -> None:
         default=0.5,
         help="delay of a 'slow' fault, seconds",
     )
+    p.add_argument(
+        "--late-seconds",
+        type=non_negative_float,
+        default=5.0,
+        help="seconds after its dropped POST that a 'late_create' run is created",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the fault and duration draws")
     p.add_argument(
         "--app-command",
@@ -135,6 +142,7 @@ def check_emulator_arguments(args: argparse.Namespace) -> None:
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     faults = FaultProfile(
         slow_seconds=args.slow_seconds,
+        late_seconds=args.late_seconds,
         **{field: getattr(args, flag) for flag, field in _FAULT_FLAGS},
     )
     return EmulatorConfig(

@@ -13,7 +13,7 @@ from asyncrun.emulator.config import INLINE_LIMIT, EmulatorConfig
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run
 from asyncrun.emulator.state import STATE, EmulatorState
 from asyncrun.emulator.storage_routes import add_storage_routes
-from asyncrun.emulator.submit import parse_new_run, upload_key
+from asyncrun.emulator.submit import upload_key
 from asyncrun.emulator.wire import (
     ApiError,
     json_bytes,
@@ -76,12 +76,9 @@ async def create_run(request: web.Request) -> web.StreamResponse:
     if length is not None and length > MAX_BODY:
         raise ApiError(413, "request body is larger than 5 MiB: upload the input instead")
     body = await request.read()
-    spec = await parse_new_run(
-        state.storage, request.match_info["app_id"], body, request.query.get("instance_id")
+    run = await state.create_run(
+        request.match_info["app_id"], body, request.query.get("instance_id")
     )
-    run = state.store.create(spec, command=state.commands is not None)
-    if state.commands is not None:
-        state.commands.start(run)
     return json_response({"run_id": run.id})
 
 

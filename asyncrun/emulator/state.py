@@ -16,6 +16,8 @@ from asyncrun.emulator.limits import RateLimiter
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run, RunStore
 from asyncrun.emulator.stats import Stats
 from asyncrun.emulator.storage import Storage
+from asyncrun.emulator.submit import parse_new_run
+from asyncrun.emulator.wire import ApiError
 
 # Outputs up to this size are built in memory on request; bigger ones are written to storage
 # once (in a thread) and streamed from disk.
@@ -41,6 +43,7 @@ class EmulatorState:
         self._output_locks: dict[str, asyncio.Lock] = {}
         self._uploads = 0
         self._requests = 0
+        self._late: set[asyncio.Task[None]] = set()
         self.commands: CommandRunner | None = None
         if config.app_command is not None:
             self.commands = CommandRunner(config.app_command, config.app_concurrency, self.storage)
@@ -53,6 +56,34 @@ class EmulatorState:
         self._uploads += 1
         return f"upload-{self._uploads:x}-{secrets.token_hex(6)}"
 
+    async def create_run(self, app_id: str, body: bytes, instance_id: str | None) -> Run:
+        """POST runs: validate the body, read its input, and start the run."""
+        spec = await parse_new_run(self.storage, app_id, body, instance_id)
+        run = self.store.create(spec, command=self.commands is not None)
+        if self.commands is not None:
+            self.commands.start(run)
+        return run
+
+    def create_late(self, app_id: str, body: bytes, instance_id: str | None) -> None:
+        """The `late_create` fault: create the run `late_seconds` from now, in the background
+        (its client got no answer)."""
+        task = asyncio.get_running_loop().create_task(self._create_late(app_id, body, instance_id))
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _create_late(self, app_id: str, body: bytes, instance_id: str | None) -> None:
+        await asyncio.sleep(self.config.faults.late_seconds)
+        try:
+            await self.create_run(app_id, body, instance_id)
+        except ApiError:
+            return  # a request the API would have refused creates nothing, late or not
+        self.stats.late_created += 1
+
+    async def late_creates_done(self) -> None:
+        """Wait until every pending `late_create` has created its run (test hook)."""
+        while self._late:
+            await asyncio.gather(*self._late, return_exceptions=True)
+
     def snapshot(self) -> dict[str, Any]:
         """The body of GET /_emulator/stats."""
         return {
@@ -61,6 +92,8 @@ class EmulatorState:
             "runs_per_name": dict(self.store.per_name),
             "bytes_stored": self.storage.bytes_stored,
             "faults": dict(self.stats.faults),
+            "late_created": self.stats.late_created,
+            "late_pending": len(self._late),
             "rate_limited": dict(self.stats.rate_limited),
             "recent_requests": [dict(entry) for entry in self.stats.recent],
         }
@@ -84,6 +117,9 @@ class EmulatorState:
         return out
 
     async def aclose(self) -> None:
+        for task in list(self._late):
+            task.cancel()
+        await asyncio.gather(*self._late, return_exceptions=True)
         if self.commands is not None:
             await self.commands.aclose()
         self.storage.close()
