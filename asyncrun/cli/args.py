@@ -21,7 +21,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from asyncrun.application import validate_app_id
 from asyncrun.batch.journal import read_journal_meta
@@ -139,49 +139,29 @@ def new_command(
 # ---------------------------------------------------------------------- value types
 
 
-def _number(text: str, kind: Callable[[str], Any], what: str) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-    return value
+N = TypeVar("N", int, float)
 
 
-def positive_int(text: str) -> int:
-    value: int = _number(text, int, "a whole number >= 1")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _ranged(kind: type[N], what: str, fits: Callable[[N], bool]) -> Callable[[str], N]:
+    """An argparse type: text -> a finite number of `kind` for which `fits` holds."""
+
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not fits(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def positive_float(text: str) -> float:
-    value: float = _number(text, float, "a number > 0")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value: float = _number(text, float, "a number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def probability(text: str) -> float:
-    value: float = _number(text, float, "a probability between 0 and 1")
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
-    return value
-
-
-def port_number(text: str) -> int:
-    value: int = _number(text, int, "a port number 0-65535")
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
-    return value
+positive_int = _ranged(int, "a whole number >= 1", lambda v: v >= 1)
+positive_float = _ranged(float, "a number > 0", lambda v: v > 0)
+non_negative_float = _ranged(float, "a number >= 0", lambda v: v >= 0)
+probability = _ranged(float, "a probability between 0 and 1", lambda v: 0 <= v <= 1)
+port_number = _ranged(int, "a port number 0-65535", lambda v: 0 <= v <= 65535)
 
 
 def non_empty(text: str) -> str:

@@ -157,14 +157,15 @@ def run_batch_command(args: argparse.Namespace) -> int:
 
 
 def _register_status(subparsers: Any) -> None:
-    p = new_command(
-        subparsers,
-        "status",
-        help="what a batch journal holds (no network)",
-        examples=("asyncrun status --journal sweep.db",),
-    )
-    p.add_argument("--journal", type=Path, required=True, help="the journal of a batch")
+    p = _journal_command(subparsers, "status", "what a batch journal holds (no network)")
     p.set_defaults(func=run_status, check=check_journal_argument)
+
+
+def _journal_command(subparsers: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A command about the batch of a journal: `asyncrun NAME --journal FILE`."""
+    p = new_command(subparsers, name, help=help, examples=(f"asyncrun {name} --journal sweep.db",))
+    p.add_argument("--journal", type=Path, required=True, help="the journal of a batch")
+    return p
 
 
 def check_journal_argument(args: argparse.Namespace) -> None:
@@ -202,13 +203,9 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def _register_cancel(subparsers: Any) -> None:
-    p = new_command(
-        subparsers,
-        "cancel",
-        help="cancel every run of a batch journal that is still in flight",
-        examples=("asyncrun cancel --journal sweep.db",),
+    p = _journal_command(
+        subparsers, "cancel", "cancel every run of a batch journal that is still in flight"
     )
-    p.add_argument("--journal", type=Path, required=True, help="the journal of a batch")
     add_client_arguments(p)
     p.set_defaults(func=run_cancel, check=check_cancel_arguments)
 

@@ -67,9 +67,9 @@ def test_batch_prints_the_grouped_reasons(
         text = "{not json" if i % 2 == 0 else f'{{"i": {i}}}'
         (inputs / f"s{i:03d}.json").write_text(text)
     sources = sorted(str(p.relative_to(tmp_path)) for p in inputs.iterdir())
+    url = ["--url", emulator_thread.url, "--limits", "unlimited"]
     result = run_cli(
-        ["batch", "--app-id", "reasons", *sources, "--journal", "j.db", "--out", "out"]
-        + ["--url", emulator_thread.url, "--limits", "unlimited"],
+        ["batch", "--app-id", "reasons", *sources, "--journal", "j.db", "--out", "out", *url],
         tmp_path,
     )
     assert result.returncode == 1, result.stdout + result.stderr
