@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from asyncrun.batch.runner import BATCH_POLLING
+from asyncrun.batch.schedule import BATCH_POLLING
 from asyncrun.cli.args import (
     EXIT_FAILED,
     app_id,
