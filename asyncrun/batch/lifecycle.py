@@ -24,7 +24,7 @@ from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.scenario import Scenario, run_name
 from asyncrun.batch.schedule import PollSchedule
 from asyncrun.batch.submission import Submission, describe, read_with_retries
-from asyncrun.models import RunInformation, RunResult, StatusV2
+from asyncrun.models import ContentFormat, RunInformation, RunResult, StatusV2
 from asyncrun.polling import PollingOptions
 
 __all__ = ["Lifecycle"]
@@ -163,8 +163,13 @@ class Lifecycle:
         error = meta.error or None
         location = None
         status = str(meta.status_v2)
-        if meta.status_v2 == StatusV2.succeeded and self.fetch_results:
-            result = await self._read_result(scenario.key, run_id, info)
+        if meta.status_v2 == StatusV2.succeeded:
+            if isinstance(info, RunResult) and meta.output_type == ContentFormat.json:
+                result = info  # the last poll was the result read
+            elif self.fetch_results:
+                result = await self._read_result(scenario.key, run_id, info)
+            if self.fetch_results:  # else no poll may become a result read
+                self.schedule.saw_output(meta)
         if meta.metrics is not None or meta.statistics is not None:
             await self.journal.record_metrics(scenario.key, meta.metrics, meta.statistics)
         if self.output_dir is not None:
@@ -217,9 +222,8 @@ class Lifecycle:
         """Reads the result of a finished run later, when asked (RunOutcome.fetch_result)."""
 
         async def fetch() -> RunResult:
-            info = await self.app.run_metadata_with_polling(
-                run_id, self.polling, first_poll_after=0
-            )
+            app = self.app
+            info = await read_with_retries(lambda: app.run_metadata(run_id), self.polling, self.rng)
             return await self._read_result(key, run_id, info)
 
         return fetch

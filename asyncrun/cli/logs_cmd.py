@@ -6,39 +6,40 @@ import argparse
 import asyncio
 from typing import Any
 
-from rich.console import Console
-
-from asyncrun.cli.common import EXIT_INTERRUPTED, add_client_arguments, client_from_args, fail
-from asyncrun.errors import AsyncrunError
+from asyncrun.cli.args import app_id, new_command, non_empty, positive_float
+from asyncrun.cli.common import add_client_arguments, check_client_arguments, client_from_args
 from asyncrun.polling import PollingOptions
 
 
 def register(subparsers: Any) -> None:
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "logs", help="print a run's logs (--follow: each new line until the run ends)"
+    p = new_command(
+        subparsers,
+        "logs",
+        help="print a run's logs; with --follow, each new line until the run ends",
+        examples=(
+            "asyncrun logs --app-id my-app run-123",
+            "asyncrun logs --app-id my-app run-123 --follow --timeout 600",
+        ),
     )
-    p.add_argument("--app-id", required=True)
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--app-id", required=True, type=app_id, help="the run's application")
+    p.add_argument("run_id", type=non_empty, metavar="RUN_ID", help="the run whose logs to print")
     p.add_argument(
         "--follow",
         action="store_true",
-        help="poll the live logs and print each line as it comes, until the run ends",
+        help="poll the live logs and print each line as it is written, until the run ends",
     )
     p.add_argument(
-        "--timeout", type=float, default=-1, help="with --follow: seconds to wait (-1: no limit)"
+        "--timeout",
+        type=positive_float,
+        default=None,
+        help="with --follow: stop after this many seconds (default: no limit)",
     )
     add_client_arguments(p)
-    p.set_defaults(func=run_logs)
+    p.set_defaults(func=run_logs, check=check_client_arguments)
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
-    try:
-        return asyncio.run(_logs(args))
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except AsyncrunError as exc:
-        return fail(console, exc)
+    return asyncio.run(_logs(args))
 
 
 async def _logs(args: argparse.Namespace) -> int:
@@ -48,7 +49,8 @@ async def _logs(args: argparse.Namespace) -> int:
             text = await app.run_logs(args.run_id)
             print(text, end="" if text.endswith("\n") else "\n", flush=True)
             return 0
-        options = PollingOptions(initial_delay=0.0, max_duration=args.timeout)
+        limit = -1.0 if args.timeout is None else args.timeout
+        options = PollingOptions(initial_delay=0.0, max_duration=limit)
         async for entry in app.run_logs_live(args.run_id, options):
             stamp = entry.timestamp.isoformat() if entry.timestamp is not None else "-"
             print(f"{stamp} {entry.log}", flush=True)
