@@ -59,6 +59,14 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         default="standard",
         help="client-side rate limits: the plan's published limits (default standard)",
     )
+    parser.add_argument(
+        "--ca-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="trust the CA certificates in PATH (PEM) for HTTPS "
+        "(default: the system's, or SSL_CERT_FILE)",
+    )
 
 
 def limits_named(name: str) -> Limits:
@@ -68,7 +76,10 @@ def limits_named(name: str) -> Limits:
 def client_from_args(args: argparse.Namespace, *, api_key: str | None = None) -> AsyncClient:
     """The API key comes from NEXTMV_API_KEY or ~/.nextmv/config.yaml, never from the command
     line (a command line is stored in the journal and shown in `ps`)."""
-    return AsyncClient(api_key=api_key, url=args.url, limits=limits_named(args.limits))
+    verify = args.ca_file if args.ca_file is not None else True
+    return AsyncClient(
+        api_key=api_key, url=args.url, limits=limits_named(args.limits), verify=verify
+    )
 
 
 def scenario_factory(args: argparse.Namespace) -> Callable[[], Iterator[Scenario]]:
@@ -188,5 +199,6 @@ def check_positive(value: str) -> int:
 
 
 def fail(console: Console, exc: ConfigError | Exception) -> int:
-    console.print(f"[red]asyncrun: {exc}[/]")
+    # One line however long (no wrapping), and the message taken as text, not rich markup.
+    console.print(f"asyncrun: {exc}", style="red", soft_wrap=True, markup=False, highlight=False)
     return 2
