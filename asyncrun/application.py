@@ -17,7 +17,6 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -36,6 +35,7 @@ from asyncrun._answers import loads as _loads
 from asyncrun._answers import model as _model
 from asyncrun._answers import pages
 from asyncrun._answers import parse as _parse
+from asyncrun._types import Clock, Sleep
 from asyncrun.batch import runner as batch_runner
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.interrupts import Interrupt
@@ -74,8 +74,6 @@ __all__ = ["AsyncApplication", "validate_app_id", "validate_run_id"]
 logger = logging.getLogger("asyncrun")
 
 M = TypeVar("M", bound=BaseModel)
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 INLINE_LIMIT = payload.INLINE_LIMIT
 """JSON inputs and outputs strictly larger than this go through presigned URLs (the SDK's rule)."""

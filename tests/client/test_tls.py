@@ -24,6 +24,7 @@ from asyncrun import (
     Scenario,
     run_batch_all,
 )
+from asyncrun._retry import is_transient
 from asyncrun.emulator import Emulator
 
 Factory = Callable[..., AbstractAsyncContextManager[Emulator]]
@@ -151,3 +152,9 @@ async def test_a_1000_run_sweep_over_tls_opens_at_most_its_connection_limit(
     assert counts["requests"] >= 2000  # a create and at least one poll per run
     assert 1 <= counts["connections"] <= limit
     assert counts["tls_handshakes"] == counts["connections"]
+
+
+def test_the_retry_helper_takes_a_certificate_failure_as_lasting() -> None:
+    error = CertificateVerifyError("GET https://h/v1: not trusted", host="h", reason="r")
+    assert not is_transient(error)
+    assert is_transient(APIConnectionError("GET https://h/v1: connection lost"))
