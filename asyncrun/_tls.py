@@ -31,7 +31,7 @@ def check_verify(verify: object) -> Verify:
     if isinstance(verify, str | os.PathLike):
         path = Path(verify)
         if not path.exists():
-            raise ConfigError(f"verify: no CA bundle at {path}")
+            raise ConfigError(f"no CA bundle at {path}")
         return verify
     raise ConfigError(
         f"verify must be True, False, a CA bundle path or an ssl.SSLContext, not {verify!r}"
@@ -60,4 +60,4 @@ def _context_from(path: Path) -> ssl.SSLContext:
             return ssl.create_default_context(capath=str(path))
         return ssl.create_default_context(cafile=str(path))
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"verify: cannot read the CA bundle {path} ({exc})") from None
+        raise ConfigError(f"cannot read the CA bundle {path} ({exc})") from None
