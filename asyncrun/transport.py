@@ -48,6 +48,7 @@ logger = logging.getLogger("asyncrun")
 
 BodyFactory = Callable[[], "bytes | aiohttp.payload.Payload"]
 
+EXPRESS_CONNECTIONS = 2
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _USER_AGENT = "asyncrun/0.1.0"
 _CHUNK = 64 * 1024
@@ -99,6 +100,9 @@ class Transport:
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(limits.rate, retry, clock=clock, sleep=sleep)
         self._slots = asyncio.Semaphore(limits.max_connections)
+        # A few connections of their own for requests that answer for many (a page of the run
+        # list standing for up to 50 status reads): they never queue behind a submit storm.
+        self._express = asyncio.Semaphore(EXPRESS_CONNECTIONS)
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -122,7 +126,8 @@ class Transport:
         if self._session is not None and not self._session.closed:
             return
         connector = aiohttp.TCPConnector(
-            limit=self._limits.max_connections, ssl=ssl_setting(self._verify)
+            limit=self._limits.max_connections + EXPRESS_CONNECTIONS,
+            ssl=ssl_setting(self._verify),
         )
         # No default headers: the Authorization header is added per API request only, so a
         # presigned transfer can never carry it.
@@ -153,14 +158,18 @@ class Transport:
         idempotent: bool,
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
+        express: bool = False,
     ) -> Response:
-        """Send an API request (path relative to the base URL) with retries; 2xx or an error."""
+        """Send an API request (path relative to the base URL) with retries; 2xx or an error.
+        `express`: on the few connections kept for requests that answer for many (it still
+        draws from its rate bucket)."""
         url = self._url(path, params)
+        slots = self._express if express else self._slots
 
         async def once() -> Response | Failure:
             grant = await self._limiter.acquire(bucket)
             try:
-                outcome = await self._attempt(method, url, body, idempotent)
+                outcome = await self._attempt(method, url, body, idempotent, slots)
             finally:
                 self._limiter.release(grant)
             if isinstance(outcome, Response):
@@ -187,12 +196,17 @@ class Transport:
         }
 
     async def _attempt(
-        self, method: str, url: URL, body: bytes | None, idempotent: bool
+        self,
+        method: str,
+        url: URL,
+        body: bytes | None,
+        idempotent: bool,
+        slots: asyncio.Semaphore,
     ) -> Response | Failure:
         # The hot path of every API call: plain try/finally and a URL redacted only when an
         # error needs it (a batch makes thousands of these calls a second).
         try:
-            await self._acquire_slot(method, url)
+            await self._acquire_slot(method, url, slots)
         except APITimeoutError as exc:  # no free connection slot: nothing was sent
             return Failure(exc, retryable=True)
         try:
@@ -210,21 +224,24 @@ class Transport:
             error = _after_send_error(method, _shown(url), exc, idempotent)
             return Failure(error, idempotent)
         finally:
-            self._slots.release()
+            slots.release()
         if 200 <= response.status < 300:
             return response
         return _status_failure(method, _shown(url), response, idempotent)
 
-    async def _acquire_slot(self, method: str, url: URL | str) -> None:
+    async def _acquire_slot(
+        self, method: str, url: URL | str, slots: asyncio.Semaphore | None = None
+    ) -> None:
         """Take a connection slot, waiting at most the pool timeout (APITimeoutError)."""
-        if not self._slots.locked():
-            await self._slots.acquire()  # free: returns without suspending
+        slots = self._slots if slots is None else slots
+        if not slots.locked():
+            await slots.acquire()  # free: returns without suspending
             return
         try:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
             # that arrives as the acquire completes, and the caller then runs on.
             async with asyncio.timeout(self._timeouts.pool):
-                await self._slots.acquire()
+                await slots.acquire()
         except TimeoutError:
             raise _timeout(method, _shown(url), "pool") from None
 

@@ -26,6 +26,7 @@ from asyncrun import (
 )
 from asyncrun._retry import is_transient
 from asyncrun.emulator import Emulator
+from asyncrun.transport import EXPRESS_CONNECTIONS
 
 Factory = Callable[..., AbstractAsyncContextManager[Emulator]]
 KEY = "test-key"
@@ -150,7 +151,8 @@ async def test_a_1000_run_sweep_over_tls_opens_at_most_its_connection_limit(
         counts = connections_of(emu)
     assert [o.status for o in outcomes] == ["succeeded"] * 1000
     assert counts["requests"] >= 2000  # a create and at least one poll per run
-    assert 1 <= counts["connections"] <= limit
+    # The pool's limit: max_connections plus the few kept for list pages (express).
+    assert 1 <= counts["connections"] <= limit + EXPRESS_CONNECTIONS
     assert counts["tls_handshakes"] == counts["connections"]
 
 
