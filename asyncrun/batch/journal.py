@@ -25,12 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike, fspath
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from asyncrun.errors import ConfigError
+from asyncrun.models import ManagedInput
 
-__all__ = ["STATES", "Journal", "JournalRow", "State", "utc_now"]
+__all__ = ["STATES", "Journal", "JournalRow", "State", "read_journal_meta", "utc_now"]
 
 T = TypeVar("T")
 State = Literal["pending", "submitting", "submitted", "terminal"]
@@ -56,6 +58,16 @@ CREATE TABLE IF NOT EXISTS scenarios (
 );
 CREATE INDEX IF NOT EXISTS scenarios_state ON scenarios (state);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inputs (
+    source TEXT PRIMARY KEY,
+    managed_input TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    key TEXT PRIMARY KEY,
+    metrics TEXT,
+    statistics TEXT
+);
 """
 _UPDATABLE = frozenset(
     {
@@ -74,6 +86,7 @@ _UPDATABLE = frozenset(
     }
 )
 _TIMES = ("submitted_at", "finished_at", "detected_at")
+_OUR_TABLES = frozenset({"scenarios", "meta"})
 
 
 def utc_now() -> datetime:
@@ -157,6 +170,7 @@ class Journal:
             raise ConfigError(f"cannot open journal {self.path!r}: {exc}") from None
         try:
             conn.row_factory = sqlite3.Row
+            _check_ours(conn, self.path)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
@@ -164,6 +178,9 @@ class Journal:
         except sqlite3.Error as exc:
             conn.close()
             raise ConfigError(f"{self.path!r} is not a usable journal: {exc}") from None
+        except ConfigError:
+            conn.close()
+            raise
         return conn
 
     async def __aenter__(self) -> Journal:
@@ -369,12 +386,104 @@ class Journal:
 
         return await self._submit(op)
 
+    async def input_of(self, source: str) -> ManagedInput | None:
+        """The managed input this batch made for an input source (shared_inputs.py)."""
+
+        def op(conn: sqlite3.Connection) -> ManagedInput | None:
+            query = "SELECT managed_input FROM inputs WHERE source = ?"
+            found = conn.execute(query, (source,)).fetchone()
+            return ManagedInput.model_validate_json(found[0]) if found is not None else None
+
+        return await self._submit(op)
+
+    def record_input(self, source: str, managed: ManagedInput) -> asyncio.Future[None]:
+        """Remember the managed input of a source (so a resumed batch does not upload it)."""
+        document = managed.model_dump_json(include={"id", "name", "format"}, by_alias=True)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO inputs (source, managed_input, created_at) "
+                "VALUES (?, ?, ?)",
+                (source, document, utc_now().isoformat()),
+            )
+
+        return self._submit(op)
+
+    def record_metrics(
+        self, key: str, metrics: Mapping[str, Any] | None, statistics: Mapping[str, Any] | None
+    ) -> asyncio.Future[None]:
+        """A finished run's metrics (and deprecated statistics), for a resumed outcome's value."""
+        values = (key, _json_or_none(metrics), _json_or_none(statistics))
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO metrics (key, metrics, statistics) VALUES (?, ?, ?)",
+                values,
+            )
+
+        return self._submit(op)
+
+    async def metrics_of(self, key: str) -> tuple[Any, Any]:
+        """(metrics, statistics) recorded for a scenario, (None, None) when none were."""
+
+        def op(conn: sqlite3.Connection) -> tuple[Any, Any]:
+            query = "SELECT metrics, statistics FROM metrics WHERE key = ?"
+            found = conn.execute(query, (key,)).fetchone()
+            if found is None:
+                return None, None
+            metrics, statistics = found
+            return (
+                json.loads(metrics) if metrics is not None else None,
+                json.loads(statistics) if statistics is not None else None,
+            )
+
+        return await self._submit(op)
+
     async def get(self, key: str) -> JournalRow | None:
         def op(conn: sqlite3.Connection) -> JournalRow | None:
             found = conn.execute("SELECT * FROM scenarios WHERE key = ?", (key,)).fetchone()
             return _row(found) if found is not None else None
 
         return await self._submit(op)
+
+
+def _json_or_none(value: Any) -> str | None:
+    return json.dumps(value, separators=(",", ":")) if value is not None else None
+
+
+def _check_ours(conn: sqlite3.Connection, path: str | None) -> None:
+    """Refuse an SQLite file of some other program (our tables must not be added to it)."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and not tables >= _OUR_TABLES:
+        raise ConfigError(
+            f"{path!r} is an SQLite database of another program, not an asyncrun journal"
+        )
+
+
+def read_journal_meta(path: str | PathLike[str]) -> dict[str, str]:
+    """The meta of the journal at `path`, read only ({} for an empty file or database).
+
+    Blocking (call it before the event loop starts, or in a thread). Raises ConfigError when
+    the file cannot be read, is not SQLite, or is another program's database.
+    """
+    shown = fspath(path)
+    try:
+        # Read-write without create: a read-only connection to a WAL journal would leave its
+        # -wal and -shm files behind; this one closes like a writer, having written nothing.
+        conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=rw", uri=True)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"cannot open journal {shown!r}: {exc}") from None
+    try:
+        _check_ours(conn, shown)
+        if "meta" not in {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }:
+            return {}
+        return {name: value for name, value in conn.execute("SELECT name, value FROM meta")}
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{shown!r} is not an asyncrun journal ({exc})") from None
+    finally:
+        conn.close()
 
 
 def command_of(meta: Mapping[str, str]) -> list[str] | None:

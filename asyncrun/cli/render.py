@@ -4,6 +4,8 @@ the summary CSV."""
 from __future__ import annotations
 
 import csv
+import math
+import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,13 +30,24 @@ from rich.text import Text
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.outcome import RunOutcome
 
-__all__ = ["CSV_FIELDS", "BatchProgress", "Summary", "SummaryCSV", "progress_detail"]
+__all__ = [
+    "CSV_FIELDS",
+    "BatchProgress",
+    "Summary",
+    "SummaryCSV",
+    "progress_detail",
+    "reason_of",
+]
+
+DEFAULT_INSTANCE = "(default)"
+"""How a scenario with no instance id (the app's default instance) is shown."""
 
 CSV_FIELDS = (
     "key",
     "status",
     "run_id",
     "run_name",
+    "instance_id",
     "value",
     "run_duration_s",
     "polls",
@@ -123,9 +136,15 @@ def _spread(values: list[float]) -> tuple[str, str, str]:
     )
 
 
+def _p95(values: list[float]) -> float:
+    """The 95th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
 @dataclass
-class Summary:
-    """Status counts and the spread of run durations and result values of a batch."""
+class _Group:
+    """The outcomes of one instance."""
 
     statuses: Counter[str] = field(default_factory=Counter)
     durations: list[float] = field(default_factory=list)
@@ -137,6 +156,84 @@ class Summary:
             self.durations.append(outcome.run_duration)
         if value is not None:
             self.values.append(value)
+
+    def cells(self) -> tuple[str, str, str, str, str]:
+        failed = sum(n for status, n in self.statuses.items() if status != "succeeded")
+        durations, values = self.durations, self.values
+        return (
+            str(self.statuses.get("succeeded", 0)),
+            str(failed),
+            f"{statistics.median(durations):.3g}" if durations else "-",
+            f"{_p95(durations):.3g}" if durations else "-",
+            f"{statistics.median(values):.6g}" if values else "-",
+        )
+
+
+_ERROR_CLASS = re.compile(r"^[A-Za-z]*Error: ")
+_QUOTED = re.compile(r"\s*'[^']*'")
+_REQUEST_ID = re.compile(r",? request id [^),]*")
+_RUN_PATH = re.compile(r"/runs/[^/\s?:]+")
+_REASON_WIDTH = 160
+_EXAMPLE_KEYS = 3
+_SHOWN_REASONS = 10
+
+
+def reason_of(outcome: RunOutcome) -> str:
+    """What went wrong, with what differs between scenarios taken out (the class name, quoted
+    paths and keys, request ids, run ids in URLs), so that the same problem groups together:
+    "ConfigError: input file 'in/s001.json' is not valid JSON" -> "input file is not valid
+    JSON"."""
+    text = " ".join((outcome.error or f"run {outcome.status}").split())
+    text = _ERROR_CLASS.sub("", text)
+    text = _QUOTED.sub("", text)
+    text = _REQUEST_ID.sub("", text)
+    text = _RUN_PATH.sub("/runs/{id}", text).strip().rstrip(":").strip()
+    if len(text) > _REASON_WIDTH:
+        text = text[: _REASON_WIDTH - 3] + "..."
+    return text or f"run {outcome.status}"
+
+
+@dataclass
+class _Reason:
+    count: int = 0
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Summary(_Group):
+    """Status counts, the spread of run durations and result values of a batch, the same per
+    instance (`instance_table`), and why the scenarios that did not succeed did not, grouped
+    (`reason_lines`)."""
+
+    reasons: dict[tuple[str, str], _Reason] = field(default_factory=dict)
+    instances: dict[str, _Group] = field(default_factory=dict)
+
+    def add(self, outcome: RunOutcome, value: float | None) -> None:
+        super().add(outcome, value)
+        name = outcome.instance_id or DEFAULT_INSTANCE
+        self.instances.setdefault(name, _Group()).add(outcome, value)
+        if outcome.status != "succeeded":
+            reason = self.reasons.setdefault((outcome.status, reason_of(outcome)), _Reason())
+            reason.count += 1
+            if len(reason.keys) < _EXAMPLE_KEYS:
+                reason.keys.append(outcome.key)
+
+    def reason_lines(self) -> list[str]:
+        """`198 error: input file is not valid JSON (s001, s002, s003, ...)`, most frequent
+        first; the first ten reasons, then how many more there are."""
+        ranked = sorted(self.reasons.items(), key=lambda kv: (-kv[1].count, kv[0]))
+        width = len(str(ranked[0][1].count)) if ranked else 1
+        lines = []
+        for (status, text), reason in ranked[:_SHOWN_REASONS]:
+            keys = ", ".join(reason.keys) + (", ..." if reason.count > len(reason.keys) else "")
+            lines.append(f"{reason.count:>{width}} {status}: {text} ({keys})")
+        if len(ranked) > _SHOWN_REASONS:
+            rest = sum(r.count for _, r in ranked[_SHOWN_REASONS:])
+            lines.append(
+                f"... {len(ranked) - _SHOWN_REASONS} more reasons ({rest} scenarios): "
+                "see the error column of summary.csv"
+            )
+        return lines
 
     @property
     def total(self) -> int:
@@ -154,6 +251,23 @@ class Summary:
         table.add_row("run duration (s)", *_spread(self.durations))
         table.add_row("result value", *_spread(self.values))
         return table
+
+    def instance_table(self) -> Table:
+        """One row per instance: succeeded, failed, median and p95 run duration, median
+        value."""
+        table = Table(title="by instance", show_header=True)
+        table.add_column("instance")
+        for name in ("succeeded", "failed", "median s", "p95 s", "median value"):
+            table.add_column(name, justify="right")
+        for name in sorted(self.instances):
+            table.add_row(name, *self.instances[name].cells())
+        return table
+
+    def tables(self) -> list[Table]:
+        """The summary, and the per-instance table when the batch ran on several instances."""
+        if len(self.instances) > 1:
+            return [self.table(), self.instance_table()]
+        return [self.table()]
 
 
 class SummaryCSV:
@@ -191,6 +305,7 @@ class SummaryCSV:
                 "status": outcome.status,
                 "run_id": outcome.run_id or "",
                 "run_name": outcome.run_name,
+                "instance_id": outcome.instance_id or "",
                 "value": "" if value is None else repr(value),
                 "run_duration_s": "" if outcome.run_duration is None else outcome.run_duration,
                 "polls": outcome.polls,
