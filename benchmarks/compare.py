@@ -27,9 +27,10 @@ Cases:
 
 Figures per client (median and min-max over repetitions): makespan (the client's start to its
 last result in hand, session closed); makespan / finish line (the emulator's real end of the
-last run, from /_emulator/runs); requests and status reads (metadata polls and list pages) per
-run, from the emulator's counters; detection lag (result in hand minus the run's end) median
-and p95; client CPU per run; peak RSS; 429 answers; failed runs and wrong results.
+last run, from /_emulator/runs); requests and polls per run, from the emulator's counters
+(polls: metadata reads, list pages, and run reads beyond one per result fetched); detection
+lag (result in hand minus the run's end) median and p95; client CPU per run; peak RSS;
+connections opened; 429 answers; failed runs and wrong results.
 
 `--network loopback` (default) runs the emulator on 127.0.0.1 over plain HTTP; `--network
 cloud` is the cloud-like mode (TLS and a 40 ms round trip), available once `asyncrun emulator`
@@ -63,9 +64,9 @@ from _harness import (
     get_json_sync,
     input_digest,
     load_average,
+    polls,
     started_emulator,
     status_count,
-    status_reads,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -276,7 +277,7 @@ def batch_repetition(
         expected_digests=expected,
         timeline=timeline,
         requests=api_requests(stats),
-        polls=status_reads(stats),
+        polls=polls(stats, sum(1 for r in child["runs"] if r.get("status") == "succeeded")),
         http_429=status_count(stats, "429"),
         bound_s=quota_bound(case.runs, timeline) if case.quota_bound else None,
     )
@@ -450,7 +451,7 @@ def _cell(summary: dict[str, dict[str, float]], name: str, digits: int = 2) -> s
 def batch_table(doc: dict[str, Any]) -> str:
     bound = doc["case"] == "quota"
     head = ["client", "makespan s", "/ finish line"] + (["/ quota bound"] if bound else [])
-    head += ["requests / run", "status reads / run", "lag median s", "lag p95 s"]
+    head += ["requests / run", "polls / run", "lag median s", "lag p95 s"]
     head += ["CPU ms / run", "peak RSS MB", "connections", "429s", "failed", "wrong"]
     lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     for name, entry in doc["clients"].items():
@@ -465,11 +466,12 @@ def batch_table(doc: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(row) + " |")
     lines += _process_failures(doc)
     for name, entry in doc["clients"].items():
-        for rep in entry["repetitions"]:
+        for index, rep in enumerate(entry["repetitions"]):
             if rep.get("failure"):
                 f = rep["failure"]
                 lines.append(
-                    f"\n{name}: {f['failed_runs']} of {rep['runs']} runs failed "
+                    f"\n{name}, repetition {index + 1}: {f['failed_runs']} of {rep['runs']} "
+                    "runs failed "
                     f"({', '.join(f'{k}: {n}' for k, n in f['errors'].items())}); the first "
                     f"failure after {f['first_failure_s']:.1f} s, with "
                     f"{f['completed_before_first_failure']} runs completed by then."
@@ -551,7 +553,7 @@ def plot_batch(doc: dict[str, Any], path: Path) -> None:
     ax.set_title(
         f"{doc['case']}: {runs} runs of {_range(doc['params']['duration_s'])} s, "
         f"{doc['params']['profile']} profile ({doc['network']}, median of "
-        f"{doc['params']['repetitions']}); dotted: each emulator's finish line",
+        f"{doc['params']['repetitions']}; dotted: finish lines)",
         fontsize=10,
     )
     ax.set_xlim(left=0)
