@@ -634,6 +634,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         output_dir: str | PathLike[str] | None = None,
         adaptive_polling: bool = True,
         cancel_deadline: float = 30.0,
+        unreachable_after: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
     ) -> AsyncGenerator[RunOutcome, None]:
@@ -650,6 +651,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             output_dir=output_dir,
             adaptive_polling=adaptive_polling,
             cancel_deadline=cancel_deadline,
+            unreachable_after=unreachable_after,
             command=command,
             counters=counters,
         )
@@ -666,6 +668,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         output_dir: str | PathLike[str] | None = None,
         adaptive_polling: bool = True,
         cancel_deadline: float = 30.0,
+        unreachable_after: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
     ) -> list[RunOutcome]:
@@ -681,6 +684,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             output_dir=output_dir,
             adaptive_polling=adaptive_polling,
             cancel_deadline=cancel_deadline,
+            unreachable_after=unreachable_after,
             command=command,
             counters=counters,
         )
