@@ -4,6 +4,7 @@
 - An unknown application: a 404 on POST runs, confirmed by one listing of the application's
   runs that is a 404 too (a 404 on POST can also mean a scenario's unknown instance; the
   listing is made once and shared by every submit that got a 404 meanwhile).
+- A server whose TLS certificate is not trusted (CertificateVerifyError): time cannot fix it.
 - An endpoint that cannot be reached: every attempt failing to connect (refused, no route, DNS,
   connect timeout) for `unreachable_after` seconds with no answer of any kind in between. A
   submit that cannot connect is tried again (not counted as its scenario's failure) until the
@@ -37,6 +38,7 @@ from asyncrun.errors import (
     APIStatusError,
     AuthenticationError,
     BatchAbortedError,
+    CertificateVerifyError,
     NotFoundError,
     PermissionDeniedError,
 )
@@ -123,6 +125,8 @@ class FailFast:
         `submitting`: `exc` came from POST runs (a 404 there may be the application's)."""
         if isinstance(exc, AuthenticationError | PermissionDeniedError):
             return _refused_key(exc)
+        if isinstance(exc, CertificateVerifyError):
+            return _untrusted(exc)
         if submitting and isinstance(exc, NotFoundError) and not await self._app_exists():
             return _aborted(
                 "unknown_application",
@@ -141,6 +145,8 @@ class FailFast:
         how long the failure had gone on (a poll gives up only after `max_unreachable`)."""
         if isinstance(exc, AuthenticationError | PermissionDeniedError):
             raise _refused_key(exc) from exc
+        if isinstance(exc, CertificateVerifyError):
+            raise _untrusted(exc) from exc
         if isinstance(exc, APIConnectionError) and exc.unreachable:
             self.not_reached(exc, lasted=lasted)
 
@@ -182,6 +188,15 @@ def _refused_key(exc: APIStatusError) -> BatchAbortedError:
         "authentication",
         f"{what} by {_where(exc)} ({exc.status_code})",
         "check NEXTMV_API_KEY (or apikey in ~/.nextmv/config.yaml) and --url",
+        exc,
+    )
+
+
+def _untrusted(exc: CertificateVerifyError) -> BatchAbortedError:
+    return _aborted(
+        "unreachable",
+        f"the TLS certificate of {exc.host or _where(exc)} is not trusted ({exc.reason})",
+        "trust its CA with --ca-file PATH (AsyncClient(verify=PATH)) or check --url",
         exc,
     )
 

@@ -22,7 +22,13 @@ from asyncrun.cli.args import (
     HelpFormatter,
 )
 from asyncrun.cli.log_output import log_output
-from asyncrun.errors import AsyncrunError, BatchAbortedError, ConfigError, InputError
+from asyncrun.errors import (
+    AsyncrunError,
+    BatchAbortedError,
+    CertificateVerifyError,
+    ConfigError,
+    InputError,
+)
 
 # Each command module has `register(subparsers)`, which adds its parser (through
 # `args.new_command`) and sets `func` (argparse.Namespace -> exit code) and, optionally,
@@ -74,7 +80,8 @@ def _run(args: argparse.Namespace) -> tuple[int, str | None]:
         return EXIT_INTERRUPTED, None
     except BatchAbortedError as exc:
         return EXIT_ABORTED, f"stopped: {_one_line(exc)}"
-    except (ConfigError, InputError) as exc:
+    except (ConfigError, InputError, CertificateVerifyError) as exc:
+        # An untrusted certificate is set-up, like a bad argument: fixed by --ca-file, not time.
         return EXIT_USAGE, _one_line(exc)
     except (AsyncrunError, OSError) as exc:
         return EXIT_FAILED, _one_line(exc)

@@ -16,7 +16,7 @@ import pytest
 from asyncrun import AsyncClient, BatchAbortedError, RetryPolicy, Scenario
 from asyncrun.batch.runner import run_batch_all
 from asyncrun.emulator import Emulator
-from asyncrun.errors import AuthenticationError, NotFoundError
+from asyncrun.errors import AuthenticationError, CertificateVerifyError, NotFoundError
 from asyncrun.models import Run
 
 from .conftest import FAST, fast_client
@@ -181,3 +181,23 @@ async def test_a_404_on_an_application_that_exists_is_that_scenarios_error(
     errors = [(o.key, o.status) for o in outcomes if o.status != "succeeded"]
     assert errors == [("s00007", "error")]
     assert app.listings == 1
+
+
+async def test_an_untrusted_certificate_stops_the_batch_at_once(tmp_path: Path) -> None:
+    untrusted = CertificateVerifyError(
+        "POST https://127.0.0.1:9/v1/applications/fake-app/runs: the TLS certificate of "
+        "127.0.0.1:9 is not trusted (self-signed certificate)",
+        host="127.0.0.1:9",
+        reason="self-signed certificate",
+        url="https://127.0.0.1:9/v1/applications/fake-app/runs",
+    )
+    app = Refusing(untrusted)
+    with pytest.raises(BatchAbortedError) as caught:
+        await run_batch_all(app, scenarios(1000), max_in_flight=25, journal=tmp_path / "j.db")
+    assert caught.value.reason == "unreachable"
+    assert "TLS certificate of 127.0.0.1:9 is not trusted (self-signed certificate)" in str(
+        caught.value
+    )
+    assert "--ca-file" in str(caught.value)
+    assert app.posts <= 25
+    assert_resumable(tmp_path / "j.db")
