@@ -1,9 +1,10 @@
 """Batch-wide failures: what no scenario can get past stops the whole batch at once.
 
 - A refused API key: 401 or 403 on any call.
-- An unknown application: a 404 on POST runs, confirmed by one listing of the application's
-  runs that is a 404 too (a 404 on POST can also mean a scenario's unknown instance; the
-  listing is made once and shared by every submit that got a 404 meanwhile).
+- An unknown application: a 404 while submitting (the POST runs, or the input's upload),
+  confirmed by one listing of the application's runs that is a 404 too (a 404 on POST can
+  also mean a scenario's unknown instance; the listing is made once and shared by every
+  submit that got a 404 meanwhile).
 - A server whose TLS certificate is not trusted (CertificateVerifyError): time cannot fix it.
 - An endpoint that cannot be reached: every attempt failing to connect (refused, no route, DNS,
   connect timeout) for `unreachable_after` seconds with no answer of any kind in between. A
@@ -140,15 +141,17 @@ class FailFast:
             self.answered()
         return None
 
-    async def check(self, exc: BaseException, *, lasted: float = 0.0) -> None:
-        """Raise BatchAbortedError when `exc`, which ended a scenario, is batch-wide. `lasted`:
-        how long the failure had gone on (a poll gives up only after `max_unreachable`)."""
-        if isinstance(exc, AuthenticationError | PermissionDeniedError):
-            raise _refused_key(exc) from exc
-        if isinstance(exc, CertificateVerifyError):
-            raise _untrusted(exc) from exc
+    async def check(self, exc: BaseException, *, submitting: bool, lasted: float = 0.0) -> None:
+        """Raise BatchAbortedError when `exc`, which ended a scenario, is batch-wide.
+        `submitting`: the scenario had no run yet (a 404 may be the application's: its input
+        upload or POST); `lasted`: how long the failure had gone on (a poll gives up only
+        after `max_unreachable`)."""
         if isinstance(exc, APIConnectionError) and exc.unreachable:
             self.not_reached(exc, lasted=lasted)
+            return
+        stop = await self.refusal(exc, submitting=submitting)
+        if stop is not None:
+            raise stop from exc
 
     async def _app_exists(self) -> bool:
         """One listing of the application's runs, shared by every caller until it answers: a

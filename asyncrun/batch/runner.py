@@ -33,6 +33,7 @@ from asyncrun.batch.lifecycle import Lifecycle
 from asyncrun.batch.outcome import RunOutcome
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
+from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission
 from asyncrun.errors import BatchAbortedError, ConfigError
@@ -60,13 +61,21 @@ class _Batch:
         counters: BatchCounters,
         rng: random.Random,
         unreachable_after: float,
+        fetch_results: bool = True,
     ) -> None:
         self.app = app
         self.counters = counters
         self.in_flight = InFlight()
         self.failfast = FailFast(app, unreachable_after=unreachable_after, rng=rng)
+        self.inputs = SharedInputs(app, journal, batch_tag=batch_tag, polling=polling, rng=rng)
         self.submission = Submission(
-            app, journal, self.in_flight, failfast=self.failfast, polling=polling, rng=rng
+            app,
+            journal,
+            self.in_flight,
+            failfast=self.failfast,
+            polling=polling,
+            rng=rng,
+            inputs=self.inputs,
         )
         self.reads = StatusReads(app)
         self.schedule = PollSchedule(
@@ -89,6 +98,7 @@ class _Batch:
             counters=counters,
             polling=polling,
             rng=rng,
+            fetch_results=fetch_results,
         )
         self.slots = asyncio.Semaphore(max_in_flight)
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
@@ -163,6 +173,7 @@ async def run_batch(
     unreachable_after: float = UNREACHABLE_AFTER,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
+    fetch_results: bool = True,
 ) -> AsyncGenerator[RunOutcome, None]:
     """Run every scenario (Scenario or dict, from a sync or async iterable of any length) and
     yield a RunOutcome as each run finishes.
@@ -179,6 +190,8 @@ async def run_batch(
     or an API that could not be connected to for `unreachable_after` seconds. Nothing is
     canceled and no scenario is marked as failed for it; the journal resumes.
     `command` is stored in the journal as the command that resumes the batch.
+    `fetch_results=False` reads no results (without `output_dir`): each outcome has the run's
+    metrics and their value, and `outcome.fetch_result()` reads the result when asked.
     """
     if max_in_flight < 1:
         raise ConfigError("max_in_flight must be >= 1")
@@ -200,6 +213,7 @@ async def run_batch(
             counters=counters,
             rng=random.Random(),
             unreachable_after=unreachable_after,
+            fetch_results=fetch_results,
         )
         stream = _stream(batch, scenarios, on_interrupt, cancel_deadline)
         try:
@@ -207,6 +221,7 @@ async def run_batch(
                 async for outcome in stream:
                     yield outcome
         finally:
+            await batch.inputs.aclose()
             await batch.failfast.aclose()
 
 
@@ -278,6 +293,7 @@ async def run_batch_all(
     unreachable_after: float = UNREACHABLE_AFTER,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
+    fetch_results: bool = True,
 ) -> list[RunOutcome]:
     """run_batch, collected: every outcome, in the order of the scenarios."""
     order: dict[str, int] = {}
@@ -304,6 +320,7 @@ async def run_batch_all(
             unreachable_after=unreachable_after,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
         )
     ]
     outcomes.sort(key=lambda o: order.get(o.key, len(order)))
