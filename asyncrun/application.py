@@ -149,9 +149,16 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotent: bool = True,
+        express: bool = False,
     ) -> bytes:
         resp = await self._transport.request(
-            method, path, bucket=bucket, idempotent=idempotent, params=params, body=body
+            method,
+            path,
+            bucket=bucket,
+            idempotent=idempotent,
+            params=params,
+            body=body,
+            express=express,
         )
         return resp.body
 
@@ -408,28 +415,24 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             result.output = await self._download_files(result.output, output_dir)
         return result
 
-    async def run_result_direct(
-        self, run_id: str, *, output_dir: str | PathLike[str] | None = None
-    ) -> RunResult:
+    async def run_result_direct(self, run_id: str) -> RunResult:
         """GET runs/{id} with no metadata read first: for a run believed final whose output is
         expected to be small JSON, one request that serves as its final status and its result.
-        A run not final yet comes back with its status (and no output). When the answer shows
-        an output that must come through `?format=url` (not JSON, or over 5 MiB and not
-        inline), that path follows, with the answer as the metadata."""
+        A run not final yet comes back with its status and no output. A JSON output the answer
+        leaves out for its size is then fetched through `?format=url`; a multi-file output is
+        not (its metadata is in the answer: `run_result(run_id, info=answer, output_dir=...)`
+        extracts it)."""
         raw = await self._call("GET", self._run_path(run_id), bucket="result")
         result = _parse(RunResult, raw, "run_result")
         result.console_url = self._console_url(result.id)
         meta = result.metadata
-        if not meta.run_is_finalized():
-            return result
-        inline_missing = result.output is None and meta.output_size > 0
-        if meta.output_type != ContentFormat.json or (
-            inline_missing and meta.output_size > INLINE_LIMIT
+        if (
+            meta.run_is_finalized()
+            and meta.output_type == ContentFormat.json
+            and result.output is None
+            and meta.output_size > INLINE_LIMIT
         ):
-            return await self.run_result(run_id, info=result, output_dir=output_dir)
-        run_type = meta.run_type
-        if run_type is not None and run_type.run_type == RunType.ensemble:
-            return await self.run_result(run_id, info=result, output_dir=output_dir)
+            return await self.run_result(run_id, info=result)
         return result
 
     async def _download_files(self, output: Any, output_dir: str | PathLike[str] | None) -> Any:
@@ -491,7 +494,8 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         params = {"pagereturn": "true"}
         if page_token:
             params["pagetoken"] = page_token
-        raw = await self._call("GET", f"{self._base}/runs", params=params)
+        # Express: a page stands for up to 50 status reads; it must not queue behind submits.
+        raw = await self._call("GET", f"{self._base}/runs", params=params, express=True)
         return _parse(RunsPage, raw, "list_runs")
 
     async def find_runs_by_name(

@@ -23,6 +23,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from asyncrun._retry import Failure, parse_retry_after, retry_delay, retrying
+from asyncrun._tls import Verify, ssl_setting
 from asyncrun._types import Clock, Sleep
 from asyncrun.config import Bucket, Limits, RetryPolicy, Timeouts, _Secret
 from asyncrun.errors import (
@@ -32,6 +33,7 @@ from asyncrun.errors import (
     APIStatusError,
     APITimeoutError,
     AsyncrunError,
+    CertificateVerifyError,
     ConfigError,
     RateLimitError,
     UploadError,
@@ -46,6 +48,7 @@ logger = logging.getLogger("asyncrun")
 
 BodyFactory = Callable[[], "bytes | aiohttp.payload.Payload"]
 
+EXPRESS_CONNECTIONS = 2
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _USER_AGENT = "asyncrun/0.1.0"
 _CHUNK = 64 * 1024
@@ -82,6 +85,7 @@ class Transport:
         timeouts: Timeouts,
         limits: Limits,
         retry: RetryPolicy,
+        verify: Verify = True,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -91,10 +95,14 @@ class Transport:
         self._timeouts = timeouts
         self._limits = limits
         self._retry = retry
+        self._verify = verify
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(limits.rate, retry, clock=clock, sleep=sleep)
         self._slots = asyncio.Semaphore(limits.max_connections)
+        # A few connections of their own for requests that answer for many (a page of the run
+        # list standing for up to 50 status reads): they never queue behind a submit storm.
+        self._express = asyncio.Semaphore(EXPRESS_CONNECTIONS)
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -117,7 +125,10 @@ class Transport:
     async def open(self) -> None:
         if self._session is not None and not self._session.closed:
             return
-        connector = aiohttp.TCPConnector(limit=self._limits.max_connections)
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections + EXPRESS_CONNECTIONS,
+            ssl=ssl_setting(self._verify),
+        )
         # No default headers: the Authorization header is added per API request only, so a
         # presigned transfer can never carry it.
         self._session = aiohttp.ClientSession(
@@ -147,14 +158,18 @@ class Transport:
         idempotent: bool,
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
+        express: bool = False,
     ) -> Response:
-        """Send an API request (path relative to the base URL) with retries; 2xx or an error."""
+        """Send an API request (path relative to the base URL) with retries; 2xx or an error.
+        `express`: on the few connections kept for requests that answer for many (it still
+        draws from its rate bucket)."""
         url = self._url(path, params)
+        slots = self._express if express else self._slots
 
         async def once() -> Response | Failure:
             grant = await self._limiter.acquire(bucket)
             try:
-                outcome = await self._attempt(method, url, body, idempotent)
+                outcome = await self._attempt(method, url, body, idempotent, slots)
             finally:
                 self._limiter.release(grant)
             if isinstance(outcome, Response):
@@ -181,12 +196,17 @@ class Transport:
         }
 
     async def _attempt(
-        self, method: str, url: URL, body: bytes | None, idempotent: bool
+        self,
+        method: str,
+        url: URL,
+        body: bytes | None,
+        idempotent: bool,
+        slots: asyncio.Semaphore,
     ) -> Response | Failure:
         # The hot path of every API call: plain try/finally and a URL redacted only when an
         # error needs it (a batch makes thousands of these calls a second).
         try:
-            await self._acquire_slot(method, url)
+            await self._acquire_slot(method, url, slots)
         except APITimeoutError as exc:  # no free connection slot: nothing was sent
             return Failure(exc, retryable=True)
         try:
@@ -194,6 +214,8 @@ class Transport:
                 method, url, data=body, headers=self._api_headers()
             ) as resp:
                 response = Response(resp.status, resp.headers, await resp.read())
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return Failure(certificate_error(method, _shown(url), exc), retryable=False)
         except aiohttp.ClientConnectorError as exc:
             return Failure(_connect_error(method, _shown(url), exc), retryable=True)
         except aiohttp.ConnectionTimeoutError:
@@ -202,21 +224,24 @@ class Transport:
             error = _after_send_error(method, _shown(url), exc, idempotent)
             return Failure(error, idempotent)
         finally:
-            self._slots.release()
+            slots.release()
         if 200 <= response.status < 300:
             return response
         return _status_failure(method, _shown(url), response, idempotent)
 
-    async def _acquire_slot(self, method: str, url: URL | str) -> None:
+    async def _acquire_slot(
+        self, method: str, url: URL | str, slots: asyncio.Semaphore | None = None
+    ) -> None:
         """Take a connection slot, waiting at most the pool timeout (APITimeoutError)."""
-        if not self._slots.locked():
-            await self._slots.acquire()  # free: returns without suspending
+        slots = self._slots if slots is None else slots
+        if not slots.locked():
+            await slots.acquire()  # free: returns without suspending
             return
         try:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
             # that arrives as the acquire completes, and the caller then runs on.
             async with asyncio.timeout(self._timeouts.pool):
-                await self._slots.acquire()
+                await slots.acquire()
         except TimeoutError:
             raise _timeout(method, _shown(url), "pool") from None
 
@@ -293,6 +318,8 @@ class Transport:
                 status, text = resp.status, await _short_text(resp)
         except APITimeoutError:
             return Failure(UploadError("upload waited too long for a connection", url=url), True)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return Failure(certificate_error("PUT", shown, exc), retryable=False)
         except (TimeoutError, aiohttp.ClientError) as exc:
             return Failure(UploadError(f"upload failed: {_reason(exc)}", url=url), True)
         if 200 <= status < 300:
@@ -321,6 +348,8 @@ class Transport:
         async def once() -> aiohttp.ClientResponse | Failure:
             try:
                 resp = await self.session.get(URL(url, encoded=True))
+            except aiohttp.ClientConnectorCertificateError as exc:
+                return Failure(certificate_error("GET", shown, exc), retryable=False)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 return Failure(UploadError(f"download failed: {_reason(exc)}", url=url), True)
             if 200 <= resp.status < 300:
@@ -373,6 +402,24 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
     return type(exc).__name__
+
+
+def certificate_error(
+    method: str, shown: str, exc: aiohttp.ClientConnectorCertificateError
+) -> CertificateVerifyError:
+    """One line: what failed (host, OpenSSL's reason) and how to trust the server's CA."""
+    cause = exc.certificate_error
+    reason = getattr(cause, "verify_message", None) or _reason(cause)
+    host = exc.host if exc.port in (None, 443) else f"{exc.host}:{exc.port}"
+    return CertificateVerifyError(
+        f"{method} {shown}: the TLS certificate of {host} is not trusted ({reason}); "
+        "trust its CA with --ca-file PATH, AsyncClient(verify=PATH) or SSL_CERT_FILE=PATH "
+        "(`asyncrun emulator --tls --ca-out PATH` writes the emulator's)",
+        host=host,
+        reason=reason,
+        method=method,
+        url=shown,
+    )
 
 
 def _connect_error(method: str, shown: str, exc: aiohttp.ClientConnectorError) -> APIError:

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from asyncrun._tls import check_verify, ssl_setting
 from asyncrun.application import AsyncApplication
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.interrupts import Interrupt
@@ -67,6 +68,14 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         help="client-side rate limits: a plan's published limits (standard, power) or none "
         "(unlimited, for the emulator)",
     )
+    parser.add_argument(
+        "--ca-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="trust the CA certificates in PATH (PEM) for HTTPS "
+        "(default: the system's, or SSL_CERT_FILE)",
+    )
 
 
 def check_client_arguments(args: argparse.Namespace) -> None:
@@ -74,6 +83,8 @@ def check_client_arguments(args: argparse.Namespace) -> None:
     anything is sent: the same resolution the client makes when it opens."""
     profile = read_profile(None) if needs_profile_file(None, args.url) else None
     resolve_credentials(None, args.url, profile)
+    if args.ca_file is not None:
+        ssl_setting(check_verify(args.ca_file))  # a bundle that is missing or holds no CA
 
 
 def limits_named(name: str) -> Limits:
@@ -83,7 +94,10 @@ def limits_named(name: str) -> Limits:
 def client_from_args(args: argparse.Namespace, *, api_key: str | None = None) -> AsyncClient:
     """The API key comes from NEXTMV_API_KEY or ~/.nextmv/config.yaml, never from the command
     line (a command line is stored in the journal and shown in `ps`)."""
-    return AsyncClient(api_key=api_key, url=args.url, limits=limits_named(args.limits))
+    verify = args.ca_file if args.ca_file is not None else True
+    return AsyncClient(
+        api_key=api_key, url=args.url, limits=limits_named(args.limits), verify=verify
+    )
 
 
 def scenario_factory(args: argparse.Namespace) -> Callable[[], Iterator[Scenario]]:
