@@ -636,6 +636,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         cancel_deadline: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        fetch_results: bool = True,
     ) -> AsyncGenerator[RunOutcome, None]:
         """Run many scenarios through this application; yield a RunOutcome as each run
         finishes. The arguments are asyncrun.run_batch's (this application is its `app`)."""
@@ -652,6 +653,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
         )
 
     async def run_batch_all(
@@ -668,6 +670,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         cancel_deadline: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        fetch_results: bool = True,
     ) -> list[RunOutcome]:
         """run_batch, collected in the order of the scenarios."""
         return await batch_runner.run_batch_all(
@@ -683,6 +686,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
         )
 
     def _console_url(self, run_id: str) -> str:
