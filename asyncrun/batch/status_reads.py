@@ -254,13 +254,19 @@ class StatusReads:
             return News(answer.status, waited=run.waited)
         self.stats["single_reads"] += 1
         waited, asked = run.waited, self._clock()
+        # The answer is kept (as the run's outcome) only when final: a run in flight holds its
+        # status alone, not a parsed answer of a few kilobytes.
         if direct:
             result = await self._app.run_result_direct(run_id)
             self._timed(asked)
-            return News(result.metadata.status_v2, info=result, result=result, waited=waited)
+            if result.metadata.run_is_finalized():
+                return News(result.metadata.status_v2, info=result, result=result, waited=waited)
+            return News(result.metadata.status_v2, waited=waited)
         info = await self._app.run_metadata(run_id)
         self._timed(asked)
-        return News(info.metadata.status_v2, info=info, waited=waited)
+        if info.metadata.run_is_finalized():
+            return News(info.metadata.status_v2, info=info, waited=waited)
+        return News(info.metadata.status_v2, waited=waited)
 
     def _timed(self, asked: float) -> None:
         """A read asked at `asked` was answered now: the server's answer time, which a page
