@@ -634,8 +634,10 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         output_dir: str | PathLike[str] | None = None,
         adaptive_polling: bool = True,
         cancel_deadline: float = 30.0,
+        unreachable_after: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        fetch_results: bool = True,
     ) -> AsyncGenerator[RunOutcome, None]:
         """Run many scenarios through this application; yield a RunOutcome as each run
         finishes. The arguments are asyncrun.run_batch's (this application is its `app`)."""
@@ -650,8 +652,10 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             output_dir=output_dir,
             adaptive_polling=adaptive_polling,
             cancel_deadline=cancel_deadline,
+            unreachable_after=unreachable_after,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
         )
 
     async def run_batch_all(
@@ -666,8 +670,10 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         output_dir: str | PathLike[str] | None = None,
         adaptive_polling: bool = True,
         cancel_deadline: float = 30.0,
+        unreachable_after: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        fetch_results: bool = True,
     ) -> list[RunOutcome]:
         """run_batch, collected in the order of the scenarios."""
         return await batch_runner.run_batch_all(
@@ -681,8 +687,10 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             output_dir=output_dir,
             adaptive_polling=adaptive_polling,
             cancel_deadline=cancel_deadline,
+            unreachable_after=unreachable_after,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
         )
 
     def _console_url(self, run_id: str) -> str:

@@ -6,6 +6,7 @@ AsyncrunError
   APIError
     APIConnectionError        could not connect / connection dropped (phase in the message)
       APITimeoutError         connect, read, or waiting for a pooled connection
+      CertificateVerifyError  the server's TLS certificate is not trusted (never retried)
     APIStatusError            a non-2xx answer: status_code, request_id, short body
       BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
       NotFoundError 404, ConflictError 409, UnprocessableEntityError 422,
@@ -36,6 +37,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchAbortedError",
+    "CertificateVerifyError",
     "ConfigError",
     "ConflictError",
     "InputError",
@@ -114,7 +116,13 @@ class APIError(AsyncrunError):
 
 
 class APIConnectionError(APIError):
-    """No HTTP answer: the connection could not be made or was dropped."""
+    """No HTTP answer: the connection could not be made or was dropped.
+
+    `unreachable` is true when no connection could be made at all (refused, no route, name
+    not resolved, connecting timed out): the request never reached the server.
+    """
+
+    unreachable: bool = False
 
 
 class APITimeoutError(APIConnectionError):
@@ -130,6 +138,27 @@ class APITimeoutError(APIConnectionError):
     ) -> None:
         super().__init__(message, method=method, url=url)
         self.phase = phase
+
+
+class CertificateVerifyError(APIConnectionError):
+    """The server's TLS certificate could not be verified (unknown CA, wrong host name, expired).
+
+    Retrying cannot help, so it never is; the message says how to trust the server's CA.
+    `host` is the server that was refused, `reason` OpenSSL's words for why.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        reason: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.host = host
+        self.reason = reason
 
 
 class AmbiguousSubmitError(APIConnectionError):

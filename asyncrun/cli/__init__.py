@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from asyncrun.cli import batch_cmd, demo_cmd, emulator_cmd, run_cmd
+from asyncrun.cli import batch_cmd, demo_cmd, emulator_cmd, logs_cmd, run_cmd
 from asyncrun.cli.args import (
     EXIT_ABORTED,
     EXIT_FAILED,
@@ -22,12 +22,18 @@ from asyncrun.cli.args import (
     HelpFormatter,
 )
 from asyncrun.cli.log_output import log_output
-from asyncrun.errors import AsyncrunError, BatchAbortedError, ConfigError, InputError
+from asyncrun.errors import (
+    AsyncrunError,
+    BatchAbortedError,
+    CertificateVerifyError,
+    ConfigError,
+    InputError,
+)
 
 # Each command module has `register(subparsers)`, which adds its parser (through
 # `args.new_command`) and sets `func` (argparse.Namespace -> exit code) and, optionally,
 # `check` (argparse.Namespace -> None, raises ConfigError).
-_COMMAND_MODULES = [batch_cmd, demo_cmd, emulator_cmd, run_cmd]
+_COMMAND_MODULES = [batch_cmd, demo_cmd, emulator_cmd, logs_cmd, run_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,36 +63,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error, already printed on one line
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     with log_output(args.verbose, args.quiet):
-        return _run(args)
+        code, last_words = _run(args)
+    if last_words:  # after the log output's own closing line: the error is the last line
+        print(f"asyncrun {args.command}: {last_words}", file=sys.stderr)
+    return code
 
 
-def _run(args: argparse.Namespace) -> int:
-    prog = f"asyncrun {args.command}"
+def _run(args: argparse.Namespace) -> tuple[int, str | None]:
+    """The command's exit code, and the one line to end with when it failed."""
     try:
         if args.check is not None:
             args.check(args)
         code: int = args.func(args)
-        return code
+        return code, None
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED, None
     except BatchAbortedError as exc:
-        print(f"{prog}: stopped: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_ABORTED
-    except (ConfigError, InputError) as exc:
-        print(f"{prog}: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_ABORTED, f"stopped: {_one_line(exc)}"
+    except (ConfigError, InputError, CertificateVerifyError) as exc:
+        # An untrusted certificate is set-up, like a bad argument: fixed by --ca-file, not time.
+        return EXIT_USAGE, _one_line(exc)
     except (AsyncrunError, OSError) as exc:
-        print(f"{prog}: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILED, _one_line(exc)
     except Exception as exc:
         if args.verbose >= 2:
             traceback.print_exc()
-        print(
-            f"{prog}: unexpected error {type(exc).__name__}: {_one_line(exc)} "
-            "(-vv shows the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+        what = f"unexpected error {type(exc).__name__}: {_one_line(exc)}"
+        return EXIT_FAILED, f"{what} (-vv shows the traceback)"
 
 
 def _one_line(exc: BaseException) -> str:
