@@ -11,6 +11,10 @@ committed together in the next one, so thousands of state changes cost a few fsy
 (WAL with synchronous=NORMAL survives the death of the process, which is what resume needs).
 Every operation returns an awaitable that completes once its transaction has committed.
 
+One live process per journal: opening a journal file takes an OS lock on `<journal>.lock`
+(journal_lock.py) for as long as it is open; a second opener gets JournalLockedError naming the
+holder. `lock=False` opens it without the lock, to read it (`asyncrun status`).
+
 Rows never hold the API key or a presigned URL: errors are the client's (already redacted)
 messages, and the result location is a local file path.
 """
@@ -28,6 +32,7 @@ from os import PathLike, fspath
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from asyncrun.batch.journal_lock import Holder, JournalLock
 from asyncrun.errors import ConfigError
 
 __all__ = ["STATES", "Journal", "JournalRow", "State", "utc_now"]
@@ -122,8 +127,13 @@ class Journal:
     ```
     """
 
-    def __init__(self, path: str | PathLike[str] | None) -> None:
+    def __init__(self, path: str | PathLike[str] | None, *, lock: bool = True) -> None:
         self.path = fspath(path) if path is not None else None
+        self._lock = JournalLock(self.path) if self.path is not None and lock else None
+        # When this process opened the journal, and what the lock file said about the last
+        # process that held it (None: never locked, e.g. a journal of an older asyncrun).
+        self.opened_at = utc_now()
+        self.previous_holder: Holder | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._queue: list[_Op] = []
@@ -141,12 +151,23 @@ class Journal:
             raise ConfigError("this journal is already open")
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="asyncrun-journal")
         try:
-            self._conn = await self._in_thread(self._connect)
+            self._conn = await self._in_thread(self._locked_connect)
         except BaseException:
             self._executor.shutdown(wait=False)
             self._executor = None
             raise
         return self
+
+    def _locked_connect(self) -> sqlite3.Connection:
+        self.opened_at = utc_now()
+        if self._lock is not None:
+            self.previous_holder = self._lock.acquire(self.opened_at)
+        try:
+            return self._connect()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release(utc_now())
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -188,11 +209,18 @@ class Journal:
         finally:
             self._executor = None
             conn, self._conn = self._conn, None
-            if conn is not None:
-                await asyncio.shield(
-                    asyncio.get_running_loop().run_in_executor(executor, conn.close)
-                )
+            await asyncio.shield(
+                asyncio.get_running_loop().run_in_executor(executor, self._disconnect, conn)
+            )
             executor.shutdown(wait=True)
+
+    def _disconnect(self, conn: sqlite3.Connection | None) -> None:
+        try:
+            if conn is not None:
+                conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release(utc_now())
 
     async def _drain(self) -> None:
         while self._flusher is not None and not self._flusher.done():

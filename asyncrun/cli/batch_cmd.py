@@ -13,6 +13,7 @@ from rich.table import Table
 
 from asyncrun import _runtime
 from asyncrun.batch.journal import Journal, command_of
+from asyncrun.batch.journal_lock import current_holder
 from asyncrun.cli.common import (
     EXIT_INTERRUPTED,
     add_client_arguments,
@@ -104,10 +105,12 @@ def run_status(args: argparse.Namespace) -> int:
         return fail(console, AsyncrunError(f"no journal at {args.journal}"))
 
     async def main() -> tuple[dict[str, str], dict[tuple[str, str | None], int]]:
-        async with Journal(args.journal) as journal:
+        # Read without the lock: status works while a batch holds the journal.
+        async with Journal(args.journal, lock=False) as journal:
             return await journal.meta(), await journal.counts()
 
     meta, counts = asyncio.run(main())
+    holder = current_holder(str(args.journal))
     table = Table(title=f"journal {args.journal}")
     table.add_column("state")
     table.add_column("status")
@@ -120,9 +123,14 @@ def run_status(args: argparse.Namespace) -> int:
         f"created {meta.get('created_at', '?')}, sessions {meta.get('session', '0')}"
     )
     console.print(table)
+    if holder is not None:
+        console.print(
+            f"in use by a running batch: pid {holder.pid} on host {holder.host} "
+            f"since {holder.since}"
+        )
     command = command_of(meta)
     unfinished = sum(n for (state, _), n in counts.items() if state != "terminal")
-    if command and unfinished:
+    if command and unfinished and holder is None:
         console.print(f"{unfinished} not finished; resume with:\n  {resume_command(command)}")
     return 0
 

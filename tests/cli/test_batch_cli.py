@@ -153,3 +153,36 @@ def test_bad_sources_fail_before_anything_is_sent(
         assert result.returncode == 2
         assert "manifest.jsonl:2" in result.stdout
         assert emu.stats()["runs_created"] == 0
+
+
+def test_two_batches_started_at_once_on_one_journal_one_is_refused(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    count = 20
+    write_manifest(tmp_path / "manifest.jsonl", count, {"emulator.duration": "60"})
+    with emulator_thread_factory() as emu:
+        args = batch_args(emu.url, tmp_path, "--on-interrupt", "cancel")
+        both = [start_cli(args, tmp_path), start_cli(args, tmp_path)]
+        try:
+            # The same sweep typed in two terminals: one takes the journal, the other stops.
+            wait_for(lambda: any(p.poll() is not None for p in both))
+            loser = next(p for p in both if p.poll() is not None)
+            winner = next(p for p in both if p is not loser)
+            refused, _ = loser.communicate(timeout=30)
+            wait_for(lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count)
+            status = run_cli(["status", "--journal", "sweep.db"], tmp_path)
+            winner.send_signal(signal.SIGINT)
+            output, _ = winner.communicate(timeout=30)
+        finally:
+            for child in both:
+                child.kill()
+                child.communicate()
+        assert loser.returncode == 2, refused
+        assert "in use by another asyncrun batch" in refused
+        assert f"pid {winner.pid} on host" in refused
+        assert status.returncode == 0, status.stdout
+        assert f"in use by a running batch: pid {winner.pid}" in status.stdout
+        assert winner.returncode == 130, output
+        per_name = emu.stats()["runs_per_name"]
+        assert len(per_name) == 2 * count
+        assert set(per_name.values()) == {1}
