@@ -12,6 +12,7 @@ from asyncrun.emulator import default_app
 from asyncrun.emulator.command_app import CommandRunner
 from asyncrun.emulator.config import EmulatorConfig
 from asyncrun.emulator.faults import FaultInjector
+from asyncrun.emulator.inputs import InputStore, lookup
 from asyncrun.emulator.limits import RateLimiter
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run, RunStore
 from asyncrun.emulator.stats import Stats
@@ -38,6 +39,7 @@ class EmulatorState:
             config.storage_dir, url_ttl=config.url_ttl, upload_cap=config.upload_cap
         )
         self.stats = Stats(config.recent_requests)
+        self.inputs = InputStore()
         self.limiter = RateLimiter(config.rate_profile)
         self.faults = FaultInjector(config.faults, config.seed)
         self._output_locks: dict[str, asyncio.Lock] = {}
@@ -58,7 +60,8 @@ class EmulatorState:
 
     async def create_run(self, app_id: str, body: bytes, instance_id: str | None) -> Run:
         """POST runs: validate the body, read its input, and start the run."""
-        spec = await parse_new_run(self.storage, app_id, body, instance_id)
+        managed = lookup(self.inputs, self.storage, app_id)
+        spec = await parse_new_run(self.storage, app_id, body, instance_id, managed)
         run = self.store.create(spec, command=self.commands is not None)
         if self.commands is not None:
             self.commands.start(run)
@@ -90,6 +93,7 @@ class EmulatorState:
             "requests": self.stats.requests_by_route(),
             "runs_created": self.store.created,
             "runs_per_name": dict(self.store.per_name),
+            "managed_inputs": len(self.inputs),
             "bytes_stored": self.storage.bytes_stored,
             "faults": dict(self.stats.faults),
             "late_created": self.stats.late_created,
@@ -127,14 +131,26 @@ class EmulatorState:
     # -- outputs of the default app ----------------------------------------------------------
 
     def output_base(self, run: Run) -> bytes:
-        doc = default_app.output_document(run.digest, run.options, run.files)
-        return default_app.compact_json(doc)
+        return default_app.compact_json(self._document(run))
+
+    def _document(self, run: Run) -> dict[str, Any]:
+        if run.fail_message is not None:
+            return default_app.failure_document(run.digest, run.options, run.fail_message)
+        return default_app.output_document(run.digest, run.options, run.files)
+
+    def metrics(self, run: Run) -> tuple[Any, Any]:
+        """(metrics, statistics) of a finished run's output, as the cloud copies them into
+        the run's metadata (None when the output has none)."""
+        if run.command:
+            return run.metrics, run.statistics
+        doc = self._document(run)
+        return doc.get("metrics"), doc.get("statistics")
 
     def json_padding(self, run: Run, base: bytes) -> int | None:
         return default_app.padding_length(len(base), run.output_bytes)
 
     async def output_size(self, run: Run) -> int:
-        """Size in bytes of a succeeded run's output (a multi-file output is built first)."""
+        """Size in bytes of a finished run's output (a multi-file output is built first)."""
         if run.command:
             return run.command_output_size
         if run.output_type in MULTI_FILE_TYPES:
