@@ -34,8 +34,9 @@ from pydantic import BaseModel, ValidationError
 from asyncrun import payload
 from asyncrun.batch import runner as batch_runner
 from asyncrun.batch.outcome import RunOutcome
+from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.batch.runner import BatchCounters, Interrupt
-from asyncrun.config import Bucket, Limits
+from asyncrun.config import Bucket, Limits, Timeouts
 from asyncrun.errors import (
     AmbiguousSubmitError,
     APIError,
@@ -298,6 +299,11 @@ class AsyncApplication:
     def limits(self) -> Limits:
         """The client's connection and rate limits (shared by all its applications)."""
         return self._transport.limits
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The client's timeouts (a batch derives how long a POST may still land from them)."""
+        return self._transport.timeouts
 
     # ---------------------------------------------------------------- plumbing
 
@@ -676,6 +682,7 @@ class AsyncApplication:
         cancel_deadline: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        submit_margin: float = SUBMIT_MARGIN,
     ) -> AsyncGenerator[RunOutcome, None]:
         """Run many scenarios through this application; yield a RunOutcome as each run
         finishes. The arguments are asyncrun.run_batch's (this application is its `app`)."""
@@ -692,6 +699,7 @@ class AsyncApplication:
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            submit_margin=submit_margin,
         )
 
     async def run_batch_all(
@@ -708,6 +716,7 @@ class AsyncApplication:
         cancel_deadline: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        submit_margin: float = SUBMIT_MARGIN,
     ) -> list[RunOutcome]:
         """run_batch, collected in the order of the scenarios."""
         return await batch_runner.run_batch_all(
@@ -723,6 +732,7 @@ class AsyncApplication:
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            submit_margin=submit_margin,
         )
 
     def _console_url(self, run_id: str) -> str:

@@ -57,11 +57,20 @@ CREATE TABLE IF NOT EXISTS scenarios (
     finished_at TEXT,
     detected_at TEXT,
     updated_at TEXT NOT NULL,
-    session INTEGER NOT NULL DEFAULT 0
+    session INTEGER NOT NULL DEFAULT 0,
+    post_sent_at TEXT,
+    post_deadline TEXT,
+    duplicates TEXT
 );
 CREATE INDEX IF NOT EXISTS scenarios_state ON scenarios (state);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Version 2 added post_sent_at, post_deadline (when a submitting row's POST was sent, and after
+# when it can no longer be acted on) and duplicates (extra runs found by the end-of-batch
+# sweep). A version-1 journal (no `schema` in meta) gets the columns added when it is opened
+# for a batch; a journal of a newer version is refused.
+SCHEMA_VERSION = 2
+_ADDED_COLUMNS = {"post_sent_at": "TEXT", "post_deadline": "TEXT", "duplicates": "TEXT"}
 _UPDATABLE = frozenset(
     {
         "run_name",
@@ -76,9 +85,12 @@ _UPDATABLE = frozenset(
         "submitted_at",
         "finished_at",
         "detected_at",
+        "post_sent_at",
+        "post_deadline",
+        "duplicates",
     }
 )
-_TIMES = ("submitted_at", "finished_at", "detected_at")
+_TIMES = ("submitted_at", "finished_at", "detected_at", "post_sent_at", "post_deadline")
 
 
 def utc_now() -> datetime:
@@ -102,10 +114,15 @@ class JournalRow:
     detected_at: datetime | None
     updated_at: datetime | None
     session: int
+    post_sent_at: datetime | None = None
+    post_deadline: datetime | None = None
+    duplicates: str | None = None
 
 
 def _row(values: sqlite3.Row) -> JournalRow:
     data = dict(values)
+    for name in _ADDED_COLUMNS:  # a version-1 journal read without migrating (status)
+        data.setdefault(name, None)
     for name in (*_TIMES, "updated_at"):
         data[name] = datetime.fromisoformat(data[name]) if data[name] else None
     return JournalRow(**data)
@@ -181,10 +198,15 @@ class Journal:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
-            conn.executescript(_SCHEMA)
+            if self._lock is not None or self.path is None:
+                conn.executescript(_SCHEMA)
+                _migrate(conn, self.path)
         except sqlite3.Error as exc:
             conn.close()
             raise ConfigError(f"{self.path!r} is not a usable journal: {exc}") from None
+        except ConfigError:
+            conn.close()
+            raise
         return conn
 
     async def __aenter__(self) -> Journal:
@@ -397,12 +419,56 @@ class Journal:
 
         return await self._submit(op)
 
+    async def rows_named(self, names: list[str]) -> list[JournalRow]:
+        """The rows of these run names (the duplicate sweep's few)."""
+
+        def op(conn: sqlite3.Connection) -> list[JournalRow]:
+            out: list[JournalRow] = []
+            for start in range(0, len(names), 500):  # SQLite's limit on bound parameters
+                part = names[start : start + 500]
+                marks = ",".join("?" for _ in part)
+                query = f"SELECT * FROM scenarios WHERE run_name IN ({marks}) ORDER BY key"
+                out.extend(_row(r) for r in conn.execute(query, part))
+            return out
+
+        return await self._submit(op)
+
     async def get(self, key: str) -> JournalRow | None:
         def op(conn: sqlite3.Connection) -> JournalRow | None:
             found = conn.execute("SELECT * FROM scenarios WHERE key = ?", (key,)).fetchone()
             return _row(found) if found is not None else None
 
         return await self._submit(op)
+
+
+def _migrate(conn: sqlite3.Connection, path: str | None) -> None:
+    """Bring a journal to SCHEMA_VERSION (adding columns keeps every row), or refuse a newer
+    one (its rows may mean something this version does not know)."""
+    found = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+    try:
+        version = int(found["value"]) if found is not None else 1
+    except ValueError:
+        raise ConfigError(f"journal {path!r} has an unreadable schema version") from None
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"journal {path!r} was written by a newer asyncrun (journal schema {version}; this "
+            f"version reads up to {SCHEMA_VERSION}): upgrade asyncrun to resume it"
+        )
+    columns = {r["name"] for r in conn.execute("PRAGMA table_info(scenarios)")}
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in columns:
+                conn.execute(f"ALTER TABLE scenarios ADD COLUMN {name} {kind}")
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('schema', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def command_of(meta: Mapping[str, str]) -> list[str] | None:

@@ -8,11 +8,25 @@ from typing import Any
 
 from asyncrun.models import RunResult
 
-__all__ = ["ERROR", "TERMINAL_STATUSES", "RunOutcome", "result_value"]
+__all__ = ["ERROR", "TERMINAL_STATUSES", "DuplicateRun", "RunOutcome", "result_value"]
 
 ERROR = "error"
 """Status of a scenario that never got a final run status (bad input, submit or poll failed)."""
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", ERROR})
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateRun:
+    """An extra run of a scenario's name found by the sweep: `run_id` is the extra one,
+    `kept_run_id` the scenario's own (the journal's); `status` is the extra run's status when
+    found, and `canceled` says whether the sweep canceled it (it was still queued or running)."""
+
+    key: str
+    run_name: str
+    kept_run_id: str | None
+    run_id: str
+    status: str
+    canceled: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +40,9 @@ class RunOutcome:
     answered), `finished_at` (the server's end of the run, from its metadata), `detected_at`
     (when this client saw it end). `polls` and `attempts` (submits) count requests;
     `resumed` is true when the run was submitted by an earlier process of the same journal.
+    `duplicates`: extra runs of this scenario's name found by the end-of-batch sweep (filled in
+    by run_batch_all and for outcomes read back from a journal; a streaming consumer of
+    run_batch finds them in `BatchCounters.duplicate_runs` once the stream ends).
     """
 
     key: str
@@ -42,6 +59,7 @@ class RunOutcome:
     attempts: int = 0
     resumed: bool = False
     result_location: str | None = None
+    duplicates: tuple[DuplicateRun, ...] = ()
 
     @property
     def ok(self) -> bool:

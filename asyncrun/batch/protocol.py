@@ -7,12 +7,12 @@ Positional parameters are positional-only here so an implementation may name the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from os import PathLike
 from typing import Any, Protocol
 
-from asyncrun.config import Limits
+from asyncrun.config import Limits, Timeouts
 from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult
 from asyncrun.polling import PollingOptions
 
@@ -33,6 +33,11 @@ class BatchApplication(Protocol):
         """Pool size and rates (the poll pacer sizes itself on them)."""
         ...
 
+    @property
+    def timeouts(self) -> Timeouts:
+        """The client's timeouts (how long a POST whose answer was lost may still land)."""
+        ...
+
     async def new_run(
         self,
         *,
@@ -50,6 +55,10 @@ class BatchApplication(Protocol):
         self, name: str, /, *, created_after: datetime | None = None
     ) -> list[Run]:
         """Runs named `name`, newest first (reconciling a submission whose fate is unknown)."""
+        ...
+
+    def list_runs(self) -> AsyncIterator[Run]:
+        """The application's runs, newest first, page by page (the end-of-batch sweep)."""
         ...
 
     async def run_metadata_with_polling(

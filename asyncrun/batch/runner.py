@@ -7,13 +7,16 @@ through the client's transport (shared rate buckets, 429 cool-down).
 
 Exactly-once: the journal row goes to "submitting" (committed) before the POST; after an
 ambiguous answer (no answer, or a 5xx) or on resume of a "submitting" row, the run is looked up
-by its deterministic name before anything is submitted again.
+by its deterministic name before anything is submitted again, once the POST's deadline has
+passed (reconcile.py; the scenario gives its slot up while it waits). When every scenario is
+final, the sweep (sweep.py) lists the batch's own runs and cancels any extra run of a name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -39,10 +42,12 @@ from typing import Any, Literal, TypeVar
 
 from asyncrun.batch.estimator import PollEstimator
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
-from asyncrun.batch.outcome import ERROR, RunOutcome
+from asyncrun.batch.outcome import ERROR, DuplicateRun, RunOutcome
 from asyncrun.batch.pacing import PollPacer
 from asyncrun.batch.protocol import BatchApplication
+from asyncrun.batch.reconcile import SUBMIT_MARGIN, post_life, resume_deadline
 from asyncrun.batch.scenario import Scenario, run_name
+from asyncrun.batch.sweep import duplicates_of, sweep_duplicates
 from asyncrun.errors import (
     AmbiguousSubmitError,
     APIConnectionError,
@@ -69,6 +74,9 @@ gentle backoff (sleeps of about 0.8, 1.4, 2.6, 5, 10 s)."""
 
 _SUBMIT_ATTEMPTS = 5
 _READ_ATTEMPTS = 5
+# A lookup after an unanswered submit is the only way to learn the run's fate, so it outlasts
+# a longer outage than a read does (about a minute with the default polling backoff).
+_LOOKUP_ATTEMPTS = 10
 _LOOKUP_MARGIN = timedelta(minutes=10)  # clock skew allowed between us and the server
 _TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
 _UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._=,+@-]")
@@ -97,6 +105,8 @@ class BatchCounters:
     skipped: int = 0
     max_ahead: int = 0
     started: float = field(default_factory=time.monotonic)
+    # Extra runs of the batch's names found by the end-of-batch sweep (filled when it ends).
+    duplicate_runs: list[DuplicateRun] = field(default_factory=list)
 
     @property
     def finished(self) -> int:
@@ -144,8 +154,10 @@ class _Batch:
         output_dir: Path | None,
         counters: BatchCounters,
         rng: random.Random,
+        submit_margin: float = SUBMIT_MARGIN,
     ) -> None:
         self.app = app
+        self.post_life = post_life(app.timeouts, submit_margin)
         self.journal = journal
         self.tag = batch_tag
         self.polling = polling
@@ -277,15 +289,20 @@ class _Batch:
         self, key: str, name: str, row: JournalRow | None
     ) -> tuple[str, datetime | None] | None:
         """The run an earlier process submitted for this key: the journal's ("submitted"), or
-        the one found by name ("submitting": the POST may have reached the server)."""
+        the one found by name ("submitting": the POST may have reached the server), looked up
+        once the POST's deadline has passed."""
         if row is None:
             return None
         if row.state == "submitted" and row.run_id:
             return row.run_id, row.submitted_at
         if row.state != "submitting":
             return None
-        self.submitting[key] = (name, row.updated_at or utc_now())
-        found = await self._lookup(name, row.updated_at)
+        deadline = resume_deadline(row, self.journal, self.post_life)
+        if row.post_deadline is None:
+            await self.journal.update(key, post_deadline=deadline)
+        asked = row.post_sent_at or row.updated_at or utc_now()
+        self.submitting[key] = (name, asked)
+        found = await self._lookup_after(deadline, name, asked)
         self.submitting.pop(key, None)
         if found is not None:
             self._known(key, found[0])
@@ -302,14 +319,25 @@ class _Batch:
             attempts += 1
             asked = utc_now()
             # Durable before the POST: a crash from here on is reconciled by name.
-            await self.journal.update(scenario.key, state="submitting", attempts=attempts)
+            await self.journal.update(
+                scenario.key,
+                state="submitting",
+                attempts=attempts,
+                post_sent_at=asked,
+                post_deadline=None,
+            )
             # Until its fate is known, an interrupt with "cancel" looks this run up by name.
             self.submitting[scenario.key] = (name, asked)
             try:
                 run_id = await self.app.new_run(name=name, **kwargs)
             except (AmbiguousSubmitError, ServerError) as exc:
-                logger.info("submit of %s was ambiguous (%s): looking it up", name, exc)
-                found = await self._lookup_twice(name, asked, attempts)
+                # Sent by now at the latest: the server may act on it until `deadline`.
+                deadline = utc_now() + self.post_life
+                await self.journal.update(scenario.key, post_deadline=deadline)
+                logger.info(
+                    "submit of %s was ambiguous (%s): looking it up after %s", name, exc, deadline
+                )
+                found = await self._lookup_after(deadline, name, asked)
                 if found is None:
                     continue
                 run_id = found[0]
@@ -331,21 +359,47 @@ class _Batch:
         self.submitting.pop(key, None)
         self.in_flight[key] = run_id
 
+    async def _lookup_after(
+        self, deadline: datetime, name: str, since: datetime
+    ) -> tuple[str, datetime] | None:
+        """Wait until `deadline` without holding a slot (other scenarios go on), then look the
+        name up, retrying transient errors. If the lookup keeps failing the run's fate stays
+        unknown: the row stays `submitting` for a resume to reconcile."""
+        wait = (deadline - utc_now()).total_seconds()
+        if wait > 0:
+            self.slots.release()
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                await self.slots.acquire()
+        try:
+            return await self._lookup(name, since, attempts=_LOOKUP_ATTEMPTS)
+        except _TRANSIENT as exc:
+            raise AsyncrunError(
+                f"run {name!r}: its submit was unanswered and looking it up failed "
+                f"{_LOOKUP_ATTEMPTS} times ({_describe(exc)}); its fate is unknown, a resume "
+                "with the same journal reconciles it"
+            ) from exc
+
     async def _lookup_twice(
         self, name: str, since: datetime, attempt: int
     ) -> tuple[str, datetime] | None:
         """Look the name up, and once more after a pause: a listing may lag behind a run
-        created an instant ago, and submitting again on the first miss would duplicate it."""
+        created an instant ago (used by an interrupt, which cannot wait for deadlines)."""
         found = await self._lookup(name, since)
         if found is None:
             await asyncio.sleep(backoff_delay(self.polling, attempt, self.rng))
             found = await self._lookup(name, since)
         return found
 
-    async def _lookup(self, name: str, since: datetime | None) -> tuple[str, datetime] | None:
+    async def _lookup(
+        self, name: str, since: datetime | None, *, attempts: int = _READ_ATTEMPTS
+    ) -> tuple[str, datetime] | None:
         """The run already submitted under `name` (id, created time), or None."""
         after = since - _LOOKUP_MARGIN if since is not None else None
-        runs = await self._reading(lambda: self.app.find_runs_by_name(name, created_after=after))
+        runs = await self._reading(
+            lambda: self.app.find_runs_by_name(name, created_after=after), attempts=attempts
+        )
         if not runs:
             return None
         oldest = runs[-1]
@@ -421,14 +475,16 @@ class _Batch:
             result_location=location,
         )
 
-    async def _reading(self, read: Callable[[], Awaitable[T]]) -> T:
+    async def _reading(
+        self, read: Callable[[], Awaitable[T]], *, attempts: int = _READ_ATTEMPTS
+    ) -> T:
         """A read the transport does not retry (a 500 answer) is retried here: the run is done
         and its result must not be lost to one bad answer."""
-        for attempt in range(1, _READ_ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             try:
                 return await read()
             except _TRANSIENT:
-                if attempt == _READ_ATTEMPTS:
+                if attempt == attempts:
                     raise
                 await asyncio.sleep(backoff_delay(self.polling, attempt, self.rng))
         raise AssertionError("unreachable")
@@ -493,6 +549,27 @@ class _Batch:
             document = {"run_id": run_id, "status": status, "error": error}
         await asyncio.to_thread(_write_json_atomically, path, document)
         return str(path)
+
+    # ------------------------------------------------------------------ the end
+
+    async def sweep(self) -> None:
+        """Once every scenario is final: cancel extra runs of the batch's names (sweep.py). A
+        sweep that fails is logged, not raised: the outcomes stand, and a resume sweeps again."""
+        meta = await self.journal.meta()
+        began = _parse_time(meta.get("created_at")) or self.journal.opened_at
+        try:
+            found = await sweep_duplicates(
+                self.app,
+                self.journal,
+                tag=self.tag,
+                began=began,
+                reading=self._reading,
+                cancel=lambda run_id: self._reading(lambda: self.app.cancel_run(run_id)),
+            )
+        except AsyncrunError as exc:  # transient errors included, once retries ran out
+            logger.warning("the duplicate sweep failed (%s); a resume sweeps again", exc)
+            return
+        self.counters.duplicate_runs.extend(found)
 
     # ------------------------------------------------------------------ interrupts
 
@@ -617,7 +694,15 @@ def _outcome_of_row(row: JournalRow) -> RunOutcome:
         attempts=row.attempts,
         resumed=True,
         result_location=row.result_location,
+        duplicates=duplicates_of(row.duplicates),
     )
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -647,6 +732,7 @@ async def run_batch(
     cancel_deadline: float = 30.0,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
+    submit_margin: float = SUBMIT_MARGIN,
 ) -> AsyncGenerator[RunOutcome, None]:
     """Run every scenario (Scenario or dict, from a sync or async iterable of any length) and
     yield a RunOutcome as each run finishes.
@@ -658,11 +744,17 @@ async def run_batch(
     "detach" stops polling and keeps the journal; "cancel" also cancels every run in flight
     (shielded, within `cancel_deadline` seconds). `output_dir`: one result file per scenario.
     `command` is stored in the journal as the command that resumes the batch.
+    `submit_margin`: seconds a server may still act on a POST after the client's connect and
+    read timeouts (reconcile.py); a submit whose answer was lost is looked up by name only
+    after them. When every scenario is final, the batch's own runs are listed once and any
+    extra run of a name is canceled (`counters.duplicate_runs`; see sweep.py).
     """
     if max_in_flight < 1:
         raise ConfigError("max_in_flight must be >= 1")
     if on_interrupt not in ("detach", "cancel"):
         raise ConfigError("on_interrupt must be 'detach' or 'cancel'")
+    if not submit_margin >= 0:
+        raise ConfigError("submit_margin must be >= 0 seconds")
     counters = counters if counters is not None else BatchCounters()
     async with Journal(journal) as book:
         tag = await book.begin(
@@ -678,6 +770,7 @@ async def run_batch(
             output_dir=Path(output_dir) if output_dir is not None else None,
             counters=counters,
             rng=random.Random(),
+            submit_margin=submit_margin,
         )
         stream = _stream(batch, scenarios, on_interrupt, cancel_deadline)
         async with contextlib.aclosing(stream):
@@ -709,6 +802,7 @@ async def _stream(
                     yield batch.outcomes.get_nowait()
                 finished = True
                 driver.result()  # the source's error, if it failed
+                await batch.sweep()
                 return
     finally:
         if not finished:
@@ -753,9 +847,12 @@ async def run_batch_all(
     cancel_deadline: float = 30.0,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
+    submit_margin: float = SUBMIT_MARGIN,
 ) -> list[RunOutcome]:
-    """run_batch, collected: every outcome, in the order of the scenarios."""
+    """run_batch, collected: every outcome, in the order of the scenarios, each with the
+    extra runs of its name the end-of-batch sweep found (`duplicates`)."""
     order: dict[str, int] = {}
+    counters = counters if counters is not None else BatchCounters()
 
     async def numbered() -> AsyncIterator[Any]:
         async for item in _aiter(scenarios):
@@ -778,7 +875,14 @@ async def run_batch_all(
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            submit_margin=submit_margin,
         )
     ]
     outcomes.sort(key=lambda o: order.get(o.key, len(order)))
-    return outcomes
+    found: dict[str, list[DuplicateRun]] = {}
+    for duplicate in counters.duplicate_runs:
+        found.setdefault(duplicate.key, []).append(duplicate)
+    return [
+        dataclasses.replace(o, duplicates=tuple(found[o.key])) if o.key in found else o
+        for o in outcomes
+    ]

@@ -14,10 +14,13 @@ from rich.table import Table
 from asyncrun import _runtime
 from asyncrun.batch.journal import Journal, command_of
 from asyncrun.batch.journal_lock import current_holder
+from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.cli.common import (
     EXIT_INTERRUPTED,
     add_client_arguments,
     check_positive,
+    check_seconds,
+    check_timeout,
     client_from_args,
     count_scenarios,
     execute_batch,
@@ -53,6 +56,22 @@ def _register_batch(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="results/ and summary.csv go here")
     p.add_argument("--on-interrupt", choices=["detach", "cancel"], default="detach")
     p.add_argument("--batch-tag", default=None, help="run-name prefix (default: random, kept)")
+    p.add_argument(
+        "--connect-timeout", type=check_timeout, default=None, help="seconds (default 10)"
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=check_timeout,
+        default=None,
+        help="seconds between bytes of an answer (default 60)",
+    )
+    p.add_argument(
+        "--submit-margin",
+        type=check_seconds,
+        default=SUBMIT_MARGIN,
+        help="seconds a server may still act on a POST after the client's timeouts: a submit "
+        f"whose answer was lost is looked up by name only after them (default {SUBMIT_MARGIN:g})",
+    )
     add_client_arguments(p)
     p.set_defaults(func=run_batch_command)
 
@@ -78,6 +97,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 argv=sys.argv[1:],
                 console=console,
                 batch_tag=args.batch_tag,
+                submit_margin=args.submit_margin,
             )
 
     try:

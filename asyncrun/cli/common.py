@@ -18,11 +18,12 @@ from rich.console import Console
 
 from asyncrun.application import AsyncApplication
 from asyncrun.batch.outcome import RunOutcome, result_value
+from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.batch.runner import BatchCounters, Interrupt, run_batch
 from asyncrun.batch.scenario import Scenario, from_sources, parse_assignment, parse_grid, with_grid
 from asyncrun.cli.render import BatchProgress, Summary, SummaryCSV
 from asyncrun.client import AsyncClient
-from asyncrun.config import Limits, RateLimits
+from asyncrun.config import Limits, RateLimits, Timeouts
 from asyncrun.errors import ConfigError
 
 __all__ = [
@@ -68,7 +69,18 @@ def limits_named(name: str) -> Limits:
 def client_from_args(args: argparse.Namespace, *, api_key: str | None = None) -> AsyncClient:
     """The API key comes from NEXTMV_API_KEY or ~/.nextmv/config.yaml, never from the command
     line (a command line is stored in the journal and shown in `ps`)."""
-    return AsyncClient(api_key=api_key, url=args.url, limits=limits_named(args.limits))
+    return AsyncClient(
+        api_key=api_key, url=args.url, limits=limits_named(args.limits), timeouts=_timeouts(args)
+    )
+
+
+def _timeouts(args: argparse.Namespace) -> Timeouts:
+    changes = {
+        phase: getattr(args, f"{phase}_timeout")
+        for phase in ("connect", "read")
+        if getattr(args, f"{phase}_timeout", None) is not None
+    }
+    return Timeouts(**changes)
 
 
 def scenario_factory(args: argparse.Namespace) -> Callable[[], Iterator[Scenario]]:
@@ -103,6 +115,7 @@ async def execute_batch(
     argv: Sequence[str],
     console: Console,
     batch_tag: str | None = None,
+    submit_margin: float = SUBMIT_MARGIN,
 ) -> int:
     """Run the batch with a live progress bar; write one result file per scenario under
     `out/results`, `out/summary.csv`; print the summary table. Exit code: 0 when every scenario
@@ -120,6 +133,7 @@ async def execute_batch(
         command=list(argv),
         counters=counters,
         batch_tag=batch_tag,
+        submit_margin=submit_margin,
     )
     started = time.monotonic()
     try:
@@ -131,6 +145,9 @@ async def execute_batch(
                         value = await _value_of(outcome)
                         summary.add(outcome, value)
                         table.write(outcome, value)
+                if counters.duplicate_runs:
+                    summary.duplicates = list(counters.duplicate_runs)
+                    await asyncio.to_thread(table.add_duplicates, summary.duplicates)
             finally:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -184,6 +201,25 @@ def check_positive(value: str) -> int:
     number = int(value)
     if number < 1:
         raise argparse.ArgumentTypeError("must be >= 1")
+    return number
+
+
+def check_seconds(value: str) -> float:
+    """A finite number of seconds >= 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number of seconds") from None
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError("must be a finite number of seconds >= 0")
+    return number
+
+
+def check_timeout(value: str) -> float:
+    """A finite number of seconds > 0."""
+    number = check_seconds(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError("must be > 0 seconds")
     return number
 
 

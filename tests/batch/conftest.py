@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from asyncrun import AsyncClient, Limits, PollingOptions, RateLimits, RetryPolicy
+from asyncrun import AsyncClient, Limits, PollingOptions, RateLimits, RetryPolicy, Timeouts
 
 KEY = "test-key"
 
@@ -14,8 +14,14 @@ FAST = PollingOptions(initial_delay=0.01, delay=0.01, backoff=0.01, max_delay=0.
 """Polling for tests: tens of milliseconds between polls."""
 
 
+MARGIN = 0.5
+"""submit_margin for tests: with fast_client's timeouts a lost submit's deadline is 2 s away."""
+
+
 def fast_client(url: str, **kwargs: Any) -> AsyncClient:
-    """No client-side rate limit, short retry sleeps and a short cap on Retry-After."""
+    """No client-side rate limit, short retry sleeps and a short cap on Retry-After; short
+    connect and read timeouts (a submit whose answer was lost is looked up after them)."""
+    kwargs.setdefault("timeouts", Timeouts(connect=0.5, read=1.0))
     kwargs.setdefault("limits", Limits(max_connections=50, rate=RateLimits.unlimited()))
     kwargs.setdefault(
         "retry",

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from os import PathLike
 from typing import Any
 
 from asyncrun.batch.protocol import BatchApplication
-from asyncrun.config import Limits
+from asyncrun.config import Limits, Timeouts
 from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult
 from asyncrun.polling import PollingOptions
 
@@ -20,6 +20,7 @@ from asyncrun.polling import PollingOptions
 class FakeApplication:
     id = "fake-app"
     limits = Limits()
+    timeouts = Timeouts()
 
     def __init__(self) -> None:
         self._ids = itertools.count()
@@ -27,6 +28,7 @@ class FakeApplication:
         self.polls = 0
         self.results = 0
         self.cancels: list[str] = []
+        self.listed: list[Run] = []  # what list_runs gives (the fake keeps no runs)
 
     async def new_run(
         self,
@@ -46,6 +48,10 @@ class FakeApplication:
         self, name: str, *, created_after: datetime | None = None
     ) -> list[Run]:
         return []
+
+    async def list_runs(self) -> AsyncIterator[Run]:
+        for run in self.listed:
+            yield run
 
     async def run_metadata_with_polling(
         self,

@@ -186,3 +186,25 @@ def test_two_batches_started_at_once_on_one_journal_one_is_refused(
         per_name = emu.stats()["runs_per_name"]
         assert len(per_name) == 2 * count
         assert set(per_name.values()) == {1}
+
+
+def test_an_extra_run_of_a_name_is_canceled_and_reported(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    count = 3
+    write_manifest(tmp_path / "manifest.jsonl", count)
+    with emulator_thread_factory() as emu:
+        # A run of one of the batch's names that the batch did not make, still running.
+        body = json.dumps(
+            {"input": {"i": 0}, "name": "cli/m0/seed=1", "options": {"emulator.duration": "600"}}
+        ).encode()
+        extra = emu.call(lambda: emu.state.create_run("cli-app", body, None)).id
+        result = run_cli(batch_args(emu.url, tmp_path), tmp_path)
+        statuses = {run["id"]: run["status"] for run in emu.runs()}
+    assert result.returncode == 0, result.stdout
+    assert "duplicate runs" in result.stdout and "1 canceled" in result.stdout
+    assert statuses[extra] == "canceled"
+    with (tmp_path / "out/summary.csv").open() as source:
+        rows = {r["key"]: r for r in csv.DictReader(source)}
+    assert rows["m0/seed=1"]["duplicate_runs"] == f"{extra} (canceled by the sweep)"
+    assert [k for k, r in rows.items() if r["duplicate_runs"]] == ["m0/seed=1"]

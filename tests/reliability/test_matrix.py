@@ -1,0 +1,33 @@
+"""The reliability matrix in CI: every cell of `matrix.CELLS` with 300 scenarios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .matrix import CELLS, Cell, run_cell
+
+SCENARIOS = 300
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", CELLS, ids=[c.fault for c in CELLS])
+async def test_cell(cell: Cell, tmp_path: Path) -> None:
+    result = await run_cell(cell, SCENARIOS, tmp_path / "journal.db")
+    # Every scenario ends: with its own result (digest and key echoed back) or a clear error.
+    assert result.lost == []
+    assert result.wrong == []
+    assert result.unclear == []
+    assert result.succeeded + result.errors == SCENARIOS
+    # The fault really happened (a cell that injects nothing proves nothing).
+    assert result.faults or cell.profile == "realistic" or cell.url_ttl < 1
+    # Exactly one run per name; an extra run (a create acted on after its deadline) is
+    # canceled by the end-of-batch sweep and reported by the batch.
+    assert result.left_running == []
+    assert result.duplicates_canceled == result.duplicates_created
+    assert result.duplicates_reported == result.duplicates_created
+    if not cell.extras_expected:
+        assert result.duplicates_created == 0
+    if cell.url_ttl >= 1:
+        assert result.succeeded == SCENARIOS
