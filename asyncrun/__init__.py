@@ -1,8 +1,7 @@
 """asyncrun: an asyncio client for high-concurrency batch runs on Nextmv Cloud."""
 
 from asyncrun.application import AsyncApplication
-from asyncrun.batch import RunOutcome, Scenario
-from asyncrun.batch.runner import run_batch, run_batch_all
+from asyncrun.batch import RunOutcome, Scenario, run_batch, run_batch_all
 from asyncrun.client import AsyncClient
 from asyncrun.config import Limits, Rate, RateLimits, RetryPolicy, Timeouts
 from asyncrun.errors import (

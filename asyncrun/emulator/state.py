@@ -11,8 +11,10 @@ from aiohttp import web
 from asyncrun.emulator import default_app
 from asyncrun.emulator.command_app import CommandRunner
 from asyncrun.emulator.config import EmulatorConfig
+from asyncrun.emulator.connections import ConnectionStats
 from asyncrun.emulator.faults import FaultInjector
 from asyncrun.emulator.inputs import InputStore, lookup
+from asyncrun.emulator.latency import ProxyProcess
 from asyncrun.emulator.limits import RateLimiter
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run, RunStore
 from asyncrun.emulator.stats import Stats
@@ -39,6 +41,7 @@ class EmulatorState:
             config.storage_dir, url_ttl=config.url_ttl, upload_cap=config.upload_cap
         )
         self.stats = Stats(config.recent_requests)
+        self.connections = ConnectionStats()
         self.inputs = InputStore()
         self.limiter = RateLimiter(config.rate_profile)
         self.faults = FaultInjector(config.faults, config.seed)
@@ -47,6 +50,7 @@ class EmulatorState:
         self._requests = 0
         self._late: set[asyncio.Task[None]] = set()
         self.commands: CommandRunner | None = None
+        self.proxy: ProxyProcess | None = None
         if config.app_command is not None:
             self.commands = CommandRunner(config.app_command, config.app_concurrency, self.storage)
 
@@ -99,8 +103,20 @@ class EmulatorState:
             "late_created": self.stats.late_created,
             "late_pending": len(self._late),
             "rate_limited": dict(self.stats.rate_limited),
+            "connections": self.connections.snapshot(),
             "recent_requests": [dict(entry) for entry in self.stats.recent],
         }
+
+    async def full_snapshot(self) -> dict[str, Any]:
+        """snapshot() plus the latency proxy's own counters and CPU when there is one."""
+        out = self.snapshot()
+        if self.proxy is not None:
+            out["proxy"] = await self.proxy.stats()
+        return out
+
+    def reset_stats(self) -> None:
+        self.stats.reset()
+        self.connections.reset()
 
     def run_timeline(self, now: float) -> list[dict[str, Any]]:
         """Every run with real wall-clock times (epoch seconds), for benchmarks' lag figures."""

@@ -51,6 +51,9 @@ def batch_args(url: str, tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
+SHORT_DEADLINE = ("--connect-timeout", "1", "--read-timeout", "1", "--submit-margin", "1")
+
+
 def check_complete(emu: ThreadedEmulator, tmp_path: Path, count: int) -> None:
     """Every scenario has its own result file, the CSV has every row, no run name twice."""
     names = {f"cli/m{i}/seed={s}" for i in range(count) for s in (1, 2)}
@@ -75,7 +78,9 @@ def test_sigkill_at_a_random_moment_then_the_same_command_finishes_exactly_once(
     write_manifest(tmp_path / "manifest.jsonl", count)
     faults = FaultProfile(rate_500=0.02, drop=0.02, lost_create=0.05)
     with emulator_thread_factory(duration=(0.2, 1.0), faults=faults, seed=3) as emu:
-        args = batch_args(emu.url, tmp_path)
+        # Short timeouts and margin: a submit in doubt is looked up 3 s after it was sent
+        # (with the defaults, 100 s).
+        args = batch_args(emu.url, tmp_path, *SHORT_DEADLINE)
         child = start_cli(args, tmp_path)
         try:
             # Somewhere between the first submissions and the last results.

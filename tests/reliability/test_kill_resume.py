@@ -87,7 +87,9 @@ def kill_at_a_random_moment(child: subprocess.Popen[bytes], journal: Path, delay
 
 
 @pytest.mark.slow
-def test_sigkill_at_10_moments_then_resume(emulator_thread_factory: Factory, tmp_path: Path) -> None:
+def test_sigkill_at_10_moments_then_resume(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
     write_manifest(tmp_path / "manifest.jsonl")
     rng = random.Random(SEED)
     with emulator_thread_factory(
