@@ -19,20 +19,21 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from asyncrun.errors import APIConnectionError, PollingTimeoutError, RateLimitError, ServerError
+from asyncrun._retry import is_transient
+from asyncrun._types import Clock, Sleep
+from asyncrun.errors import PollingTimeoutError
 
-__all__ = ["PollOutcome", "PollingOptions", "backoff_delay", "poll"]
+__all__ = [
+    "PollOutcome",
+    "PollingOptions",
+    "backoff_delay",
+    "check_budget",
+    "poll",
+]
 
 logger = logging.getLogger("asyncrun")
 
 T = TypeVar("T")
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
-# Failures the transport already retried and may still heal: polling keeps going through them
-# until max_unreachable has passed since the last good answer.
-_TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
 
 
 class PollingOptions(BaseModel):
@@ -116,15 +117,17 @@ async def poll(
         polls += 1
         try:
             last = await fetch()
-        except _TRANSIENT as exc:
-            if clock() - last_ok >= options.max_unreachable:
+        except Exception as exc:
+            # A failure the transport already retried may still heal: polling keeps going
+            # through it until max_unreachable has passed since the last good answer.
+            if not is_transient(exc) or clock() - last_ok >= options.max_unreachable:
                 raise
             logger.info("poll of run %s failed (%s); polling on", run_id, type(exc).__name__)
         else:
             last_ok = clock()
             if is_done(last):
                 return PollOutcome(last, True, polls, stopped=False)
-        _check_budget(options, polls, clock() - start, run_id, last)
+        check_budget(options, polls, clock() - start, run_id, last)
         pause = _next_sleep(options, polls, rng)
         if options.max_duration >= 0:
             # Never sleep past the deadline: one last poll lands on it.
@@ -134,7 +137,7 @@ async def poll(
         await sleep(pause)
 
 
-def _check_budget(
+def check_budget(
     options: PollingOptions, polls: int, elapsed: float, run_id: str, last: object
 ) -> None:
     if 0 <= options.max_tries <= polls:

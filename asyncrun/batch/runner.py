@@ -44,6 +44,7 @@ from asyncrun.batch.outcome import DuplicateRun, RunOutcome
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
+from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission, read_with_retries
 from asyncrun.batch.sweep import sweep_duplicates
 from asyncrun.errors import AsyncrunError, ConfigError
@@ -89,8 +90,14 @@ class _Batch:
             slots=self.slots,
             submit_margin=submit_margin,
         )
+        self.reads = StatusReads(app)
         self.schedule = PollSchedule(
-            polling, adaptive=adaptive, limits=app.limits, counters=counters, rng=rng
+            polling,
+            adaptive=adaptive,
+            limits=app.limits,
+            counters=counters,
+            rng=rng,
+            reads=self.reads,
         )
         self.lifecycle = Lifecycle(
             app,
@@ -288,6 +295,7 @@ async def _stream(
                 ),
                 batch.in_flight,
             )
+        await batch.reads.aclose()  # walks still under way answer no one now
 
 
 async def run_batch_all(

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from asyncrun._retry import Failure, is_transient, no_pause, retry_transient, retrying
 from asyncrun.batch.interrupts import InFlight
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.protocol import BatchApplication
@@ -26,10 +27,8 @@ from asyncrun.batch.reconcile import SUBMIT_MARGIN, post_life, resume_deadline
 from asyncrun.batch.scenario import Scenario
 from asyncrun.errors import (
     AmbiguousSubmitError,
-    APIConnectionError,
     AsyncrunError,
     ConfigError,
-    RateLimitError,
     ServerError,
 )
 from asyncrun.polling import PollingOptions, backoff_delay
@@ -45,7 +44,6 @@ _READ_ATTEMPTS = 5
 # a longer outage than a read does (about a minute with the default polling backoff).
 _LOOKUP_ATTEMPTS = 10
 _LOOKUP_MARGIN = timedelta(minutes=10)  # clock skew allowed between us and the server
-_TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
 
 
 class Submission:
@@ -103,7 +101,9 @@ class Submission:
     ) -> tuple[str, datetime, int]:
         """Create the run of `scenario` under `name`: (run id, submitted at, attempts so far)."""
         kwargs = await _run_arguments(scenario)
-        for _ in range(_SUBMIT_ATTEMPTS):
+
+        async def once() -> str | Failure:
+            nonlocal attempts
             attempts += 1
             asked = utc_now()
             # Durable before the POST: a crash from here on is reconciled by name, after a
@@ -118,7 +118,7 @@ class Submission:
             # Until its fate is known, an interrupt with "cancel" looks this run up by name.
             self.in_flight.asking(scenario.key, name, asked)
             try:
-                run_id = await self.app.new_run(name=name, **kwargs)
+                return await self.app.new_run(name=name, **kwargs)
             except (AmbiguousSubmitError, ServerError) as exc:
                 # Sent by now at the latest: the server may act on it until `deadline`.
                 deadline = utc_now() + self.post_life
@@ -127,21 +127,24 @@ class Submission:
                     "submit of %s was ambiguous (%s): looking it up after %s", name, exc, deadline
                 )
                 found = await self.lookup_after(deadline, name, asked)
-                if found is None:
-                    continue
-                run_id = found[0]
             except Exception as exc:
                 # A definite refusal: no run exists, so the next attempt may submit again.
                 self.in_flight.answered(scenario.key)
                 await self.journal.update(scenario.key, state="pending", error=describe(exc))
                 raise
-            self.in_flight.known(scenario.key, run_id)
-            submitted = utc_now()
-            await self.journal.update(
-                scenario.key, state="submitted", run_id=run_id, submitted_at=submitted
-            )
-            return run_id, submitted, attempts
-        raise AsyncrunError(f"run {name!r} could not be submitted after {attempts} attempts")
+            if found is not None:
+                return found[0]
+            # Not found after its deadline: no run exists, submit again at once.
+            error = AsyncrunError(f"run {name!r} could not be submitted after {attempts} attempts")
+            return Failure(error, retryable=True)
+
+        run_id = await retrying(once, attempts=_SUBMIT_ATTEMPTS, pause=no_pause)
+        self.in_flight.known(scenario.key, run_id)
+        submitted = utc_now()
+        await self.journal.update(
+            scenario.key, state="submitted", run_id=run_id, submitted_at=submitted
+        )
+        return run_id, submitted, attempts
 
     async def lookup_after(
         self, deadline: datetime, name: str, since: datetime
@@ -154,7 +157,9 @@ class Submission:
             await self._parked(wait)
         try:
             return await self.lookup(name, since, attempts=_LOOKUP_ATTEMPTS)
-        except _TRANSIENT as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             raise AsyncrunError(
                 f"run {name!r}: its submit was unanswered and looking it up failed "
                 f"{_LOOKUP_ATTEMPTS} times ({describe(exc)}); its fate is unknown, a resume "
@@ -216,14 +221,11 @@ async def read_with_retries(
 ) -> T:
     """A read the transport does not retry (a 500 answer) is retried here: the run is done
     and its result must not be lost to one bad answer."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await read()
-        except _TRANSIENT:
-            if attempt == attempts:
-                raise
-            await asyncio.sleep(backoff_delay(polling, attempt, rng))
-    raise AssertionError("unreachable")
+
+    async def pause(attempt: int, failure: Failure) -> None:
+        await asyncio.sleep(backoff_delay(polling, attempt + 1, rng))
+
+    return await retry_transient(read, attempts=attempts, pause=pause)
 
 
 def describe(exc: BaseException) -> str:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -189,23 +189,35 @@ async def test_the_sweep_cancels_an_extra_run_of_a_name(emulator: Emulator, tmp_
     assert {o.status for o in outcomes} == {"succeeded"}
 
 
-async def test_the_sweep_lists_only_runs_since_the_batch_began(
-    emulator_factory: Factory, tmp_path: Path
-) -> None:
-    async with emulator_factory(page_size=10) as emu, fast_client(emu.url) as client:
-        app = client.application("history-app")
-        # 95 older runs of another batch, then this batch's 5: the sweep stops once it reaches
-        # runs older than the batch (less the clock-skew margin, which these fake ages pass).
-        for i in range(95):
-            await app.new_run(input={"old": i}, name=f"old/{i}")
-        for run in emu.state.store.all_runs():
-            run.created_wall -= 3600
-        emu.reset_stats()
-        await run_batch_all(
-            app, scenarios(5), journal=tmp_path / "j.db", polling_options=FAST, batch_tag="new"
-        )
-        listed = sum(emu.stats()["requests"][LIST].values())
-    assert listed == 1  # the first page (10 items) already reaches runs older than the batch
+async def test_the_sweep_lists_only_runs_since_the_batch_began() -> None:
+    class Listing(FakeApplication):
+        def __init__(self) -> None:
+            super().__init__()
+            self.read = 0
+
+        async def list_runs(self) -> AsyncIterator[Run]:
+            for run in self.listed:
+                self.read += 1
+                yield run
+
+    now, old = datetime.now(UTC), datetime.now(UTC) - timedelta(days=1)
+    app = Listing()
+    app.listed = [
+        Run(id="extra", name="t/k0", created_at=now, status_v2="running"),
+        Run(id="run-0", name="t/k0", created_at=now, status_v2="succeeded"),
+        # An earlier batch with the same tag, a day ago: the listing stops at its first run.
+        *(Run(id=f"old-{i}", name=f"t/k{i % 3}", created_at=old) for i in range(1000)),
+    ]
+    counters = BatchCounters()
+    outcomes = await run_batch_all(
+        app, scenarios(3), batch_tag="t", max_in_flight=1, counters=counters
+    )
+    assert app.read == 3
+    assert app.cancels == ["extra"]
+    assert counters.duplicate_runs == [
+        DuplicateRun("k0", "t/k0", "run-0", "extra", "running", True)
+    ]
+    assert outcomes[0].duplicates == tuple(counters.duplicate_runs)
 
 
 async def test_a_version_1_journal_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> None:
