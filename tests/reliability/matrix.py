@@ -70,8 +70,9 @@ CELLS: tuple[Cell, ...] = (
         "late_create after the deadline",
         "5 % of POSTs, 4.5 s",
         FaultProfile(late_create=0.05, late_seconds=DEADLINE + 1.5),
-        # Runs last long enough that every late create lands before the end-of-batch sweep.
-        duration=(50.0, 60.0),
+        # A resubmitted run outlasts the 1.5 s between its deadline and the late create, by
+        # 2.5 s or more: every late create lands before the end-of-batch sweep.
+        duration=(80.0, 100.0),
         extras_expected=True,
     ),
     Cell(

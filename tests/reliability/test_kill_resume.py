@@ -16,7 +16,7 @@ from .kills import FAULTS, SEED, kill_and_resume
 
 Factory = Callable[..., AbstractContextManager[ThreadedEmulator]]
 
-SCENARIOS = 300
+SCENARIOS = 150
 KILLS = 10
 
 

@@ -23,11 +23,12 @@ async def test_cell(cell: Cell, tmp_path: Path) -> None:
     # The fault really happened (a cell that injects nothing proves nothing).
     assert result.faults or cell.profile == "realistic" or cell.url_ttl < 1
     # Exactly one run per name; an extra run (a create acted on after its deadline) is
-    # reported by the end-of-batch sweep, and canceled unless it had already ended.
+    # reported by the end-of-batch sweep, and canceled unless it had already ended (the sweep's
+    # own cancel is tested deterministically in tests/batch/test_exactly_once.py).
     assert result.left_running == []
     assert result.duplicates_reported == result.duplicates_created
     if cell.extras_expected:
-        assert result.duplicates_created > 0 and result.duplicates_canceled > 0
+        assert result.duplicates_created > 0
     else:
         assert result.duplicates_created == 0
     if cell.url_ttl >= 1:
