@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from asyncrun._types import TRANSIENT_ERRORS
 from asyncrun.config import RetryPolicy
+from asyncrun.errors import CertificateVerifyError
 
 __all__ = [
     "Failure",
@@ -80,8 +81,10 @@ async def no_pause(attempt: int, failure: Failure) -> None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether an error that reached a caller may heal if the call is made again later."""
-    return isinstance(exc, TRANSIENT_ERRORS)
+    """Whether an error that reached a caller may heal if the call is made again later.
+
+    A certificate the client does not trust is a connection error that never heals."""
+    return isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, CertificateVerifyError)
 
 
 def retry_delay(policy: RetryPolicy, attempt: int, failure: Failure, rng: random.Random) -> float:

@@ -642,6 +642,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         cancel_deadline: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        fetch_results: bool = True,
         submit_margin: float = SUBMIT_MARGIN,
     ) -> AsyncGenerator[RunOutcome, None]:
         """Run many scenarios through this application; yield a RunOutcome as each run
@@ -659,6 +660,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
             submit_margin=submit_margin,
         )
 
@@ -676,6 +678,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         cancel_deadline: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        fetch_results: bool = True,
         submit_margin: float = SUBMIT_MARGIN,
     ) -> list[RunOutcome]:
         """run_batch, collected in the order of the scenarios."""
@@ -692,6 +695,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
             submit_margin=submit_margin,
         )
 

@@ -7,6 +7,7 @@ AsyncrunError
   APIError
     APIConnectionError        could not connect / connection dropped (phase in the message)
       APITimeoutError         connect, read, or waiting for a pooled connection
+      CertificateVerifyError  the server's TLS certificate is not trusted (never retried)
     APIStatusError            a non-2xx answer: status_code, request_id, short body
       BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
       NotFoundError 404, ConflictError 409, UnprocessableEntityError 422,
@@ -37,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchAbortedError",
+    "CertificateVerifyError",
     "ConfigError",
     "ConflictError",
     "InputError",
@@ -151,6 +153,27 @@ class APITimeoutError(APIConnectionError):
     ) -> None:
         super().__init__(message, method=method, url=url)
         self.phase = phase
+
+
+class CertificateVerifyError(APIConnectionError):
+    """The server's TLS certificate could not be verified (unknown CA, wrong host name, expired).
+
+    Retrying cannot help, so it never is; the message says how to trust the server's CA.
+    `host` is the server that was refused, `reason` OpenSSL's words for why.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        reason: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.host = host
+        self.reason = reason
 
 
 class AmbiguousSubmitError(APIConnectionError):

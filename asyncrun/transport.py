@@ -23,6 +23,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from asyncrun._retry import Failure, parse_retry_after, retry_delay, retrying
+from asyncrun._tls import Verify, ssl_setting
 from asyncrun._types import Clock, Sleep
 from asyncrun.config import Bucket, Limits, RetryPolicy, Timeouts, _Secret
 from asyncrun.errors import (
@@ -32,6 +33,7 @@ from asyncrun.errors import (
     APIStatusError,
     APITimeoutError,
     AsyncrunError,
+    CertificateVerifyError,
     ConfigError,
     RateLimitError,
     UploadError,
@@ -86,6 +88,7 @@ class Transport:
         timeouts: Timeouts,
         limits: Limits,
         retry: RetryPolicy,
+        verify: Verify = True,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -95,6 +98,7 @@ class Transport:
         self._timeouts = timeouts
         self._limits = limits
         self._retry = retry
+        self._verify = verify
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(limits.rate, retry, clock=clock, sleep=sleep)
@@ -128,7 +132,10 @@ class Transport:
     async def open(self) -> None:
         if self._session is not None and not self._session.closed:
             return
-        connector = aiohttp.TCPConnector(limit=self._limits.max_connections + EXPRESS_CONNECTIONS)
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections + EXPRESS_CONNECTIONS,
+            ssl=ssl_setting(self._verify),
+        )
         # No default headers: the Authorization header is added per API request only, so a
         # presigned transfer can never carry it.
         self._session = aiohttp.ClientSession(
@@ -214,6 +221,8 @@ class Transport:
                 method, url, data=body, headers=self._api_headers()
             ) as resp:
                 response = Response(resp.status, resp.headers, await resp.read())
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return Failure(certificate_error(method, _shown(url), exc), retryable=False)
         except aiohttp.ClientConnectorError as exc:
             return Failure(_connect_error(method, _shown(url), exc), retryable=True)
         except aiohttp.ConnectionTimeoutError:
@@ -316,6 +325,8 @@ class Transport:
                 status, text = resp.status, await _short_text(resp)
         except APITimeoutError:
             return Failure(UploadError("upload waited too long for a connection", url=url), True)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return Failure(certificate_error("PUT", shown, exc), retryable=False)
         except (TimeoutError, aiohttp.ClientError) as exc:
             return Failure(UploadError(f"upload failed: {_reason(exc)}", url=url), True)
         if 200 <= status < 300:
@@ -344,6 +355,8 @@ class Transport:
         async def once() -> aiohttp.ClientResponse | Failure:
             try:
                 resp = await self.session.get(URL(url, encoded=True))
+            except aiohttp.ClientConnectorCertificateError as exc:
+                return Failure(certificate_error("GET", shown, exc), retryable=False)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 return Failure(UploadError(f"download failed: {_reason(exc)}", url=url), True)
             if 200 <= resp.status < 300:
@@ -396,6 +409,24 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
     return type(exc).__name__
+
+
+def certificate_error(
+    method: str, shown: str, exc: aiohttp.ClientConnectorCertificateError
+) -> CertificateVerifyError:
+    """One line: what failed (host, OpenSSL's reason) and how to trust the server's CA."""
+    cause = exc.certificate_error
+    reason = getattr(cause, "verify_message", None) or _reason(cause)
+    host = exc.host if exc.port in (None, 443) else f"{exc.host}:{exc.port}"
+    return CertificateVerifyError(
+        f"{method} {shown}: the TLS certificate of {host} is not trusted ({reason}); "
+        "trust its CA with --ca-file PATH, AsyncClient(verify=PATH) or SSL_CERT_FILE=PATH "
+        "(`asyncrun emulator --tls --ca-out PATH` writes the emulator's)",
+        host=host,
+        reason=reason,
+        method=method,
+        url=shown,
+    )
 
 
 def _connect_error(method: str, shown: str, exc: aiohttp.ClientConnectorError) -> APIError:

@@ -44,6 +44,7 @@ from asyncrun.batch.outcome import DuplicateRun, RunOutcome
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
+from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission, read_with_retries
 from asyncrun.batch.sweep import sweep_duplicates
@@ -72,6 +73,7 @@ class _Batch:
         output_dir: Path | None,
         counters: BatchCounters,
         rng: random.Random,
+        fetch_results: bool = True,
         submit_margin: float = SUBMIT_MARGIN,
     ) -> None:
         self.app = app
@@ -80,6 +82,7 @@ class _Batch:
         self.polling = polling
         self.rng = rng
         self.in_flight = InFlight()
+        self.inputs = SharedInputs(app, journal, batch_tag=batch_tag, polling=polling, rng=rng)
         self.slots = asyncio.Semaphore(max_in_flight)
         self.submission = Submission(
             app,
@@ -87,6 +90,7 @@ class _Batch:
             self.in_flight,
             polling=polling,
             rng=rng,
+            inputs=self.inputs,
             slots=self.slots,
             submit_margin=submit_margin,
         )
@@ -110,6 +114,7 @@ class _Batch:
             counters=counters,
             polling=polling,
             rng=rng,
+            fetch_results=fetch_results,
         )
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
 
@@ -213,6 +218,7 @@ async def run_batch(
     cancel_deadline: float = 30.0,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
+    fetch_results: bool = True,
     submit_margin: float = SUBMIT_MARGIN,
 ) -> AsyncGenerator[RunOutcome, None]:
     """Run every scenario (Scenario or dict, from a sync or async iterable of any length) and
@@ -225,6 +231,8 @@ async def run_batch(
     "detach" stops polling and keeps the journal; "cancel" also cancels every run in flight
     (shielded, within `cancel_deadline` seconds). `output_dir`: one result file per scenario.
     `command` is stored in the journal as the command that resumes the batch.
+    `fetch_results=False` reads no results (without `output_dir`): each outcome has the run's
+    metrics and their value, and `outcome.fetch_result()` reads the result when asked.
     `submit_margin`: seconds a server may still act on a POST after the client's connect and
     read timeouts (reconcile.py); a submit whose answer was lost is looked up by name only
     after them. When every scenario is final, the batch's own runs are listed once and any
@@ -251,12 +259,16 @@ async def run_batch(
             output_dir=Path(output_dir) if output_dir is not None else None,
             counters=counters,
             rng=random.Random(),
+            fetch_results=fetch_results,
             submit_margin=submit_margin,
         )
         stream = _stream(batch, scenarios, on_interrupt, cancel_deadline)
-        async with contextlib.aclosing(stream):
-            async for outcome in stream:
-                yield outcome
+        try:
+            async with contextlib.aclosing(stream):
+                async for outcome in stream:
+                    yield outcome
+        finally:
+            await batch.inputs.aclose()
 
 
 async def _stream(
@@ -312,6 +324,7 @@ async def run_batch_all(
     cancel_deadline: float = 30.0,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
+    fetch_results: bool = True,
     submit_margin: float = SUBMIT_MARGIN,
 ) -> list[RunOutcome]:
     """run_batch, collected: every outcome, in the order of the scenarios, each with the
@@ -340,6 +353,7 @@ async def run_batch_all(
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
             submit_margin=submit_margin,
         )
     ]

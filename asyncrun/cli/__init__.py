@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from asyncrun.cli import batch_cmd, demo_cmd, emulator_cmd, run_cmd
+from asyncrun.cli import batch_cmd, demo_cmd, emulator_cmd, logs_cmd, run_cmd
 from asyncrun.cli.args import (
     EXIT_ABORTED,
     EXIT_FAILED,
@@ -22,12 +22,18 @@ from asyncrun.cli.args import (
     HelpFormatter,
 )
 from asyncrun.cli.log_output import log_output
-from asyncrun.errors import AsyncrunError, BatchAbortedError, ConfigError, InputError
+from asyncrun.errors import (
+    AsyncrunError,
+    BatchAbortedError,
+    CertificateVerifyError,
+    ConfigError,
+    InputError,
+)
 
 # Each command module has `register(subparsers)`, which adds its parser (through
 # `args.new_command`) and sets `func` (argparse.Namespace -> exit code) and, optionally,
 # `check` (argparse.Namespace -> None, raises ConfigError).
-_COMMAND_MODULES = [batch_cmd, demo_cmd, emulator_cmd, run_cmd]
+_COMMAND_MODULES = [batch_cmd, demo_cmd, emulator_cmd, logs_cmd, run_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     except BatchAbortedError as exc:
         print(f"{prog}: stopped: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ABORTED
-    except (ConfigError, InputError) as exc:
+    except (ConfigError, InputError, CertificateVerifyError) as exc:
+        # An untrusted certificate is set-up, like a bad argument: fixed by --ca-file, not time.
         print(f"{prog}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (AsyncrunError, OSError) as exc:

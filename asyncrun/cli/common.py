@@ -16,13 +16,14 @@ from typing import Any
 
 from rich.console import Console
 
+from asyncrun._tls import check_verify, ssl_setting
 from asyncrun.application import AsyncApplication
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome, result_value
 from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.batch.runner import run_batch
-from asyncrun.batch.scenario import Scenario, from_sources, with_grid
+from asyncrun.batch.scenario import INSTANCE_DIMENSION, Scenario, from_sources, with_grid
 from asyncrun.cli.args import EXIT_FAILED, http_url
 from asyncrun.cli.render import BatchProgress, Summary, SummaryCSV
 from asyncrun.client import AsyncClient
@@ -69,6 +70,14 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         help="client-side rate limits: a plan's published limits (standard, power) or none "
         "(unlimited, for the emulator)",
     )
+    parser.add_argument(
+        "--ca-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="trust the CA certificates in PATH (PEM) for HTTPS "
+        "(default: the system's, or SSL_CERT_FILE)",
+    )
 
 
 def check_client_arguments(args: argparse.Namespace) -> None:
@@ -76,6 +85,8 @@ def check_client_arguments(args: argparse.Namespace) -> None:
     anything is sent: the same resolution the client makes when it opens."""
     profile = read_profile(None) if needs_profile_file(None, args.url) else None
     resolve_credentials(None, args.url, profile)
+    if args.ca_file is not None:
+        ssl_setting(check_verify(args.ca_file))  # a bundle that is missing or holds no CA
 
 
 def limits_named(name: str) -> Limits:
@@ -85,8 +96,13 @@ def limits_named(name: str) -> Limits:
 def client_from_args(args: argparse.Namespace, *, api_key: str | None = None) -> AsyncClient:
     """The API key comes from NEXTMV_API_KEY or ~/.nextmv/config.yaml, never from the command
     line (a command line is stored in the journal and shown in `ps`)."""
+    verify = args.ca_file if args.ca_file is not None else True
     return AsyncClient(
-        api_key=api_key, url=args.url, limits=limits_named(args.limits), timeouts=_timeouts(args)
+        api_key=api_key,
+        url=args.url,
+        limits=limits_named(args.limits),
+        verify=verify,
+        timeouts=_timeouts(args),
     )
 
 
@@ -105,8 +121,11 @@ def scenario_factory(args: argparse.Namespace) -> Callable[[], Iterator[Scenario
     options = dict(args.option or [])
     grid = list(args.grid or [])
     base: dict[str, Any] = {"options": options}
-    if args.instance_id:
-        base["instance_id"] = args.instance_id
+    instances = list(dict.fromkeys(args.instance_id or []))
+    if len(instances) == 1:
+        base["instance_id"] = instances[0]
+    elif instances:  # several: the same scenarios side by side on each
+        grid.insert(0, (INSTANCE_DIMENSION, instances))
     sources: Sequence[str] = args.sources
 
     def make() -> Iterator[Scenario]:
@@ -172,7 +191,8 @@ async def execute_batch(
     except asyncio.CancelledError:
         console.print(_interrupted_message(on_interrupt, journal, command))
         raise
-    console.print(summary.table())
+    for rendered in summary.tables():
+        console.print(rendered)
     reasons = summary.reason_lines()
     if reasons:
         console.print("why scenarios did not succeed:")
