@@ -41,7 +41,12 @@ def inputs(count: int) -> list[object]:
 def write_manifest(path: Path, count: int) -> None:
     with path.open("w") as sink:
         for i, value in enumerate(inputs(count)):
-            line = {"key": f"s{i:04d}", "input": value, "options": {"scenario": f"s{i:04d}"}}
+            options = {"scenario": f"s{i:04d}"}
+            if i == 0:
+                # One run of 600 simulated seconds (30 s at time scale 20): the batch is not
+                # finished before the kill moments, however fast the other runs go.
+                options["emulator.duration"] = "600"
+            line = {"key": f"s{i:04d}", "input": value, "options": options}
             sink.write(json.dumps(line) + "\n")
 
 

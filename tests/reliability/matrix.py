@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ class CellResult:
     errors: int = 0
     wrong: list[str] = field(default_factory=list)  # results attributed to the wrong scenario
     unclear: list[str] = field(default_factory=list)  # errors with no clear reason
+    reasons: Counter[str] = field(default_factory=Counter)  # error messages, first line
     lost: list[str] = field(default_factory=list)  # scenarios with no outcome
     duplicates_created: int = 0  # runs beyond one per name, at the end
     duplicates_canceled: int = 0  # of those, canceled (by the batch's sweep)
@@ -198,6 +200,7 @@ def check(
                 result.succeeded += 1
         else:
             result.errors += 1
+            result.reasons[(outcome.error or outcome.status).splitlines()[0][:160]] += 1
             if outcome.status != "error" or not outcome.error or ": " not in outcome.error:
                 result.unclear.append(f"{item['key']}: {outcome.status} {outcome.error}")
     per_name: dict[str, list[dict[str, Any]]] = {}

@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             result = asyncio.run(run_cell(cell, args.scenarios, Path(temp) / f"j{number}.db"))
             rows.append(result.row())
             failures += [f"{cell.fault}: {p}" for p in broken(result)]
+            for reason, count in result.reasons.most_common(5):
+                print(f"  {cell.fault}: {count} x {reason}", file=sys.stderr)
             print(f"  {cell.fault}: done ({time.monotonic() - started:.0f} s)", file=sys.stderr)
         if args.kills > 0:
             count = args.kill_scenarios or args.scenarios
