@@ -17,10 +17,10 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from asyncrun._input_shaping import compact_json
 from asyncrun._retry import Failure, retry_transient, retrying
 from asyncrun.batch.journal import Journal
 from asyncrun.batch.protocol import BatchApplication
@@ -30,6 +30,7 @@ from asyncrun.errors import (
     APIConnectionError,
     ConfigError,
     ConflictError,
+    InputError,
     NotFoundError,
     ServerError,
 )
@@ -42,6 +43,7 @@ __all__ = ["SharedInputs", "input_id_for"]
 logger = logging.getLogger("asyncrun")
 
 _CREATE_ATTEMPTS = 4
+_REMEMBERED = 1024
 _UNCERTAIN = (AmbiguousSubmitError, ServerError, APIConnectionError)
 Make = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -119,8 +121,21 @@ class SharedInputs:
         task = self._pending.get(source)
         if task is None:
             task = asyncio.ensure_future(self._obtain(source, make))
+            task.add_done_callback(lambda done: self._settled(source, done))
             self._pending[source] = task
         return await asyncio.shield(task)
+
+    def _settled(self, source: str, task: asyncio.Task[ManagedInput]) -> None:
+        """A failed creation is forgotten (a later run of the source tries again); of the
+        created ones the most recent `_REMEMBERED` stay in memory, the rest are read back
+        from the journal when needed (memory stays bounded in a sweep of many inputs)."""
+        if task.cancelled() or task.exception() is not None:
+            if self._pending.get(source) is task:
+                del self._pending[source]
+            return
+        done = [key for key, held in self._pending.items() if held.done()]
+        for key in done[: max(0, len(done) - _REMEMBERED)]:
+            del self._pending[key]
 
     async def aclose(self) -> None:
         """Cancel creations no run waits for any more (the batch was interrupted)."""
@@ -128,9 +143,6 @@ class SharedInputs:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        for task in self._pending.values():
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: a failure was already each waiter's outcome
 
     async def _obtain(self, source: str, make: Make) -> ManagedInput:
         recorded = await self.journal.input_of(source)
@@ -190,19 +202,12 @@ def _directory(path: Path) -> Make:
     return make
 
 
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _json_bytes(value: Any) -> bytes:
-    """The compact JSON the client would send (its size decides inline or upload)."""
+    """The compact JSON the client sends (its size decides inline or upload)."""
     try:
-        text = json.dumps(value, separators=(",", ":"), default=_iso)
-    except (TypeError, ValueError):
-        return b""  # the client raises its own InputError for this input
-    return text.encode("utf-8")
+        return compact_json(value).encode("utf-8")
+    except InputError:
+        return b""  # not JSON: the client raises its own InputError for this input
 
 
 def read_input_file(path: Path) -> Any:
