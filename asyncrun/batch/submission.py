@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from asyncrun._retry import Failure, is_transient, no_pause, retry_transient, retrying
+from asyncrun.batch.failfast import FailFast
 from asyncrun.batch.interrupts import InFlight
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.protocol import BatchApplication
@@ -27,6 +28,7 @@ from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.errors import (
     AmbiguousSubmitError,
     AsyncrunError,
+    BatchAbortedError,
     ServerError,
 )
 from asyncrun.polling import PollingOptions, backoff_delay
@@ -54,6 +56,7 @@ class Submission:
         journal: Journal,
         in_flight: InFlight,
         *,
+        failfast: FailFast,
         polling: PollingOptions,
         rng: random.Random,
         inputs: SharedInputs,
@@ -63,6 +66,7 @@ class Submission:
         self.app = app
         self.journal = journal
         self.in_flight = in_flight
+        self.failfast = failfast
         self.polling = polling
         self.rng = rng
         self.inputs = inputs
@@ -100,7 +104,9 @@ class Submission:
         self, scenario: Scenario, name: str, attempts: int
     ) -> tuple[str, datetime, int]:
         """Create the run of `scenario` under `name`: (run id, submitted at, attempts so far)."""
-        kwargs = await self.inputs.run_arguments(scenario)
+        # Uploading an input may be the batch's first request: it waits out an endpoint that
+        # cannot be reached, like the POST (failfast.py).
+        kwargs = await self.failfast.reach(lambda: self.inputs.run_arguments(scenario))
 
         async def once() -> str | Failure:
             nonlocal attempts
@@ -118,7 +124,7 @@ class Submission:
             # Until its fate is known, an interrupt with "cancel" looks this run up by name.
             self.in_flight.asking(scenario.key, name, asked)
             try:
-                return await self.app.new_run(name=name, **kwargs)
+                return await self.failfast.reach(lambda: self.app.new_run(name=name, **kwargs))
             except (AmbiguousSubmitError, ServerError) as exc:
                 # Sent by now at the latest: the server may act on it until `deadline`.
                 deadline = utc_now() + self.post_life
@@ -128,9 +134,18 @@ class Submission:
                 )
                 found = await self.lookup_after(deadline, name, asked)
             except Exception as exc:
-                # A definite refusal: no run exists, so the next attempt may submit again.
+                # A definite refusal: no run exists, so the next attempt may submit again. A
+                # batch-wide one (wrong key, unknown app, unreachable) is no scenario's error.
                 self.in_flight.answered(scenario.key)
-                await self.journal.update(scenario.key, state="pending", error=describe(exc))
+                stop = (
+                    exc
+                    if isinstance(exc, BatchAbortedError)
+                    else await self.failfast.refusal(exc, submitting=True)
+                )
+                reason = None if stop is not None else describe(exc)
+                await self.journal.update(scenario.key, state="pending", error=reason)
+                if stop is not None and stop is not exc:
+                    raise stop from exc
                 raise
             if found is not None:
                 return found[0]
@@ -198,6 +213,7 @@ class Submission:
             self.rng,
             attempts=attempts,
         )
+        self.failfast.answered()
         if not runs:
             return None
         oldest = runs[-1]

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asyncrun import _runtime
+from asyncrun.batch.failfast import UNREACHABLE_AFTER
 from asyncrun.batch.interrupts import cancel_journal_rows
 from asyncrun.batch.journal import Journal, command_of
 from asyncrun.batch.journal_lock import current_holder
@@ -126,6 +127,13 @@ def _register_batch(subparsers: Any) -> None:
         help="run-name prefix, <tag>/<key> (default: a random tag, stored in the journal)",
     )
     p.add_argument(
+        "--unreachable-after",
+        type=positive_float,
+        default=UNREACHABLE_AFTER,
+        metavar="SECONDS",
+        help="stop the batch when every connection attempt has failed for this long",
+    )
+    p.add_argument(
         "--connect-timeout",
         type=positive_float,
         default=None,
@@ -172,6 +180,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 argv=sys.argv[1:],
                 console=console,
                 batch_tag=args.batch_tag,
+                unreachable_after=args.unreachable_after,
                 submit_margin=args.submit_margin,
             )
 
