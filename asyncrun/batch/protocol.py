@@ -12,6 +12,7 @@ from datetime import datetime
 from os import PathLike
 from typing import Any, Protocol
 
+from asyncrun._reachability import Reachability
 from asyncrun.config import Limits, Timeouts
 from asyncrun.models import (
     ManagedInput,
@@ -42,6 +43,11 @@ class BatchApplication(Protocol):
     @property
     def timeouts(self) -> Timeouts:
         """The client's timeouts (how long a POST whose answer was lost may still land)."""
+        ...
+
+    @property
+    def reachability(self) -> Reachability:
+        """Since when the API could not be connected to (a batch stops when it lasts)."""
         ...
 
     async def new_run(

@@ -213,7 +213,6 @@ class Submission:
             self.rng,
             attempts=attempts,
         )
-        self.failfast.answered()
         if not runs:
             return None
         oldest = runs[-1]

@@ -11,6 +11,7 @@ from datetime import datetime
 from os import PathLike
 from typing import Any
 
+from asyncrun._reachability import Reachability
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.config import Limits, Timeouts
 from asyncrun.errors import NotFoundError
@@ -28,6 +29,7 @@ class FakeApplication:
     id = "fake-app"
     limits = Limits()
     timeouts = Timeouts()
+    reachability = Reachability()  # never records a failed connection
 
     def __init__(self) -> None:
         self._ids = itertools.count()
