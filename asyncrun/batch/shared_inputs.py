@@ -17,10 +17,10 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from asyncrun._input_shaping import compact_json
 from asyncrun._retry import Failure, retry_transient, retrying
 from asyncrun.batch.journal import Journal
 from asyncrun.batch.protocol import BatchApplication
@@ -30,6 +30,7 @@ from asyncrun.errors import (
     APIConnectionError,
     ConfigError,
     ConflictError,
+    InputError,
     NotFoundError,
     ServerError,
 )
@@ -190,19 +191,12 @@ def _directory(path: Path) -> Make:
     return make
 
 
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _json_bytes(value: Any) -> bytes:
-    """The compact JSON the client would send (its size decides inline or upload)."""
+    """The compact JSON the client sends (its size decides inline or upload)."""
     try:
-        text = json.dumps(value, separators=(",", ":"), default=_iso)
-    except (TypeError, ValueError):
-        return b""  # the client raises its own InputError for this input
-    return text.encode("utf-8")
+        return compact_json(value).encode("utf-8")
+    except InputError:
+        return b""  # not JSON: the client raises its own InputError for this input
 
 
 def read_input_file(path: Path) -> Any:
