@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -65,6 +66,14 @@ def journal_states(path: Path) -> dict[str, int]:
         return {}
     finally:
         conn.close()
+
+
+def printed_seed() -> int:
+    """A seed for a test's random choice: ASYNCRUN_TEST_SEED, or a fresh one; printed (pytest
+    shows it with a failure) so the same choice can be replayed."""
+    seed = int(os.environ.get("ASYNCRUN_TEST_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"seed {seed} (replay with ASYNCRUN_TEST_SEED={seed})")
+    return seed
 
 
 def wait_for(predicate: Any, timeout: float = 30.0) -> None:
