@@ -119,7 +119,8 @@ class SharedInputs:
         """The managed input of `source`: one task per source, awaited by every run using it
         (shielded: one waiter's cancellation does not cancel it for the others)."""
         task = self._pending.get(source)
-        if task is None:
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            # A failed creation is not kept: the next run of this source tries again.
             task = asyncio.ensure_future(self._obtain(source, make))
             task.add_done_callback(lambda done: self._settled(source, done))
             self._pending[source] = task

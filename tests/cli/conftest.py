@@ -35,11 +35,14 @@ def start_cli(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`asyncrun ARGS` in a subprocess; `env` adds to (or overrides) the test environment."""
     return subprocess.run(
         [sys.executable, "-m", "asyncrun", *args],
         cwd=cwd,
-        env=cli_env(),
+        env={**cli_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
