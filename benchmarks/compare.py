@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -647,15 +648,31 @@ def _workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _only(case: BatchCase, prefix: str | None) -> BatchCase:
+    """The case with only the clients whose name starts with `prefix` (all when None)."""
+    if prefix is None:
+        return case
+    clients = [c for c in case.clients if c.name.startswith(prefix)]
+    if not clients:
+        raise SystemExit(f"no client of the {case.name} case is named {prefix}...")
+    return dataclasses.replace(case, clients=clients)
+
+
 def run_case(name: str, args: argparse.Namespace, network: Network, out: Path) -> dict[str, Any]:
     quick = args.quick
     repeat = args.repeat or (1 if quick else 3)
     runners: dict[str, Callable[[Path], tuple[dict[str, Any], dict[str, Any]]]] = {
         "sweep": lambda w: run_batch_case(
-            sweep_case(args.runs or (200 if quick else 1000)), repeat, network, w
+            _only(sweep_case(args.runs or (200 if quick else 1000)), args.clients),
+            repeat,
+            network,
+            w,
         ),
         "quota": lambda w: run_batch_case(
-            quota_case(args.runs or (100 if quick else 400)), repeat, network, w
+            _only(quota_case(args.runs or (100 if quick else 400)), args.clients),
+            repeat,
+            network,
+            w,
         ),
         "upload": lambda w: run_upload_case(
             args.size_mib or (100 if quick else 1024), repeat, network, w
@@ -691,6 +708,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None, help="override the runs of a case")
     parser.add_argument("--size-mib", type=int, default=None, help="override the upload size")
     parser.add_argument("--network", choices=["loopback", "cloud"], default="loopback")
+    parser.add_argument(
+        "--clients",
+        default=None,
+        metavar="PREFIX",
+        help="only the clients whose name starts with PREFIX (e.g. asyncrun, SDK)",
+    )
     parser.add_argument(
         "--out",
         type=Path,

@@ -79,7 +79,9 @@ def _run(args: argparse.Namespace) -> tuple[int, str | None]:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED, None
     except BatchAbortedError as exc:
-        return EXIT_ABORTED, f"stopped: {_one_line(exc)}"
+        # An untrusted certificate is set-up (--ca-file), as for `asyncrun run`: exit 2.
+        code = EXIT_USAGE if isinstance(exc.cause, CertificateVerifyError) else EXIT_ABORTED
+        return code, f"stopped: {_one_line(exc)}"
     except (ConfigError, InputError, CertificateVerifyError) as exc:
         # An untrusted certificate is set-up, like a bad argument: fixed by --ca-file, not time.
         return EXIT_USAGE, _one_line(exc)

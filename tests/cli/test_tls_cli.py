@@ -11,7 +11,7 @@ import pytest
 
 from asyncrun.emulator import ThreadedEmulator
 
-from .conftest import run_cli
+from .conftest import run_cli, write_manifest
 
 
 @pytest.fixture
@@ -62,3 +62,24 @@ def test_a_missing_ca_file_is_refused_before_any_request(
     assert result.returncode == 2
     assert "no CA bundle" in result.stdout + result.stderr
     assert tls_emulator.stats()["connections"]["opened"] == 0
+
+
+def test_a_batch_stops_at_an_untrusted_certificate_with_one_line_and_exit_2(
+    tls_emulator: ThreadedEmulator, tmp_path: Path
+) -> None:
+    write_manifest(tmp_path / "sweep.jsonl", 20)
+    where = ["--out", "out", "--limits", "unlimited", "--url", tls_emulator.url]
+    result = run_cli(
+        ["batch", "--app-id", "tls-app", "sweep.jsonl", "--journal", "j.db", *where],
+        tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    problem = [line for line in result.stderr.splitlines() if "not trusted" in line]
+    assert len(problem) == 1 and "--ca-file" in problem[0]
+    assert "Traceback" not in result.stderr
+    stats = tls_emulator.stats()
+    # No request got through, and no submission was tried twice: at most one connection (and
+    # refused handshake) per scenario, however many were under way when the batch stopped.
+    assert stats["requests"] == {}
+    assert stats["connections"]["tls_handshakes"] == 0
+    assert 1 <= stats["connections"]["opened"] <= 20
