@@ -52,7 +52,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--slow-seconds", type=float, default=0.5, help="delay of a 'slow' fault")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--app-command", default=None, help="run CMD per run: stdin in, stdout out")
-    p.add_argument("--app-concurrency", type=int, default=4)
+    p.add_argument("--app-concurrency", type=int, default=4, help="app processes at once")
+    p.add_argument(
+        "--app-python",
+        default=None,
+        metavar="PATH",
+        help="interpreter of pushed python apps, with their requirements installed "
+        "(default: the emulator's own)",
+    )
+    p.add_argument(
+        "--app-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="stop an app process (pushed or --app-command) running longer than this",
+    )
+    p.add_argument(
+        "--strict-apps",
+        action="store_true",
+        help="runs for an app never created answer 404, as the cloud does (default: the app "
+        "is created on first use)",
+    )
     p.add_argument("--url-ttl", type=float, default=900.0, help="presigned URL lifetime, seconds")
     p.add_argument("--upload-cap", type=int, default=500 * 2**20, help="largest upload, bytes")
     p.add_argument("--page-size", type=int, default=50)
@@ -78,6 +98,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         storage_dir=args.storage_dir,
         app_command=args.app_command,
         app_concurrency=args.app_concurrency,
+        app_python=args.app_python,
+        app_timeout=args.app_timeout,
+        auto_create_apps=not args.strict_apps,
         page_size=args.page_size,
         seed=args.seed,
     )

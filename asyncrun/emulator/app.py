@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from asyncrun.emulator import guard, views
+from asyncrun.emulator.app_routes import add_app_routes
 from asyncrun.emulator.config import INLINE_LIMIT, EmulatorConfig
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run
 from asyncrun.emulator.state import STATE, EmulatorState
@@ -47,6 +48,8 @@ def build_app(config: EmulatorConfig, state: EmulatorState | None = None) -> web
     r.add_get("/_emulator/stats", emulator_stats)
     r.add_post("/_emulator/reset-stats", reset_stats)
     r.add_get("/_emulator/runs", emulator_runs)
+    r.add_get("/_emulator/apps", emulator_apps)
+    add_app_routes(app)
     add_storage_routes(app)
     return app
 
@@ -61,6 +64,7 @@ def _base_url(request: web.Request) -> str:
 
 def _run(request: web.Request) -> Run:
     state = _state(request)
+    state.apps.app_for_runs(request.match_info["app_id"], create=False)
     run = state.store.get(request.match_info["app_id"], request.match_info["run_id"])
     if run is None:
         raise ApiError(404, f"run {request.match_info['run_id']!r} not found")
@@ -75,13 +79,18 @@ async def create_run(request: web.Request) -> web.StreamResponse:
     length = request.content_length
     if length is not None and length > MAX_BODY:
         raise ApiError(413, "request body is larger than 5 MiB: upload the input instead")
+    app_id = request.match_info["app_id"]
+    state.apps.app_for_runs(app_id, create=False)
     body = await request.read()
-    spec = await parse_new_run(
-        state.storage, request.match_info["app_id"], body, request.query.get("instance_id")
-    )
-    run = state.store.create(spec, command=state.commands is not None)
-    if state.commands is not None:
-        state.commands.start(run)
+    instance_id = request.query.get("instance_id")
+    spec = await parse_new_run(state.storage, app_id, body, instance_id)
+    # Only a valid request creates an app on first use (auto_create_apps).
+    target = state.apps.resolve(state.apps.app_for_runs(app_id, create=True), instance_id)
+    spec.instance_id, spec.version_id = target.instance_id, target.version_id
+    launch = state.launch_for(spec.options, target)
+    run = state.store.create(spec, command=launch is not None)
+    if launch is not None:
+        state.commands.start(run, launch)
     return json_response({"run_id": run.id})
 
 
@@ -216,7 +225,7 @@ def _log_entries(run: Run, now: float) -> list[tuple[str, str]]:
 async def cancel_run(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     run = _run(request)
-    if run.cancel(time.monotonic()) and state.commands is not None:
+    if run.cancel(time.monotonic()):
         state.commands.kill(run)
     return json_response({})
 
@@ -224,7 +233,7 @@ async def cancel_run(request: web.Request) -> web.StreamResponse:
 async def delete_run(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     run = _run(request)
-    if run.cancel(time.monotonic()) and state.commands is not None:
+    if run.cancel(time.monotonic()):
         state.commands.kill(run)
     state.forget(run)
     return json_response({})
@@ -233,6 +242,7 @@ async def delete_run(request: web.Request) -> web.StreamResponse:
 async def list_runs(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     app_id = request.match_info["app_id"]
+    state.apps.app_for_runs(app_id, create=False)
     now = time.monotonic()
     if request.query.get("pagereturn") != "true":
         runs = state.store.newest_first(app_id, None, None)
@@ -263,6 +273,7 @@ def _page_token(token: str | None) -> int | None:
 
 async def upload_url(request: web.Request) -> web.StreamResponse:
     state = _state(request)
+    state.apps.app_for_runs(request.match_info["app_id"], create=False)
     upload_id = state.new_upload_id()
     url = state.storage.presign(_base_url(request), "PUT", upload_key(upload_id))
     return json_response({"upload_id": upload_id, "upload_url": url})
@@ -282,3 +293,7 @@ async def reset_stats(request: web.Request) -> web.StreamResponse:
 
 async def emulator_runs(request: web.Request) -> web.StreamResponse:
     return json_response(_state(request).run_timeline(time.monotonic()))
+
+
+async def emulator_apps(request: web.Request) -> web.StreamResponse:
+    return json_response(_state(request).apps.snapshot())

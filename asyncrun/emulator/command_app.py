@@ -1,7 +1,10 @@
-"""`--app-command`: run a real executable per run (input on stdin, output from stdout).
+"""Runs that are real processes: `--app-command` and pushed binaries (input on stdin, output
+from stdout, stderr the run's logs).
 
-Unlike simulated runs these need a task and a subprocess each, bounded by a semaphore.
-The process gets the run's options as JSON in the environment variable EMULATOR_OPTIONS.
+Unlike simulated runs these need a task and a subprocess each, bounded by one semaphore per
+emulator. Each process leads its own process group, so cancel, a timeout or shutdown kills
+whatever it started too. An `--app-command` gets the run's options as JSON in the environment
+variable EMULATOR_OPTIONS; a binary gets them as `-name value` arguments (see binaries.py).
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import asyncio
 import contextlib
 import json
 import os
-import shlex
+import signal
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,25 +27,33 @@ _STDERR_KEEP = 64 * 1024
 _KILL_GRACE = 5.0
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How to start one run's process: its arguments, directory and extra environment."""
+
+    argv: list[str]
+    cwd: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    what: str = "app command"
+
+
 class CommandRunner:
-    def __init__(self, command: str, concurrency: int, storage: Storage) -> None:
-        self._argv = shlex.split(command)
-        if not self._argv:
-            raise ValueError("app_command is empty")
+    def __init__(self, concurrency: int, storage: Storage, *, timeout: float) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self._storage = storage
+        self._timeout = timeout
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
-    def start(self, run: Run) -> None:
-        task = asyncio.get_running_loop().create_task(self._execute(run))
+    def start(self, run: Run, launch: Launch) -> None:
+        task = asyncio.get_running_loop().create_task(self._execute(run, launch))
         self._tasks[run.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
 
     def kill(self, run: Run) -> None:
         proc = self._procs.get(run.id)
-        if proc is not None and proc.returncode is None:
-            proc.kill()
+        if proc is not None:
+            _kill_group(proc)
 
     def running(self) -> int:
         """How many app processes are alive now."""
@@ -53,7 +65,7 @@ class CommandRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _execute(self, run: Run) -> None:
+    async def _execute(self, run: Run, launch: Launch) -> None:
         async with self._slots:
             if run.canceled_at is not None:
                 return
@@ -64,14 +76,17 @@ class CommandRunner:
             run.started_at = time.monotonic()
             run.command_status = "running"
             try:
-                code, stderr = await self._spawn(run, input_path, out_path)
+                code, stderr = await self._spawn(run, launch, input_path, out_path)
+            except TimeoutError:  # (before OSError: it is one)
+                code = -1
+                stderr = f"the {launch.what} ran longer than {self._timeout:g} s and was stopped"
             except OSError as exc:
-                code, stderr = -1, f"could not start the app command: {exc}"
+                code, stderr = -1, f"could not start the {launch.what}: {exc}"
             run.ended_at = time.monotonic()
             run.log_lines.extend(stderr.splitlines())
             run.command_output_size = self._storage.adopt(key)
             run.output_key = key
-            verdict = await asyncio.to_thread(_verdict, code, stderr, out_path, run)
+            verdict = await asyncio.to_thread(_verdict, code, stderr, out_path, run, launch.what)
             run.command_status, run.fail_message = verdict
 
     def _input_file(self, run: Run) -> str:
@@ -81,20 +96,32 @@ class CommandRunner:
         self._storage.put_bytes(key, json.dumps(run.inline_input).encode())
         return str(self._storage.path(key))
 
-    async def _spawn(self, run: Run, input_path: str, out_path: Path) -> tuple[int, str]:
-        env = dict(os.environ, EMULATOR_OPTIONS=json.dumps(run.options), EMULATOR_RUN_ID=run.id)
+    async def _spawn(
+        self, run: Run, launch: Launch, input_path: str, out_path: Path
+    ) -> tuple[int, str]:
+        env = dict(os.environ, EMULATOR_RUN_ID=run.id, **launch.env)
         # Opening local files is quick; the child inherits the descriptors, so stdin and stdout
         # stream from and to disk with no copy through this process.
         with open(input_path, "rb") as stdin, open(out_path, "wb") as stdout:  # noqa: ASYNC230
             proc = await asyncio.create_subprocess_exec(
-                *self._argv, stdin=stdin, stdout=stdout, stderr=asyncio.subprocess.PIPE, env=env
+                *launch.argv,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                cwd=launch.cwd,
+                start_new_session=True,
             )
         self._procs[run.id] = proc
+        if run.canceled_at is not None:
+            # Canceled while the process was being started: kill() found nothing to kill.
+            _kill_group(proc)
         try:
-            stderr = await _tail(proc)
-            await proc.wait()
-        except asyncio.CancelledError:
-            proc.kill()
+            async with asyncio.timeout(self._timeout):
+                stderr = await _tail(proc)
+                await proc.wait()
+        except (asyncio.CancelledError, TimeoutError):
+            _kill_group(proc)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait(), _KILL_GRACE)
             raise
@@ -103,6 +130,14 @@ class CommandRunner:
         return proc.returncode if proc.returncode is not None else -1, stderr.decode(
             "utf-8", "replace"
         )
+
+
+def _kill_group(proc: asyncio.subprocess.Process) -> None:
+    """Kill the process and everything it started (it leads its own session)."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 async def _tail(proc: asyncio.subprocess.Process) -> bytes:
@@ -115,16 +150,16 @@ async def _tail(proc: asyncio.subprocess.Process) -> bytes:
     return kept
 
 
-def _verdict(code: int, stderr: str, out_path: Path, run: Run) -> tuple[str, str | None]:
+def _verdict(code: int, stderr: str, out_path: Path, run: Run, what: str) -> tuple[str, str | None]:
     if run.canceled_at is not None:
         return "canceled", None
     if code != 0:
         last = stderr.strip().splitlines()[-1:] or [f"exit status {code}"]
-        return "failed", f"app command failed ({code}): {last[0]}"
+        return "failed", f"{what} failed ({code}): {last[0]}"
     if run.output_type == "json":
         try:
             with open(out_path, "rb") as source:
                 json.load(source)
         except ValueError:
-            return "failed", "app command output is not valid JSON"
+            return "failed", f"{what} output is not valid JSON"
     return "succeeded", None

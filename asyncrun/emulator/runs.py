@@ -56,6 +56,7 @@ class Run:
     log_lines: list[str] = field(default_factory=list)
     output_key: str | None = None
     command_output_size: int = 0
+    version_id: str = ""
 
     def timeline(self, now: float) -> tuple[str, float | None, float | None]:
         """(status_v2, monotonic start or None, monotonic end or None) as of `now`."""
@@ -113,6 +114,7 @@ class NewRun:
     queue_s: float | None
     output_bytes: int | None
     evil: str | None
+    version_id: str = ""
 
 
 class RunStore:
@@ -174,6 +176,7 @@ class RunStore:
             output_bytes=spec.output_bytes,
             evil=spec.evil,
             command=command,
+            version_id=spec.version_id,
         )
         self._runs[run.id] = run
         self._per_app.setdefault(run.app_id, []).append(run)

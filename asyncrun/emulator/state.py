@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
+import shlex
+import sys
 from typing import Any
 
 from aiohttp import web
 
-from asyncrun.emulator import default_app
-from asyncrun.emulator.command_app import CommandRunner
+from asyncrun.emulator import binaries, default_app
+from asyncrun.emulator.apps import AppRegistry, Target
+from asyncrun.emulator.command_app import CommandRunner, Launch
 from asyncrun.emulator.config import EmulatorConfig
 from asyncrun.emulator.faults import FaultInjector
 from asyncrun.emulator.limits import RateLimiter
@@ -41,9 +45,29 @@ class EmulatorState:
         self._output_locks: dict[str, asyncio.Lock] = {}
         self._uploads = 0
         self._requests = 0
-        self.commands: CommandRunner | None = None
-        if config.app_command is not None:
-            self.commands = CommandRunner(config.app_command, config.app_concurrency, self.storage)
+        self.apps = AppRegistry(auto_create=config.auto_create_apps)
+        self.commands = CommandRunner(
+            config.app_concurrency, self.storage, timeout=config.app_timeout
+        )
+
+    def launch_for(self, options: dict[str, str], target: Target) -> Launch | None:
+        """The process a new run starts: its instance's pushed binary, else the
+        --app-command, else None (the built-in model answers)."""
+        binary = target.binary
+        if binary is not None:
+            python = self.config.app_python or sys.executable
+            argv = binaries.argv(binary.executable_type, binary.root / binary.entrypoint, python)
+            return Launch(
+                argv + binaries.option_args({**target.defaults, **options}),
+                cwd=binary.root / binary.working_directory,
+                what="app",
+            )
+        if self.config.app_command is not None:
+            return Launch(
+                shlex.split(self.config.app_command),
+                env={"EMULATOR_OPTIONS": json.dumps(options)},
+            )
+        return None
 
     def next_request_id(self) -> str:
         self._requests += 1
@@ -84,8 +108,7 @@ class EmulatorState:
         return out
 
     async def aclose(self) -> None:
-        if self.commands is not None:
-            await self.commands.aclose()
+        await self.commands.aclose()
         self.storage.close()
 
     # -- outputs of the default app ----------------------------------------------------------
