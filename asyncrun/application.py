@@ -13,16 +13,28 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import date, datetime
 from os import PathLike, fspath
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
 from asyncrun import payload
+from asyncrun.batch import runner as batch_runner
+from asyncrun.batch.outcome import RunOutcome
+from asyncrun.batch.runner import BatchCounters, Interrupt
 from asyncrun.config import Bucket, Limits
 from asyncrun.errors import (
     AmbiguousSubmitError,
@@ -47,9 +59,6 @@ from asyncrun.models import (
 )
 from asyncrun.polling import PollingOptions, poll
 from asyncrun.transport import Transport
-
-if TYPE_CHECKING:
-    from asyncrun.batch.outcome import RunOutcome
 
 __all__ = ["AsyncApplication", "validate_app_id", "validate_run_id"]
 
@@ -653,18 +662,68 @@ class AsyncApplication:
 
     # ---------------------------------------------------------------- batches
 
-    def run_batch(self, scenarios: Any, **kwargs: Any) -> AsyncGenerator[RunOutcome, None]:
-        """Run many scenarios; yield a RunOutcome as each run finishes. See
-        asyncrun.batch.runner.run_batch for the arguments (max_in_flight, journal, ...)."""
-        from asyncrun.batch.runner import run_batch  # the one sanctioned upward import
+    def run_batch(
+        self,
+        scenarios: Iterable[Any] | AsyncIterable[Any],
+        *,
+        max_in_flight: int = 100,
+        journal: str | PathLike[str] | None = None,
+        on_interrupt: Interrupt = "detach",
+        batch_tag: str | None = None,
+        polling_options: PollingOptions | None = None,
+        output_dir: str | PathLike[str] | None = None,
+        adaptive_polling: bool = True,
+        cancel_deadline: float = 30.0,
+        command: Sequence[str] = (),
+        counters: BatchCounters | None = None,
+    ) -> AsyncGenerator[RunOutcome, None]:
+        """Run many scenarios through this application; yield a RunOutcome as each run
+        finishes. The arguments are asyncrun.run_batch's (this application is its `app`)."""
+        return batch_runner.run_batch(
+            self,
+            scenarios,
+            max_in_flight=max_in_flight,
+            journal=journal,
+            on_interrupt=on_interrupt,
+            batch_tag=batch_tag,
+            polling_options=polling_options,
+            output_dir=output_dir,
+            adaptive_polling=adaptive_polling,
+            cancel_deadline=cancel_deadline,
+            command=command,
+            counters=counters,
+        )
 
-        return run_batch(self, scenarios, **kwargs)
-
-    async def run_batch_all(self, scenarios: Any, **kwargs: Any) -> list[RunOutcome]:
+    async def run_batch_all(
+        self,
+        scenarios: Iterable[Any] | AsyncIterable[Any],
+        *,
+        max_in_flight: int = 100,
+        journal: str | PathLike[str] | None = None,
+        on_interrupt: Interrupt = "detach",
+        batch_tag: str | None = None,
+        polling_options: PollingOptions | None = None,
+        output_dir: str | PathLike[str] | None = None,
+        adaptive_polling: bool = True,
+        cancel_deadline: float = 30.0,
+        command: Sequence[str] = (),
+        counters: BatchCounters | None = None,
+    ) -> list[RunOutcome]:
         """run_batch, collected in the order of the scenarios."""
-        from asyncrun.batch.runner import run_batch_all
-
-        return await run_batch_all(self, scenarios, **kwargs)
+        return await batch_runner.run_batch_all(
+            self,
+            scenarios,
+            max_in_flight=max_in_flight,
+            journal=journal,
+            on_interrupt=on_interrupt,
+            batch_tag=batch_tag,
+            polling_options=polling_options,
+            output_dir=output_dir,
+            adaptive_polling=adaptive_polling,
+            cancel_deadline=cancel_deadline,
+            command=command,
+            counters=counters,
+        )
 
     def _console_url(self, run_id: str) -> str:
         app, run = quote(self.id, safe=""), quote(run_id, safe="")

@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from asyncrun.batch.estimator import PollEstimator
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.outcome import ERROR, RunOutcome
 from asyncrun.batch.pacing import PollPacer
+from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.scenario import Scenario, run_name
 from asyncrun.errors import (
     AmbiguousSubmitError,
@@ -52,9 +53,6 @@ from asyncrun.errors import (
 )
 from asyncrun.models import ContentFormat, StatusV2
 from asyncrun.polling import PollingOptions, backoff_delay
-
-if TYPE_CHECKING:
-    from asyncrun.application import AsyncApplication
 
 __all__ = ["BATCH_POLLING", "BatchCounters", "Interrupt", "run_batch", "run_batch_all"]
 
@@ -136,7 +134,7 @@ def result_path(output_dir: Path, key: str) -> Path:
 class _Batch:
     def __init__(
         self,
-        app: AsyncApplication,
+        app: BatchApplication,
         journal: Journal,
         *,
         batch_tag: str,
@@ -636,7 +634,7 @@ def new_batch_tag() -> str:
 
 
 async def run_batch(
-    app: AsyncApplication,
+    app: BatchApplication,
     scenarios: Iterable[Any] | AsyncIterable[Any],
     *,
     max_in_flight: int = 100,
@@ -742,7 +740,19 @@ async def _interrupt(
 
 
 async def run_batch_all(
-    app: AsyncApplication, scenarios: Iterable[Any] | AsyncIterable[Any], **kwargs: Any
+    app: BatchApplication,
+    scenarios: Iterable[Any] | AsyncIterable[Any],
+    *,
+    max_in_flight: int = 100,
+    journal: str | PathLike[str] | None = None,
+    on_interrupt: Interrupt = "detach",
+    batch_tag: str | None = None,
+    polling_options: PollingOptions | None = None,
+    output_dir: str | PathLike[str] | None = None,
+    adaptive_polling: bool = True,
+    cancel_deadline: float = 30.0,
+    command: Sequence[str] = (),
+    counters: BatchCounters | None = None,
 ) -> list[RunOutcome]:
     """run_batch, collected: every outcome, in the order of the scenarios."""
     order: dict[str, int] = {}
@@ -753,6 +763,22 @@ async def run_batch_all(
             order.setdefault(str(key), len(order))
             yield item
 
-    outcomes = [o async for o in run_batch(app, numbered(), **kwargs)]
+    outcomes = [
+        o
+        async for o in run_batch(
+            app,
+            numbered(),
+            max_in_flight=max_in_flight,
+            journal=journal,
+            on_interrupt=on_interrupt,
+            batch_tag=batch_tag,
+            polling_options=polling_options,
+            output_dir=output_dir,
+            adaptive_polling=adaptive_polling,
+            cancel_deadline=cancel_deadline,
+            command=command,
+            counters=counters,
+        )
+    ]
     outcomes.sort(key=lambda o: order.get(o.key, len(order)))
     return outcomes

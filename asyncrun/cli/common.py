@@ -18,7 +18,7 @@ from rich.console import Console
 
 from asyncrun.application import AsyncApplication
 from asyncrun.batch.outcome import RunOutcome, result_value
-from asyncrun.batch.runner import BatchCounters, run_batch
+from asyncrun.batch.runner import BatchCounters, Interrupt, run_batch
 from asyncrun.batch.scenario import Scenario, from_sources, parse_assignment, parse_grid, with_grid
 from asyncrun.cli.render import BatchProgress, Summary, SummaryCSV
 from asyncrun.client import AsyncClient
@@ -99,7 +99,7 @@ async def execute_batch(
     max_in_flight: int,
     journal: Path,
     out: Path,
-    on_interrupt: str,
+    on_interrupt: Interrupt,
     argv: Sequence[str],
     console: Console,
     batch_tag: str | None = None,
@@ -115,7 +115,7 @@ async def execute_batch(
         scenarios(),
         max_in_flight=max_in_flight,
         journal=journal,
-        on_interrupt=on_interrupt,  # type: ignore[arg-type]
+        on_interrupt=on_interrupt,
         output_dir=out / "results",
         command=list(argv),
         counters=counters,

@@ -21,6 +21,7 @@ _FAULT_FLAGS = (
     ("fault_drop", "drop"),
     ("fault_slow", "slow"),
     ("fault_lost_create", "lost_create"),
+    ("fault_late_create", "late_create"),
     ("fault_storage_500", "storage_500"),
     ("fault_storage_drop", "storage_drop"),
 )
@@ -50,6 +51,12 @@ def register(subparsers: Any) -> None:
     for flag, _ in _FAULT_FLAGS:
         p.add_argument("--" + flag.replace("_", "-"), type=float, default=0.0, metavar="RATE")
     p.add_argument("--slow-seconds", type=float, default=0.5, help="delay of a 'slow' fault")
+    p.add_argument(
+        "--late-seconds",
+        type=float,
+        default=5.0,
+        help="seconds after its dropped POST that a 'late_create' run is created",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--app-command", default=None, help="run CMD per run: stdin in, stdout out")
     p.add_argument("--app-concurrency", type=int, default=4, help="app processes at once")
@@ -83,6 +90,7 @@ def register(subparsers: Any) -> None:
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     faults = FaultProfile(
         slow_seconds=args.slow_seconds,
+        late_seconds=args.late_seconds,
         **{field: getattr(args, flag) for flag, field in _FAULT_FLAGS},
     )
     return EmulatorConfig(

@@ -11,10 +11,11 @@ from aiohttp import web
 from asyncrun.emulator import guard, views
 from asyncrun.emulator.app_routes import add_app_routes
 from asyncrun.emulator.config import INLINE_LIMIT, EmulatorConfig
-from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run
+from asyncrun.emulator.input_routes import add_input_routes
+from asyncrun.emulator.runs import MULTI_FILE_TYPES, WITH_OUTPUT, Run
 from asyncrun.emulator.state import STATE, EmulatorState
 from asyncrun.emulator.storage_routes import add_storage_routes
-from asyncrun.emulator.submit import parse_new_run, upload_key
+from asyncrun.emulator.submit import upload_key
 from asyncrun.emulator.wire import (
     ApiError,
     json_bytes,
@@ -51,6 +52,7 @@ def build_app(config: EmulatorConfig, state: EmulatorState | None = None) -> web
     r.add_get("/_emulator/apps", emulator_apps)
     add_app_routes(app)
     add_storage_routes(app)
+    add_input_routes(app)
     return app
 
 
@@ -79,18 +81,10 @@ async def create_run(request: web.Request) -> web.StreamResponse:
     length = request.content_length
     if length is not None and length > MAX_BODY:
         raise ApiError(413, "request body is larger than 5 MiB: upload the input instead")
-    app_id = request.match_info["app_id"]
-    state.apps.app_for_runs(app_id, create=False)
     body = await request.read()
-    instance_id = request.query.get("instance_id")
-    spec = await parse_new_run(state.storage, app_id, body, instance_id)
-    # Only a valid request creates an app on first use (auto_create_apps).
-    target = state.apps.resolve(state.apps.app_for_runs(app_id, create=True), instance_id)
-    spec.instance_id, spec.version_id = target.instance_id, target.version_id
-    launch = state.launch_for(spec.options, target)
-    run = state.store.create(spec, command=launch is not None)
-    if launch is not None:
-        state.commands.start(run, launch)
+    run = await state.create_run(
+        request.match_info["app_id"], body, request.query.get("instance_id")
+    )
     return json_response({"run_id": run.id})
 
 
@@ -101,9 +95,9 @@ async def run_metadata(request: web.Request) -> web.StreamResponse:
 
 
 async def _information(state: EmulatorState, run: Run, now: float) -> dict[str, Any]:
-    succeeded = run.status(now) == "succeeded"
-    size = await state.output_size(run) if succeeded else 0
-    return views.information(run, now, size)
+    if run.status(now) not in WITH_OUTPUT:
+        return views.information(run, now, 0)
+    return views.information(run, now, await state.output_size(run), state.metrics(run))
 
 
 async def run_result(request: web.Request) -> web.StreamResponse:
@@ -150,10 +144,11 @@ async def _info_with_output(
 
 
 async def run_output(request: web.Request) -> web.StreamResponse:
+    """The output of a succeeded run, or what a failed run wrote before failing."""
     state = _state(request)
     run = _run(request)
     status = run.status(time.monotonic())
-    if status != "succeeded":
+    if status not in WITH_OUTPUT:
         raise ApiError(404, f"run {run.id!r} has no output (status {status})")
     if request.query.get("format") == "url":
         key = await state.output_object(run)
@@ -240,22 +235,31 @@ async def delete_run(request: web.Request) -> web.StreamResponse:
 
 
 async def list_runs(request: web.Request) -> web.StreamResponse:
+    """Runs newest first; `status=` keeps the runs in that status_v2 (before paging)."""
     state = _state(request)
     app_id = request.match_info["app_id"]
     state.apps.app_for_runs(app_id, create=False)
     now = time.monotonic()
+    status = request.query.get("status")
     if request.query.get("pagereturn") != "true":
-        runs = state.store.newest_first(app_id, None, None)
+        runs = _with_status(state.store.newest_first(app_id, None, None), status, now)
         return json_response({"runs": [views.list_item(r, now) for r in runs]})
     before = _page_token(request.query.get("pagetoken"))
     size = state.config.page_size
-    page = state.store.newest_first(app_id, before, size)
+    if status is None:
+        page = state.store.newest_first(app_id, before, size)
+    else:
+        page = _with_status(state.store.newest_first(app_id, before, None), status, now)[:size]
     token = ""
     if len(page) == size and state.store.has_older(app_id, page[-1].seq):
         token = base64.urlsafe_b64encode(f"seq:{page[-1].seq}".encode()).decode()
     return json_response(
         {"runs": [views.list_item(r, now) for r in page], "next_page_token": token}
     )
+
+
+def _with_status(runs: list[Run], status: str | None, now: float) -> list[Run]:
+    return runs if status is None else [r for r in runs if r.status(now) == status]
 
 
 def _page_token(token: str | None) -> int | None:

@@ -153,13 +153,25 @@ async def _tail(proc: asyncio.subprocess.Process) -> bytes:
 def _verdict(code: int, stderr: str, out_path: Path, run: Run, what: str) -> tuple[str, str | None]:
     if run.canceled_at is not None:
         return "canceled", None
+    document = _json_document(out_path) if run.output_type == "json" else None
+    if isinstance(document, dict):
+        # As the cloud does: the output's metrics (and deprecated statistics) go to metadata.
+        run.metrics, run.statistics = document.get("metrics"), document.get("statistics")
     if code != 0:
         last = stderr.strip().splitlines()[-1:] or [f"exit status {code}"]
         return "failed", f"{what} failed ({code}): {last[0]}"
-    if run.output_type == "json":
-        try:
-            with open(out_path, "rb") as source:
-                json.load(source)
-        except ValueError:
-            return "failed", f"{what} output is not valid JSON"
+    if run.output_type == "json" and document is _NOT_JSON:
+        return "failed", f"{what} output is not valid JSON"
     return "succeeded", None
+
+
+_NOT_JSON = object()
+
+
+def _json_document(path: Path) -> object:
+    try:
+        with open(path, "rb") as source:
+            document: object = json.load(source)
+    except ValueError:
+        return _NOT_JSON
+    return document

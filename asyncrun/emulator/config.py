@@ -20,9 +20,12 @@ class FaultProfile:
     """Per-request probabilities of injected faults on the /v1 API (each in [0, 1]).
 
     One uniform draw per request picks at most one fault, so the rates add up and must not
-    exceed 1. `lost_create` only applies to POST runs: the run is created, then the
-    connection is dropped before the answer. The `storage_*` rates apply to the presigned
-    storage URLs instead, drawn from their own seeded sequence (they also add up to <= 1).
+    exceed 1. `lost_create` and `late_create` only apply to POST runs: `lost_create` creates
+    the run, then drops the connection before the answer; `late_create` reads the request,
+    drops the connection with no answer, and creates the run `late_seconds` (real seconds, not
+    scaled) later, as a gateway may still act on a request whose client is gone. The
+    `storage_*` rates apply to the presigned storage URLs instead, drawn from their own seeded
+    sequence (they also add up to <= 1).
     """
 
     rate_429: float = 0.0
@@ -33,7 +36,9 @@ class FaultProfile:
     drop: float = 0.0
     slow: float = 0.0
     lost_create: float = 0.0
+    late_create: float = 0.0
     slow_seconds: float = 0.5
+    late_seconds: float = 5.0
     storage_500: float = 0.0
     storage_drop: float = 0.0
 
@@ -41,8 +46,8 @@ class FaultProfile:
         for rates in (self.bands(), self.storage_bands()):
             if any(r < 0 for _, r in rates) or sum(r for _, r in rates) > 1.0 + 1e-9:
                 raise ValueError("fault rates must be >= 0 and add up to at most 1")
-        if self.slow_seconds < 0:
-            raise ValueError("slow_seconds must be >= 0")
+        if self.slow_seconds < 0 or self.late_seconds < 0:
+            raise ValueError("slow_seconds and late_seconds must be >= 0")
 
     def bands(self) -> list[tuple[str, float]]:
         """The fault kinds with their rates, in the order the single draw walks them."""
@@ -55,6 +60,7 @@ class FaultProfile:
             ("drop", self.drop),
             ("slow", self.slow),
             ("lost_create", self.lost_create),
+            ("late_create", self.late_create),
         ]
 
     def storage_bands(self) -> list[tuple[str, float]]:

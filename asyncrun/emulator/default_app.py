@@ -1,5 +1,7 @@
 """The default app: a deterministic output that proves which input it came from.
 
+A failed run (`emulator.fail`) writes `failure_document` instead (no value, no metrics).
+
 JSON input -> sha256 of its canonical JSON (sorted keys, separators "," and ":", UTF-8, no
 ASCII escaping); text input -> sha256 of its UTF-8 bytes; multi-file input (a tar.gz) -> the
 list of {name, size, sha256} of every regular file, read as a stream.
@@ -91,8 +93,14 @@ def output_document(
         doc["files"] = files
     doc["options"] = options
     doc["value"] = value
+    doc["metrics"] = {"value": value}
     doc["statistics"] = {"result": {"value": value}}
     return doc
+
+
+def failure_document(digest: str, options: dict[str, str], message: str) -> dict[str, Any]:
+    """What the default app writes before it fails: no value, the reason."""
+    return {"input_digest": digest, "options": options, "error": message}
 
 
 def padding_length(base_size: int, output_bytes: int | None) -> int | None:

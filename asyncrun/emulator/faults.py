@@ -10,6 +10,8 @@ import random
 
 from asyncrun.emulator.config import FaultProfile
 
+_CREATE_ONLY = frozenset({"lost_create", "late_create"})
+
 
 class _Bands:
     def __init__(self, bands: list[tuple[str, float]], rng: random.Random) -> None:
@@ -35,9 +37,9 @@ class FaultInjector:
         self._storage = _Bands(profile.storage_bands(), random.Random(f"storage-faults-{seed}"))
 
     def draw(self, *, is_create: bool) -> str | None:
-        """The fault for this API request, or None; `lost_create` only on POST runs."""
+        """The fault for this API request, or None; the create faults only on POST runs."""
         kind = self._api.draw()
-        if kind == "lost_create" and not is_create:
+        if kind in _CREATE_ONLY and not is_create:
             return None
         return kind
 

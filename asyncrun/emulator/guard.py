@@ -102,10 +102,19 @@ async def _guarded(
     if fault is not None:
         state.stats.faults[fault] += 1
         await _apply_fault(state, fault)
+    if fault == "late_create":
+        await _create_late(state, request)
     response = await handler(request)
     if fault == "lost_create" and response.status < 300:
         raise DroppedConnection
     return response
+
+
+async def _create_late(state: EmulatorState, request: web.Request) -> None:
+    """Take the whole request, drop its connection unanswered, create the run later."""
+    body = await request.read()  # a body over the size limit is still refused with 413
+    state.create_late(request.match_info["app_id"], body, request.query.get("instance_id"))
+    raise DroppedConnection
 
 
 def _check_auth(state: EmulatorState, request: web.Request) -> None:

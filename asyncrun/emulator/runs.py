@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+WITH_OUTPUT = frozenset({"succeeded", "failed"})
 MULTI_FILE_TYPES = frozenset({"multi-file", "csv-archive"})
 
 
@@ -56,6 +57,9 @@ class Run:
     log_lines: list[str] = field(default_factory=list)
     output_key: str | None = None
     command_output_size: int = 0
+    # What an app command's JSON output said (the default app's come from its document).
+    metrics: Any = None
+    statistics: Any = None
     version_id: str = ""
 
     def timeline(self, now: float) -> tuple[str, float | None, float | None]:

@@ -16,10 +16,13 @@ from asyncrun.emulator.apps import AppRegistry, Target
 from asyncrun.emulator.command_app import CommandRunner, Launch
 from asyncrun.emulator.config import EmulatorConfig
 from asyncrun.emulator.faults import FaultInjector
+from asyncrun.emulator.inputs import InputStore, lookup
 from asyncrun.emulator.limits import RateLimiter
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run, RunStore
 from asyncrun.emulator.stats import Stats
 from asyncrun.emulator.storage import Storage
+from asyncrun.emulator.submit import parse_new_run
+from asyncrun.emulator.wire import ApiError
 
 # Outputs up to this size are built in memory on request; bigger ones are written to storage
 # once (in a thread) and streamed from disk.
@@ -40,11 +43,13 @@ class EmulatorState:
             config.storage_dir, url_ttl=config.url_ttl, upload_cap=config.upload_cap
         )
         self.stats = Stats(config.recent_requests)
+        self.inputs = InputStore()
         self.limiter = RateLimiter(config.rate_profile)
         self.faults = FaultInjector(config.faults, config.seed)
         self._output_locks: dict[str, asyncio.Lock] = {}
         self._uploads = 0
         self._requests = 0
+        self._late: set[asyncio.Task[None]] = set()
         self.apps = AppRegistry(auto_create=config.auto_create_apps)
         self.commands = CommandRunner(
             config.app_concurrency, self.storage, timeout=config.app_timeout
@@ -77,14 +82,51 @@ class EmulatorState:
         self._uploads += 1
         return f"upload-{self._uploads:x}-{secrets.token_hex(6)}"
 
+    async def create_run(self, app_id: str, body: bytes, instance_id: str | None) -> Run:
+        """POST runs: validate the body, read its input, and start the run."""
+        self.apps.app_for_runs(app_id, create=False)
+        managed = lookup(self.inputs, self.storage, app_id)
+        spec = await parse_new_run(self.storage, app_id, body, instance_id, managed)
+        # Only a valid request creates an app on first use (auto_create_apps).
+        target = self.apps.resolve(self.apps.app_for_runs(app_id, create=True), instance_id)
+        spec.instance_id, spec.version_id = target.instance_id, target.version_id
+        launch = self.launch_for(spec.options, target)
+        run = self.store.create(spec, command=launch is not None)
+        if launch is not None:
+            self.commands.start(run, launch)
+        return run
+
+    def create_late(self, app_id: str, body: bytes, instance_id: str | None) -> None:
+        """The `late_create` fault: create the run `late_seconds` from now, in the background
+        (its client got no answer)."""
+        task = asyncio.get_running_loop().create_task(self._create_late(app_id, body, instance_id))
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _create_late(self, app_id: str, body: bytes, instance_id: str | None) -> None:
+        await asyncio.sleep(self.config.faults.late_seconds)
+        try:
+            await self.create_run(app_id, body, instance_id)
+        except ApiError:
+            return  # a request the API would have refused creates nothing, late or not
+        self.stats.late_created += 1
+
+    async def late_creates_done(self) -> None:
+        """Wait until every pending `late_create` has created its run (test hook)."""
+        while self._late:
+            await asyncio.gather(*self._late, return_exceptions=True)
+
     def snapshot(self) -> dict[str, Any]:
         """The body of GET /_emulator/stats."""
         return {
             "requests": self.stats.requests_by_route(),
             "runs_created": self.store.created,
             "runs_per_name": dict(self.store.per_name),
+            "managed_inputs": len(self.inputs),
             "bytes_stored": self.storage.bytes_stored,
             "faults": dict(self.stats.faults),
+            "late_created": self.stats.late_created,
+            "late_pending": len(self._late),
             "rate_limited": dict(self.stats.rate_limited),
             "recent_requests": [dict(entry) for entry in self.stats.recent],
         }
@@ -108,20 +150,35 @@ class EmulatorState:
         return out
 
     async def aclose(self) -> None:
+        for task in list(self._late):
+            task.cancel()
+        await asyncio.gather(*self._late, return_exceptions=True)
         await self.commands.aclose()
         self.storage.close()
 
     # -- outputs of the default app ----------------------------------------------------------
 
     def output_base(self, run: Run) -> bytes:
-        doc = default_app.output_document(run.digest, run.options, run.files)
-        return default_app.compact_json(doc)
+        return default_app.compact_json(self._document(run))
+
+    def _document(self, run: Run) -> dict[str, Any]:
+        if run.fail_message is not None:
+            return default_app.failure_document(run.digest, run.options, run.fail_message)
+        return default_app.output_document(run.digest, run.options, run.files)
+
+    def metrics(self, run: Run) -> tuple[Any, Any]:
+        """(metrics, statistics) of a finished run's output, as the cloud copies them into
+        the run's metadata (None when the output has none)."""
+        if run.command:
+            return run.metrics, run.statistics
+        doc = self._document(run)
+        return doc.get("metrics"), doc.get("statistics")
 
     def json_padding(self, run: Run, base: bytes) -> int | None:
         return default_app.padding_length(len(base), run.output_bytes)
 
     async def output_size(self, run: Run) -> int:
-        """Size in bytes of a succeeded run's output (a multi-file output is built first)."""
+        """Size in bytes of a finished run's output (a multi-file output is built first)."""
         if run.command:
             return run.command_output_size
         if run.output_type in MULTI_FILE_TYPES:

@@ -14,6 +14,8 @@ class Stats:
         self.requests: Counter[tuple[str, int]] = Counter()
         self.faults: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()
+        # Runs the `late_create` fault created after dropping their POST's connection.
+        self.late_created = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=recent_size)
 
     def count(self, route: str, status: int) -> None:
@@ -37,6 +39,7 @@ class Stats:
         self.requests.clear()
         self.faults.clear()
         self.rate_limited.clear()
+        self.late_created = 0
         self.recent.clear()
 
     def requests_by_route(self) -> dict[str, dict[str, int]]:

@@ -7,6 +7,9 @@ import hashlib
 import json
 import tarfile
 import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from asyncrun.emulator import default_app
@@ -24,26 +27,51 @@ def upload_key(upload_id: str) -> str:
     return f"uploads/{upload_id}"
 
 
-async def parse_new_run(
-    storage: Storage, app_id: str, body: bytes, instance_id: str | None
-) -> NewRun:
+@dataclass(frozen=True)
+class StoredInput:
+    """What a run created with `input_id` reads: the managed input's object, read as a type."""
+
+    key: str
+    size: int
+    digest: str
+    files: list[dict[str, Any]] | None
+    failure: str | None
+
+
+# (input_id, input type or None for the managed input's own) -> (its input type, its object)
+ManagedLookup = Callable[[Any, str | None], Awaitable[tuple[str, StoredInput]]]
+
+
+def read_json_body(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except ValueError as exc:
         raise ApiError(400, "request body is not valid JSON") from exc
     if not isinstance(payload, dict):
         raise ApiError(400, "request body must be a JSON object")
-    if payload.get("input_id"):
-        raise ApiError(400, "managed inputs (input_id) are not supported by the emulator")
+    return payload
+
+
+async def parse_new_run(
+    storage: Storage,
+    app_id: str,
+    body: bytes,
+    instance_id: str | None,
+    managed: ManagedLookup | None = None,
+) -> NewRun:
+    payload = read_json_body(body)
     if payload.get("result") is not None:
         raise ApiError(400, "external (tracked) runs are not supported by the emulator")
+    given = [k for k in ("input", "upload_id", "input_id") if payload.get(k) is not None]
+    if len(given) > 1:
+        raise ApiError(400, f"give only one of input, upload_id, input_id (got {given})")
     options = _options(payload.get("options"))
     input_type, output_type, execution_class = _configuration(payload.get("configuration"))
     knobs = _knobs(options)
     spec = NewRun(
         app_id=app_id,
-        name=_text(payload, "name"),
-        description=_text(payload, "description"),
+        name=text_field(payload, "name"),
+        description=text_field(payload, "description"),
         instance_id=instance_id or DEFAULT_INSTANCE,
         options=options,
         input_type=input_type,
@@ -61,14 +89,36 @@ async def parse_new_run(
         evil=knobs.pop("evil", None),
     )
     upload_id = payload.get("upload_id")
-    if upload_id:
+    if payload.get("input_id") is not None:
+        if managed is None:
+            raise ApiError(400, "managed inputs are not available")
+        await _read_managed(spec, payload, managed)
+    elif upload_id:
         await _read_upload(storage, spec, upload_id)
     else:
         _read_inline(spec, payload)
     return spec
 
 
-def _text(payload: dict[str, Any], key: str) -> str:
+async def _read_managed(spec: NewRun, payload: dict[str, Any], managed: ManagedLookup) -> None:
+    """The run reads the managed input's object; without a format in the configuration the
+    managed input's own format is the run's."""
+    config = payload.get("configuration")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    stated = spec.input_type if fmt else None
+    input_type, stored = await managed(payload["input_id"], stated)
+    if stated is None:
+        spec.input_type = input_type
+        if input_type in MULTI_FILE_TYPES:
+            spec.output_type = input_type
+    spec.input_key = stored.key
+    spec.input_size = stored.size
+    spec.digest = stored.digest
+    spec.files = stored.files
+    spec.fail_message = spec.fail_message or stored.failure
+
+
+def text_field(payload: dict[str, Any], key: str) -> str:
     value = payload.get(key)
     if value is None:
         return ""
@@ -163,19 +213,25 @@ async def _read_upload(storage: Storage, spec: NewRun, upload_id: Any) -> None:
         raise ApiError(400, f"upload {upload_id!r} not found: PUT the input to its URL first")
     spec.input_key = key
     spec.input_size = storage.size(key)
-    path = storage.path(key)
-    if spec.input_type in MULTI_FILE_TYPES:
-        spec.digest = await asyncio.to_thread(default_app.digest_file, path)
+    spec.digest, spec.files, failure = await read_object(storage.path(key), spec.input_type)
+    spec.fail_message = spec.fail_message or failure
+
+
+async def read_object(
+    path: Path, input_type: str
+) -> tuple[str, list[dict[str, Any]] | None, str | None]:
+    """(digest, files of a multi-file input, why the default app will fail on it) of a stored
+    input read as `input_type`."""
+    if input_type in MULTI_FILE_TYPES:
+        digest = await asyncio.to_thread(default_app.digest_file, path)
         try:
-            spec.files = await asyncio.to_thread(default_app.files_of_targz, path)
+            return digest, await asyncio.to_thread(default_app.files_of_targz, path), None
         except (tarfile.TarError, OSError, EOFError, zlib.error):
-            spec.files = []
-            spec.fail_message = spec.fail_message or "input is not a valid tar.gz archive"
-    elif spec.input_type == "json":
+            return digest, [], "input is not a valid tar.gz archive"
+    if input_type == "json":
         try:
-            spec.digest = await asyncio.to_thread(default_app.digest_json_file, path)
+            return await asyncio.to_thread(default_app.digest_json_file, path), None, None
         except ValueError:
-            spec.digest = await asyncio.to_thread(default_app.digest_file, path)
-            spec.fail_message = spec.fail_message or "input is not valid JSON"
-    else:
-        spec.digest = await asyncio.to_thread(default_app.digest_file, path)
+            digest = await asyncio.to_thread(default_app.digest_file, path)
+            return digest, None, "input is not valid JSON"
+    return await asyncio.to_thread(default_app.digest_file, path), None, None

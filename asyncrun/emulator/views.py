@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from asyncrun.emulator.runs import Run
+from asyncrun.emulator.runs import WITH_OUTPUT, Run
 
 USER_EMAIL = "emulator@localhost"
 RUNTIME = "default"
@@ -26,7 +26,10 @@ def iso(wall: float) -> str:
     )
 
 
-def metadata(run: Run, now: float, output_size: int) -> dict[str, Any]:
+def metadata(
+    run: Run, now: float, output_size: int, metrics: tuple[Any, Any] = (None, None)
+) -> dict[str, Any]:
+    """Metadata; `metrics` = (metrics, statistics) of the finished run's output."""
     status, start, end = run.timeline(now)
     duration = run.simulated_ms(run.t0, end) if end is not None else 0.0
     execution = run.simulated_ms(start, end) if start is not None and end is not None else 0.0
@@ -41,7 +44,7 @@ def metadata(run: Run, now: float, output_size: int) -> dict[str, Any]:
         "error": run.fail_message if status == "failed" and run.fail_message else "",
         "format": {"input": {"type": run.input_type}, "output": {"type": run.output_type}},
         "input_size": run.input_size,
-        "output_size": output_size if status == "succeeded" else 0,
+        "output_size": output_size if status in WITH_OUTPUT else 0,
         "status": _V1_STATUS.get(status, status),
         "status_v2": status,
         "execution_class": run.execution_class,
@@ -54,18 +57,21 @@ def metadata(run: Run, now: float, output_size: int) -> dict[str, Any]:
                 {"name": k, "value": v, "source": "request"} for k, v in run.options.items()
             ],
         },
-        "statistics": None,
+        "metrics": metrics[0] if status in WITH_OUTPUT else None,
+        "statistics": metrics[1] if status in WITH_OUTPUT else None,
     }
 
 
-def information(run: Run, now: float, output_size: int) -> dict[str, Any]:
+def information(
+    run: Run, now: float, output_size: int, metrics: tuple[Any, Any] = (None, None)
+) -> dict[str, Any]:
     """RunInformation: the reply of GET runs/{id}/metadata."""
     return {
         "id": run.id,
         "name": run.name,
         "description": run.description,
         "user_email": USER_EMAIL,
-        "metadata": metadata(run, now, output_size),
+        "metadata": metadata(run, now, output_size, metrics),
     }
 
 

@@ -1,14 +1,19 @@
 """A fake application for scheduling tests that need no HTTP: it answers at once, counts calls,
-and keeps nothing per run beyond counters."""
+and keeps nothing per run beyond counters. It implements asyncrun.batch.protocol.BatchApplication
+(checked by mypy: see `_conforms` below)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Mapping
+from datetime import datetime
+from os import PathLike
 from typing import Any
 
+from asyncrun.batch.protocol import BatchApplication
 from asyncrun.config import Limits
-from asyncrun.models import RunInformation, RunResult
+from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult
 from asyncrun.polling import PollingOptions
 
 
@@ -23,16 +28,31 @@ class FakeApplication:
         self.results = 0
         self.cancels: list[str] = []
 
-    async def new_run(self, name: str | None = None, **kwargs: Any) -> str:
+    async def new_run(
+        self,
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        name: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        configuration: RunConfiguration | Mapping[str, Any] | None = None,
+        dir_path: str | PathLike[str] | None = None,
+    ) -> str:
         self.submits += 1
         await asyncio.sleep(0)
         return f"run-{next(self._ids)}"
 
-    async def find_runs_by_name(self, name: str, **kwargs: Any) -> list[Any]:
+    async def find_runs_by_name(
+        self, name: str, *, created_after: datetime | None = None
+    ) -> list[Run]:
         return []
 
     async def run_metadata_with_polling(
-        self, run_id: str, options: PollingOptions, *, first_poll_after: float | None = None
+        self,
+        run_id: str,
+        options: PollingOptions | None = None,
+        *,
+        first_poll_after: float | None = None,
     ) -> RunInformation:
         self.polls += 1
         await asyncio.sleep(0)
@@ -40,7 +60,13 @@ class FakeApplication:
             {"id": run_id, "metadata": {"status_v2": "succeeded", "duration": 1000.0}}
         )
 
-    async def run_result(self, run_id: str, **kwargs: Any) -> RunResult:
+    async def run_result(
+        self,
+        run_id: str,
+        *,
+        info: RunInformation | None = None,
+        output_dir: str | PathLike[str] | None = None,
+    ) -> RunResult:
         self.results += 1
         return RunResult.model_validate(
             {"id": run_id, "metadata": {"status_v2": "succeeded"}, "output": {"value": 1.0}}
@@ -48,3 +74,7 @@ class FakeApplication:
 
     async def cancel_run(self, run_id: str) -> None:
         self.cancels.append(run_id)
+
+
+def _conforms(app: FakeApplication) -> BatchApplication:
+    return app  # mypy fails here if the fake stops implementing the protocol

@@ -81,7 +81,7 @@ def _batch(adaptive: bool = True) -> Any:
     from .fakes import FakeApplication
 
     return _Batch(
-        FakeApplication(),  # type: ignore[arg-type]
+        FakeApplication(),
         Journal(None),
         batch_tag="t",
         max_in_flight=10,

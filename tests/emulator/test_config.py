@@ -23,7 +23,7 @@ def test_command_line_flags_reach_the_config() -> None:
             "--fault-429", "0.05", "--fault-503", "0.1", "--fault-lost-create", "0.02",
             "--slow-seconds", "2", "--seed", "9", "--url-ttl", "60", "--upload-cap", "1000",
             "--duration", "1", "3", "--app-command", "cat", "--fault-storage-drop", "0.1",
-            "--capacity", "7",
+            "--capacity", "7", "--fault-late-create", "0.03", "--late-seconds", "4",
         ]
     )  # fmt: skip
     config = emulator_cmd.config_from_args(args)
@@ -31,7 +31,13 @@ def test_command_line_flags_reach_the_config() -> None:
     assert config.time_scale == 25.0
     assert config.rate_profile == "realistic"
     assert config.faults == FaultProfile(
-        rate_429=0.05, rate_503=0.1, lost_create=0.02, slow_seconds=2.0, storage_drop=0.1
+        rate_429=0.05,
+        rate_503=0.1,
+        lost_create=0.02,
+        slow_seconds=2.0,
+        storage_drop=0.1,
+        late_create=0.03,
+        late_seconds=4.0,
     )
     assert (config.seed, config.url_ttl, config.upload_cap) == (9, 60.0, 1000)
     assert config.duration == (1.0, 3.0)
@@ -41,6 +47,7 @@ def test_command_line_flags_reach_the_config() -> None:
 
 def test_bad_flags_are_refused_before_serving() -> None:
     assert emulator_cmd.run(_parse(["--fault-500", "0.9", "--fault-drop", "0.9"])) == 2
+    assert emulator_cmd.run(_parse(["--fault-late-create", "0.1", "--late-seconds", "-1"])) == 2
 
 
 @pytest.mark.parametrize(

@@ -137,6 +137,58 @@ async def test_lost_create_makes_the_run_but_loses_the_answer(emulator_factory: 
         assert stats["requests"]["POST /v1/applications/{app_id}/runs"] == {"0": 1}
 
 
+async def test_late_create_drops_the_post_then_creates_the_run_later(
+    emulator_factory: Factory,
+) -> None:
+    faults = FaultProfile(late_create=1.0, late_seconds=0.3)
+    async with emulator_factory(faults=faults) as emu:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            with pytest.raises(aiohttp.ServerDisconnectedError):
+                await create(http, emu, name="batch/key-1")
+            # Dropped and no run yet: a lookup now finds nothing (what a lookup must wait out).
+            async with http.get(f"{emu.url}{APP}/runs") as resp:
+                assert resp.status == 200  # a listing never draws the create-only fault
+                assert (await resp.json())["runs"] == []
+            assert emu.stats()["late_pending"] == 1
+            await emu.state.late_creates_done()
+            async with http.get(f"{emu.url}{APP}/runs") as resp:
+                runs = (await resp.json())["runs"]
+        assert [r["name"] for r in runs] == ["batch/key-1"]
+        stats = emu.stats()
+        assert stats["faults"] == {"late_create": 1}
+        assert stats["late_created"] == 1
+        assert stats["runs_per_name"] == {"batch/key-1": 1}
+        assert stats["requests"]["POST /v1/applications/{app_id}/runs"] == {"0": 1}
+
+
+async def test_late_create_of_an_invalid_request_creates_nothing(
+    emulator_factory: Factory,
+) -> None:
+    faults = FaultProfile(late_create=1.0, late_seconds=0.0)
+    async with emulator_factory(faults=faults) as emu:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            with pytest.raises(aiohttp.ServerDisconnectedError):
+                async with http.post(f"{emu.url}{APP}/runs", json={"name": "no input"}):
+                    pass
+        await emu.state.late_creates_done()
+        stats = emu.stats()
+        assert (stats["late_created"], stats["runs_created"]) == (0, 0)
+
+
+async def test_late_creates_still_pending_are_dropped_when_the_emulator_stops(
+    emulator_factory: Factory,
+) -> None:
+    faults = FaultProfile(late_create=1.0, late_seconds=3600.0)
+    async with emulator_factory(faults=faults) as emu:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            for _ in range(3):
+                with pytest.raises(aiohttp.ServerDisconnectedError):
+                    await create(http, emu)
+        assert emu.stats()["late_pending"] == 3
+        state = emu.state
+    assert state.snapshot()["late_pending"] == 0
+
+
 async def test_slow_fault_still_answers(
     emulator_factory: Factory, http: aiohttp.ClientSession
 ) -> None:

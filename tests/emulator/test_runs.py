@@ -146,8 +146,14 @@ async def test_failing_run_reports_its_message(fast: Emulator, http: aiohttp.Cli
         result = await resp.json()
     assert result["output"] is None
     assert result["error_log"]["error"] == "boom"
+    assert info["metadata"]["metrics"] is None
+    # What the app wrote before failing is its output (the SDK's run_output reads it).
     async with http.get(f"{fast.url}{APP}/runs/{run_id}/output") as resp:
-        assert resp.status == 404
+        assert resp.status == 200
+        output = await resp.json()
+    assert output["options"] == {"emulator.fail": "boom"} and output["error"] == "boom"
+    assert "value" not in output
+    assert info["metadata"]["output_size"] == len(json.dumps(output, separators=(",", ":")))
 
 
 async def test_cancel_stops_a_long_run(fast: Emulator, http: aiohttp.ClientSession) -> None:

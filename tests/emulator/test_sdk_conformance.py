@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import nextmv
-import pytest
 from nextmv import cloud
 
 from asyncrun.emulator import ThreadedEmulator
@@ -26,20 +23,6 @@ POLL = nextmv.PollingOptions(
 def canonical_digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture
-def emu(
-    emulator_thread_factory: Callable[..., AbstractContextManager[ThreadedEmulator]],
-) -> Iterator[ThreadedEmulator]:
-    with emulator_thread_factory(time_scale=20.0, page_size=5) as running:
-        yield running
-
-
-@pytest.fixture
-def app(emu: ThreadedEmulator) -> cloud.Application:
-    client = cloud.Client(api_key="test-key", url=emu.url)
-    return cloud.Application(client=client, id=APP_ID)
 
 
 def requests_of(emu: ThreadedEmulator, route: str) -> dict[str, int]:

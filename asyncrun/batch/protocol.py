@@ -1,0 +1,79 @@
+"""What the batch layer needs from an application: the handful of run-API calls it makes.
+
+`AsyncApplication` satisfies this structurally; the batch package never imports it, so the batch
+sits above the client it drives and a test can drive a batch with a fake that has no HTTP.
+Positional parameters are positional-only here so an implementation may name them as it likes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from os import PathLike
+from typing import Any, Protocol
+
+from asyncrun.config import Limits
+from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult
+from asyncrun.polling import PollingOptions
+
+__all__ = ["BatchApplication"]
+
+
+class BatchApplication(Protocol):
+    """The application a batch runs through (see docs/internals.md, "the batch layer's use of
+    the client")."""
+
+    @property
+    def id(self) -> str:
+        """The application id (stored in the journal)."""
+        ...
+
+    @property
+    def limits(self) -> Limits:
+        """Pool size and rates (the poll pacer sizes itself on them)."""
+        ...
+
+    async def new_run(
+        self,
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        name: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        configuration: RunConfiguration | Mapping[str, Any] | None = None,
+        dir_path: str | PathLike[str] | None = None,
+    ) -> str:
+        """Submit a run; raise AmbiguousSubmitError / ServerError when it may exist anyway."""
+        ...
+
+    async def find_runs_by_name(
+        self, name: str, /, *, created_after: datetime | None = None
+    ) -> list[Run]:
+        """Runs named `name`, newest first (reconciling a submission whose fate is unknown)."""
+        ...
+
+    async def run_metadata_with_polling(
+        self,
+        run_id: str,
+        polling_options: PollingOptions | None = None,
+        /,
+        *,
+        first_poll_after: float | None = None,
+    ) -> RunInformation:
+        """Poll until the run is final."""
+        ...
+
+    async def run_result(
+        self,
+        run_id: str,
+        /,
+        *,
+        info: RunInformation | None = None,
+        output_dir: str | PathLike[str] | None = None,
+    ) -> RunResult:
+        """The result of a final run (`info`: its metadata, already fetched while polling)."""
+        ...
+
+    async def cancel_run(self, run_id: str, /) -> None:
+        """Cancel a run."""
+        ...
