@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any
 
@@ -18,6 +17,8 @@ from asyncrun.emulator.storage_routes import add_storage_routes
 from asyncrun.emulator.submit import upload_key
 from asyncrun.emulator.wire import (
     ApiError,
+    decode_page_token,
+    encode_page_token,
     json_bytes,
     json_response,
     raw_json_response,
@@ -244,7 +245,7 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
     if request.query.get("pagereturn") != "true":
         runs = _with_status(state.store.newest_first(app_id, None, None), status, now)
         return json_response({"runs": [views.list_item(r, now) for r in runs]})
-    before = _page_token(request.query.get("pagetoken"))
+    before = decode_page_token(request.query.get("pagetoken"), "seq")
     size = state.config.page_size
     if status is None:
         page = state.store.newest_first(app_id, before, size)
@@ -252,7 +253,7 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
         page = _with_status(state.store.newest_first(app_id, before, None), status, now)[:size]
     token = ""
     if len(page) == size and state.store.has_older(app_id, page[-1].seq):
-        token = base64.urlsafe_b64encode(f"seq:{page[-1].seq}".encode()).decode()
+        token = encode_page_token("seq", page[-1].seq)
     return json_response(
         {"runs": [views.list_item(r, now) for r in page], "next_page_token": token}
     )
@@ -260,19 +261,6 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
 
 def _with_status(runs: list[Run], status: str | None, now: float) -> list[Run]:
     return runs if status is None else [r for r in runs if r.status(now) == status]
-
-
-def _page_token(token: str | None) -> int | None:
-    if not token:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-        kind, _, seq = text.partition(":")
-        if kind != "seq":
-            raise ValueError(token)
-        return int(seq)
-    except ValueError as exc:
-        raise ApiError(400, "pagetoken is not a token this server gave out") from exc
 
 
 async def upload_url(request: web.Request) -> web.StreamResponse:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import secrets
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
@@ -16,16 +15,12 @@ from asyncrun.emulator import binaries
 from asyncrun.emulator.apps import Binary
 from asyncrun.emulator.state import STATE, EmulatorState
 from asyncrun.emulator.storage_routes import BINARY_UPLOADS
-from asyncrun.emulator.wire import ApiError, json_response
+from asyncrun.emulator.wire import ApiError, Wired, json_response, listing
 
 _APPS = "/v1/applications"
 _APP = _APPS + "/{app_id}"
 _VERSION = _APP + "/versions/{version_id}"
 _INSTANCE = _APP + "/instances/{instance_id}"
-
-
-class _Wire(Protocol):
-    def wire(self) -> dict[str, Any]: ...
 
 
 def add_app_routes(app: web.Application) -> None:
@@ -76,28 +71,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _listing(request: web.Request, items: Sequence[_Wire]) -> web.Response:
-    """A list as the SDK reads it: a plain array, or pages of `items` with `pagereturn=true`."""
-    if request.query.get("pagereturn") != "true":
-        return json_response([item.wire() for item in items])
-    size = _state(request).config.page_size
-    start = _offset(request.query.get("pagetoken"))
-    page = items[start : start + size]
-    more = start + size < len(items)
-    token = base64.urlsafe_b64encode(f"off:{start + size}".encode()).decode() if more else ""
-    return json_response({"items": [item.wire() for item in page], "next_page_token": token})
-
-
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind != "off":
-            raise ValueError(token)
-        return int(offset)
-    except ValueError as exc:
-        raise ApiError(400, "pagetoken is not a token this server gave out") from exc
+def _listing(request: web.Request, items: Sequence[Wired]) -> web.Response:
+    return listing(request.query, items, _state(request).config.page_size)
 
 
 # -- applications ----------------------------------------------------------------------------

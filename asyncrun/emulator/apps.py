@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncrun.emulator.ids import DEVINT, DEVINT_ALIASES, check_app_id, check_entity_id
+from asyncrun.emulator.submit import text_field
 from asyncrun.emulator.views import USER_EMAIL, iso
 from asyncrun.emulator.wire import ApiError
 
@@ -92,7 +93,7 @@ class Instance:
 
     def default_options(self) -> dict[str, str]:
         options = self.configuration.get("options") or {}
-        return {str(k): _option_text(v) for k, v in options.items()}
+        return {str(k): _optiontext_field(v) for k, v in options.items()}
 
 
 @dataclass
@@ -169,9 +170,9 @@ class AppRegistry:
 
     def create_app(self, body: dict[str, Any]) -> App:
         app_id = check_app_id(body.get("id"))
-        name = _text(body, "name") or app_id
-        description = _text(body, "description")
-        default = _text(body, "default_instance") or None
+        name = text_field(body, "name") or app_id
+        description = text_field(body, "description")
+        default = text_field(body, "default_instance") or None
         if app_id in self._apps:
             raise ApiError(409, f"application {app_id!r} already exists")
         now = self._clock()
@@ -182,12 +183,12 @@ class AppRegistry:
 
     def update_app(self, app_id: str, body: dict[str, Any]) -> App:
         app = self.app(app_id)
-        name = _text(body, "name") if "name" in body else app.name
-        description = _text(body, "description") if "description" in body else app.description
+        name = text_field(body, "name") if "name" in body else app.name
+        description = text_field(body, "description") if "description" in body else app.description
         default = app.default_instance
         for key in ("default_instance", "default_instance_id"):
             if key in body:
-                default = _text(body, key) or None
+                default = text_field(body, key) or None
         if default is not None and default != app.default_instance:
             self._instance(app, default)
         app.name, app.description, app.default_instance = name or app.name, description, default
@@ -237,8 +238,8 @@ class AppRegistry:
     def new_version(self, app_id: str, body: dict[str, Any]) -> Version:
         app = self.app(app_id)
         version_id = check_entity_id("version", body.get("id"))
-        name = _text(body, "name") or version_id
-        description = _text(body, "description")
+        name = text_field(body, "name") or version_id
+        description = text_field(body, "description")
         if version_id in app.versions:
             raise ApiError(409, f"version {version_id!r} already exists in application {app.id!r}")
         if app.binary is None:
@@ -252,8 +253,8 @@ class AppRegistry:
 
     def update_version(self, app_id: str, version_id: str, body: dict[str, Any]) -> Version:
         version = self.version(app_id, version_id)
-        name = _text(body, "name") if "name" in body else version.name
-        description = _text(body, "description") if "description" in body else None
+        name = text_field(body, "name") if "name" in body else version.name
+        description = text_field(body, "description") if "description" in body else None
         version.name = name or version.name
         if description is not None:
             version.description = description
@@ -287,10 +288,10 @@ class AppRegistry:
         instance_id = check_entity_id("instance", body.get("id"))
         if instance_id in DEVINT_ALIASES:
             raise ApiError(400, f"instance id {instance_id!r} is reserved for the last push")
-        name = _text(body, "name") or instance_id
-        description = _text(body, "description")
+        name = text_field(body, "name") or instance_id
+        description = text_field(body, "description")
         configuration = _configuration(body.get("configuration"))
-        version_id = _text(body, "version_id")
+        version_id = text_field(body, "version_id")
         if not version_id:
             raise ApiError(400, "version_id is required")
         if instance_id in app.instances:
@@ -308,9 +309,11 @@ class AppRegistry:
     def update_instance(self, app_id: str, instance_id: str, body: dict[str, Any]) -> Instance:
         app = self.app(app_id)
         instance = self._instance(app, instance_id)
-        name = _text(body, "name") if "name" in body else instance.name
-        description = _text(body, "description") if "description" in body else instance.description
-        version_id = _text(body, "version_id") if "version_id" in body else instance.version_id
+        name = text_field(body, "name") if "name" in body else instance.name
+        description = (
+            text_field(body, "description") if "description" in body else instance.description
+        )
+        version_id = text_field(body, "version_id") if "version_id" in body else instance.version_id
         configuration = (
             _configuration(body["configuration"])
             if "configuration" in body
@@ -364,15 +367,6 @@ class AppRegistry:
         return Target(instance.id, version.id, version.binary, instance.default_options())
 
 
-def _text(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ApiError(400, f"{key} must be a string")
-    return value
-
-
 def _configuration(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
@@ -384,7 +378,7 @@ def _configuration(raw: Any) -> dict[str, Any]:
     return dict(raw)
 
 
-def _option_text(value: Any) -> str:
+def _optiontext_field(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
