@@ -53,6 +53,7 @@ from asyncrun.models import (
     RunInformation,
     RunLog,
     RunResult,
+    RunsPage,
     RunType,
     StatusV2,
     UploadURL,
@@ -493,6 +494,30 @@ class AsyncApplication:
             result.output = await self._download_files(result.output, output_dir)
         return result
 
+    async def run_result_direct(
+        self, run_id: str, *, output_dir: str | PathLike[str] | None = None
+    ) -> RunResult:
+        """GET runs/{id} with no metadata read first: for a run believed final whose output is
+        expected to be small JSON, one request that serves as its final status and its result.
+        A run not final yet comes back with its status (and no output). When the answer shows
+        an output that must come through `?format=url` (not JSON, or over 5 MiB and not
+        inline), that path follows, with the answer as the metadata."""
+        raw = await self._call("GET", self._run_path(run_id), bucket="result")
+        result = _parse(RunResult, raw, "run_result")
+        result.console_url = self._console_url(result.id)
+        meta = result.metadata
+        if not meta.run_is_finalized():
+            return result
+        inline_missing = result.output is None and meta.output_size > 0
+        if meta.output_type != ContentFormat.json or (
+            inline_missing and meta.output_size > INLINE_LIMIT
+        ):
+            return await self.run_result(run_id, info=result, output_dir=output_dir)
+        run_type = meta.run_type
+        if run_type is not None and run_type.run_type == RunType.ensemble:
+            return await self.run_result(run_id, info=result, output_dir=output_dir)
+        return result
+
     async def _download_files(self, output: Any, output_dir: str | PathLike[str] | None) -> Any:
         url = output.get("url") if isinstance(output, dict) else None
         if not isinstance(url, str):
@@ -546,6 +571,16 @@ class AsyncApplication:
             seen.add(token)
             params = {"pagereturn": "true", "pagetoken": token}
         raise APIError(f"list_runs: more than {_MAX_PAGES} pages")
+
+    async def list_runs_page(self, page_token: str | None = None) -> RunsPage:
+        """One page of the application's runs (newest first, up to 50 on the cloud), reduced to
+        id and status: what coalesced status reads need. Pass the page's `next_page_token` to
+        get the next one; an empty token means the last page."""
+        params = {"pagereturn": "true"}
+        if page_token:
+            params["pagetoken"] = page_token
+        raw = await self._call("GET", f"{self._base}/runs", params=params)
+        return _parse(RunsPage, raw, "list_runs")
 
     async def find_runs_by_name(
         self, name: str, *, created_after: datetime | None = None

@@ -29,8 +29,10 @@ __all__ = [
     "RunLog",
     "RunQueuing",
     "RunResult",
+    "RunStatusItem",
     "RunType",
     "RunTypeConfiguration",
+    "RunsPage",
     "StatusV2",
     "UploadURL",
     "WireModel",
@@ -240,6 +242,25 @@ class Run(WireModel):
     execution_class: str | None = None
     runtime: str | None = None
     status_v2: Status = StatusV2.none
+
+
+class RunStatusItem(BaseModel):
+    """What a status read needs of a list item: the run's id and status (the rest of the item is
+    skipped while parsing, so a page of 50 costs little CPU)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    status_v2: Status = StatusV2.none
+
+
+class RunsPage(BaseModel):
+    """One page of GET runs?pagereturn=true, reduced to statuses; an empty token: the last."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    runs: list[RunStatusItem]
+    next_page_token: str | None = None
 
 
 class UploadURL(WireModel):

@@ -254,3 +254,46 @@ async def test_queue_knob_holds_one_run_in_the_queue(
     info = await metadata(http, fast, stuck)
     assert info["metadata"]["status_v2"] == "queued"
     assert info["metadata"]["initiated_at"] is None
+
+
+async def _page(
+    http: aiohttp.ClientSession, emu: Emulator, app: str, token: str | None
+) -> tuple[list[dict[str, Any]], str]:
+    params = {"pagereturn": "true"} | ({"pagetoken": token} if token else {})
+    async with http.get(f"{emu.url}/v1/applications/{app}/runs", params=params) as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    return body["runs"], body["next_page_token"]
+
+
+async def test_list_pages_hold_50_runs_of_one_app_newest_first_with_their_status(
+    emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]],
+    http: aiohttp.ClientSession,
+) -> None:
+    """Two batches of one app and a second app submit interleaved; every page of app A holds up
+    to 50 of A's runs only, newest first, each with the status_v2 its metadata reports, and a
+    walk started before more runs arrive neither repeats nor skips a run."""
+    async with emulator_factory(time_scale=1.0) as emu:
+        mine: list[str] = []
+        for i in range(60):
+            fast_one = {"emulator.duration": "0"} if i % 3 == 0 else {}
+            mine.append(
+                await create(
+                    http, emu, {"input": {"i": i}, "name": f"b{i % 2}/{i}", "options": fast_one}
+                )
+            )
+            async with http.post(
+                f"{emu.url}/v1/applications/other-app/runs", json={"input": {"i": i}}
+            ) as resp:
+                assert resp.status == 200
+        first, token = await _page(http, emu, "test-app", None)
+        newer = await create(http, emu, {"input": {"late": True}})  # lands above the walk
+        second, end = await _page(http, emu, "test-app", token)
+        assert [len(first), len(second), end] == [50, 10, ""]
+        assert [r["id"] for r in first + second] == mine[::-1]
+        assert newer not in {r["id"] for r in first + second}
+        for item in first[:5] + second[-5:]:
+            info = await metadata(http, emu, item["id"])
+            assert item["status_v2"] == info["metadata"]["status_v2"]
+        statuses = {r["id"]: r["status_v2"] for r in first + second}
+        assert {statuses[mine[i]] for i in range(0, 60, 3)} == {"succeeded"}

@@ -1,0 +1,384 @@
+"""Coalesced status reads: many runs' polls answered by a few pages of the application's run list.
+
+Each run keeps its own backoff coroutine and decides when it wants news (`sleep`, then `read`);
+this module only decides how the answer is fetched. `GET runs?pagereturn=true` answers up to 50
+runs per request, newest first, each with its `status_v2`, so one page can stand for many
+metadata reads, but reaching a run deep in the list costs every page above it. Runs that want
+news at about the same time (one event-loop turn) form a due set, and the set is split by the
+requests each way costs:
+
+- a *walk* (pages from the top, following `next_page_token`) covers the due runs up to some
+  depth for ceil(depth / page size) requests; a walk already under way covers every run between
+  its position and its target depth for nothing, and further runs for the extra pages;
+- every other due run gets its own read (metadata, or the result read when the caller expects
+  the run to be final with a small output, so that one request is also its last).
+
+A run's depth in the list is estimated from the order of submission (every run of ours
+submitted after it lies above it), scaled by the share of other runs (other batches, other
+users) seen interleaved on earlier pages, and corrected whenever a page shows the run itself. A
+walk that passes a run's estimated depth without seeing it hands that run to a single read, as
+does a walk that ends; an estimate off by any amount costs requests, never an answer.
+
+Every status a page shows is kept: a run whose page showed it final is woken from its sleep at
+once (found earlier than its schedule, for no request), and a run that wakes shortly after a
+page showed it still running takes that answer instead of asking again. A final status seen on
+a page is only news: the caller confirms it with the run's own result (or metadata) read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from asyncrun.models import (
+    TERMINAL_STATUSES,
+    RunInformation,
+    RunResult,
+    RunsPage,
+    StatusV2,
+)
+
+__all__ = ["News", "StatusReads", "StatusSource"]
+
+Status = StatusV2 | str
+
+_PAGE_SIZE = 50  # the cloud's documented page size; learned from full pages
+_MAX_WALKS = 4  # walks under way at once (each is sequential: a page needs the last token)
+_FRESH = 0.8  # a page counts as news for a run if seen after this share of its sleep
+
+
+class StatusSource(Protocol):
+    """The reads status news may come from (AsyncApplication has them)."""
+
+    async def run_metadata(self, run_id: str, /) -> RunInformation: ...
+
+    async def run_result_direct(self, run_id: str, /) -> RunResult: ...
+
+    async def list_runs_page(self, page_token: str | None = None, /) -> RunsPage: ...
+
+
+@dataclass(frozen=True, slots=True)
+class News:
+    """A run's status, and the answer it came with: the metadata (`info`) or result (`result`)
+    of a single read, neither when a page of the run list showed it."""
+
+    status: Status
+    info: RunInformation | None = None
+    result: RunResult | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class _Single:
+    """The answer "read it yourself": the run's own coroutine makes its single read."""
+
+
+_SINGLE = _Single()
+
+
+@dataclass(eq=False, slots=True)
+class _Run:
+    """Per-run state, kept small: a batch may have 100,000 runs in flight."""
+
+    seq: int  # order of submission (0: older than anything submitted by this process)
+    listed: bool = True  # False once a page contradicted its own read: single reads only
+    waiter: asyncio.Future[News | _Single] | None = None  # wants news now
+    walk: _Walk | None = None  # the walk that will answer it
+    estimate: float = 0.0  # its depth as estimated for that walk
+    sleeper: asyncio.Future[None] | None = None  # sleeping; resolved to wake it early
+    fresh_after: float = math.inf  # a page seen after this moment is news
+    seen: Status | None = None  # what the last page showed, and when
+    seen_at: float = -math.inf
+    depth: int = -1  # where that page showed it (items from the top) ...
+    depth_total: int = 0  # ... when this many runs of ours had been submitted
+
+
+@dataclass(eq=False)
+class _Walk:
+    """Pages from the top of the list down to `target` (an estimated depth)."""
+
+    total: int  # runs of ours submitted when the walk started (its list has no newer ones)
+    target: float = -1.0
+    position: int = 0  # items seen so far
+    ours: int = 0  # of which runs tracked here
+    waiting: set[str] = field(default_factory=set)  # run ids it is to answer
+    task: asyncio.Task[None] | None = None
+
+
+class StatusReads:
+    """Answers `read(run_id)` for the runs of one application, coalescing into list pages
+    where that costs fewer requests. `stats` counts pages, single reads and answers."""
+
+    def __init__(
+        self,
+        app: StatusSource,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        page_size: int = _PAGE_SIZE,
+        max_walks: int = _MAX_WALKS,
+    ) -> None:
+        self._app = app
+        self._clock = clock
+        self._page = page_size
+        self._max_walks = max_walks
+        self._runs: dict[str, _Run] = {}
+        self._submitted = 0
+        self._pending: dict[str, _Run] = {}  # want news, not yet given a way to get it
+        self._walks: list[_Walk] = []
+        self._planned = False
+        self._interleave = 1.0  # list items per run of ours (other runs sit in between)
+        self.stats: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ runs
+
+    def track(self, run_id: str, *, older: bool = False) -> None:
+        """A run to answer for, in submission order; `older`: submitted by an earlier process
+        (it lies below every run submitted now)."""
+        if run_id in self._runs:
+            return
+        self._submitted += 1
+        self._runs[run_id] = _Run(seq=0 if older else self._submitted)
+
+    def forget(self, run_id: str) -> None:
+        run = self._runs.pop(run_id, None)
+        self._pending.pop(run_id, None)
+        if run is not None and run.walk is not None:
+            run.walk.waiting.discard(run_id)
+
+    def unlist(self, run_id: str) -> None:
+        """A page's status for this run was contradicted by its own read: from now on it is
+        answered by single reads only (a listing that lags cannot keep it waiting)."""
+        run = self._runs.get(run_id)
+        if run is not None:
+            run.listed = False
+            run.seen = None
+
+    async def aclose(self) -> None:
+        """Stop the walks under way (their runs' readers are cancelled with the batch)."""
+        walks, self._walks = self._walks, []
+        for walk in walks:
+            if walk.task is not None:
+                walk.task.cancel()
+        for walk in walks:
+            if walk.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await walk.task
+
+    # ------------------------------------------------------------------ the run's side
+
+    async def sleep(self, run_id: str, seconds: float) -> None:
+        """Sleep `seconds`, or less when a page shows the run final meanwhile."""
+        run = self._runs[run_id]
+        now = self._clock()
+        run.fresh_after = now + _FRESH * seconds
+        if run.seen in TERMINAL_STATUSES or seconds <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        sleeper: asyncio.Future[None] = loop.create_future()
+        run.sleeper = sleeper
+        handle = loop.call_later(seconds, _wake, sleeper)
+        try:
+            await sleeper
+        finally:
+            handle.cancel()
+            run.sleeper = None
+
+    async def read(self, run_id: str, *, direct: bool = False) -> News:
+        """The run's status now: from a page seen since most of its sleep went by, else from a
+        page of a walk, else from its own read (the result read when `direct`: the caller
+        expects the run final and its output small, so that read is also its last)."""
+        run = self._runs[run_id]
+        seen = run.seen
+        if seen is not None and (seen in TERMINAL_STATUSES or run.seen_at >= run.fresh_after):
+            run.seen = None
+            self.stats["from_pages"] += 1
+            return News(seen)
+        answer: News | _Single = _SINGLE
+        if run.listed:
+            waiter: asyncio.Future[News | _Single] = asyncio.get_running_loop().create_future()
+            run.waiter = waiter
+            self._pending[run_id] = run
+            self._plan_soon()
+            try:
+                answer = await waiter
+            finally:
+                run.waiter = None
+                self._pending.pop(run_id, None)
+                if run.walk is not None:
+                    run.walk.waiting.discard(run_id)
+                    run.walk = None
+        if isinstance(answer, News):
+            self.stats["from_pages"] += 1
+            run.seen = None
+            return answer
+        self.stats["single_reads"] += 1
+        if direct:
+            result = await self._app.run_result_direct(run_id)
+            return News(result.metadata.status_v2, info=result, result=result)
+        info = await self._app.run_metadata(run_id)
+        return News(info.metadata.status_v2, info=info)
+
+    # ------------------------------------------------------------------ planning
+
+    def _plan_soon(self) -> None:
+        # Runs whose timers fire together ask within one loop turn: plan them as one set.
+        if not self._planned:
+            self._planned = True
+            asyncio.get_running_loop().call_soon(self._plan)
+
+    def _plan(self) -> None:
+        """Give every run that wants news a way to get it: a walk (under way or new) where that
+        costs fewer requests than reading each, else its own read."""
+        self._planned = False
+        pending = [(rid, run) for rid, run in self._pending.items() if run.walk is None]
+        self._pending.clear()
+        rest: list[tuple[float, str, _Run]] = []
+        for run_id, run in pending:
+            if run.waiter is None or run.waiter.done():
+                continue
+            walk = self._free_ride(run)
+            if walk is not None:
+                self._assign(walk, run_id, run, self._depth(run, walk.total))
+            else:
+                rest.append((self._depth(run, self._submitted), run_id, run))
+        rest.sort(key=lambda item: item[0])
+        while rest:
+            choice = self._best_walk(rest)
+            if choice is None:
+                break
+            walk, start, count = choice
+            for _, run_id, run in rest[start : start + count]:
+                self._assign(walk, run_id, run, self._depth(run, walk.total))
+            del rest[start : start + count]
+            if walk.task is None:
+                self._start(walk)
+        for _, _, run in rest:
+            _answer(run, _SINGLE)
+
+    def _depth(self, run: _Run, total: int) -> float:
+        """Where the run should be in a list taken when `total` runs of ours were submitted."""
+        if run.depth >= 0:
+            return run.depth + max(0, total - run.depth_total) * self._interleave
+        return max(0, total - run.seq) * self._interleave
+
+    def _free_ride(self, run: _Run) -> _Walk | None:
+        """A walk under way that will pass the run anyway (the one closest to it)."""
+        best: _Walk | None = None
+        for walk in self._walks:
+            depth = self._depth(run, walk.total)
+            if walk.position <= depth <= walk.target and (
+                best is None or walk.position > best.position
+            ):
+                best = walk
+        return best
+
+    def _best_walk(self, rest: list[tuple[float, str, _Run]]) -> tuple[_Walk, int, int] | None:
+        """The walk (one under way, extended, or a new one from the top) and the slice of
+        `rest` (sorted by depth) it should answer that saves the most requests over reading
+        each run; None when no walk saves any."""
+        best: tuple[int, _Walk, int, int] | None = None
+        candidates = list(self._walks)
+        if len(self._walks) < self._max_walks:
+            candidates.append(_Walk(total=self._submitted))
+        for walk in candidates:
+            shift = (self._submitted - walk.total) * self._interleave
+            reach = max(walk.target, walk.position - 1.0)
+            start = 0
+            while start < len(rest) and rest[start][0] - shift < walk.position:
+                start += 1  # passed already: only a later walk can see these
+            for count, (estimate, _, _) in enumerate(rest[start:], 1):
+                depth = estimate - shift
+                pages = math.ceil((depth - reach) / self._page) if depth > reach else 0
+                saving = count - pages
+                if saving > 0 and (best is None or saving > best[0]):
+                    best = (saving, walk, start, count)
+        return None if best is None else best[1:]
+
+    def _assign(self, walk: _Walk, run_id: str, run: _Run, depth: float) -> None:
+        run.walk = walk
+        run.estimate = depth
+        walk.waiting.add(run_id)
+        walk.target = max(walk.target, depth)
+
+    def _start(self, walk: _Walk) -> None:
+        self._walks.append(walk)
+        walk.task = asyncio.ensure_future(self._walk(walk))
+
+    # ------------------------------------------------------------------ walking
+
+    async def _walk(self, walk: _Walk) -> None:
+        token: str | None = None
+        try:
+            while walk.waiting:
+                page = await self._app.list_runs_page(token)
+                self.stats["pages"] += 1
+                self._observe(walk, page)
+                token = page.next_page_token or None
+                if token is None:
+                    break
+                self._release_missed(walk)
+        except Exception as exc:  # every run it was to answer sees the failure as its poll's
+            for run_id in list(walk.waiting):
+                run = self._runs.get(run_id)
+                if run is not None and run.waiter is not None and not run.waiter.done():
+                    run.waiter.set_exception(exc)
+            walk.waiting.clear()
+        finally:
+            with contextlib.suppress(ValueError):
+                self._walks.remove(walk)
+            for run_id in list(walk.waiting):
+                run = self._runs.get(run_id)
+                if run is not None:
+                    _answer(run, _SINGLE)
+            walk.waiting.clear()
+
+    def _observe(self, walk: _Walk, page: RunsPage) -> None:
+        now = self._clock()
+        if page.next_page_token and page.runs:
+            self._page = len(page.runs)  # a full page shows the server's page size
+        for index, item in enumerate(page.runs):
+            run = self._runs.get(item.id)
+            if run is None or not run.listed:
+                continue
+            walk.ours += 1
+            run.seen, run.seen_at = item.status_v2, now
+            run.depth, run.depth_total = walk.position + index, walk.total
+            if run.waiter is not None and not run.waiter.done():
+                _answer(run, News(item.status_v2))
+            elif item.status_v2 in TERMINAL_STATUSES and run.sleeper is not None:
+                self.stats["woken"] += 1
+                _wake(run.sleeper)
+        walk.position += len(page.runs)
+        if walk.ours:
+            self._interleave = max(1.0, walk.position / walk.ours)
+
+    def _release_missed(self, walk: _Walk) -> None:
+        """Runs the walk has passed (a page beyond their estimate) without seeing them: their
+        estimate was wrong, so they read for themselves."""
+        limit = walk.position - self._page
+        for run_id in list(walk.waiting):
+            run = self._runs.get(run_id)
+            if run is None or run.waiter is None or run.waiter.done():
+                walk.waiting.discard(run_id)
+            elif run.estimate < limit:
+                walk.waiting.discard(run_id)
+                self.stats["missed"] += 1
+                _answer(run, _SINGLE)
+
+
+def _answer(run: _Run, answer: News | _Single) -> None:
+    if run.waiter is not None and not run.waiter.done():
+        run.waiter.set_result(answer)
+
+
+def _wake(sleeper: asyncio.Future[None]) -> None:
+    if not sleeper.done():
+        sleeper.set_result(None)
