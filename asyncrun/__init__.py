@@ -1,6 +1,7 @@
 """asyncrun: an asyncio client for high-concurrency batch runs on Nextmv Cloud."""
 
 from asyncrun.application import AsyncApplication
+from asyncrun.apps import Application, Instance, InstanceConfiguration, Manifest, Version
 from asyncrun.batch import RunOutcome, Scenario
 from asyncrun.batch.runner import run_batch, run_batch_all
 from asyncrun.client import AsyncClient
@@ -55,6 +56,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AmbiguousSubmitError",
+    "Application",
     "AsyncApplication",
     "AsyncClient",
     "AsyncrunError",
@@ -68,7 +70,10 @@ __all__ = [
     "FormatOutput",
     "Input",
     "InputError",
+    "Instance",
+    "InstanceConfiguration",
     "Limits",
+    "Manifest",
     "Metadata",
     "NotFoundError",
     "PermissionDeniedError",
@@ -96,6 +101,7 @@ __all__ = [
     "UnprocessableEntityError",
     "UploadError",
     "UploadURL",
+    "Version",
     "__version__",
     "run_batch",
     "run_batch_all",

@@ -32,6 +32,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ValidationError
 
 from asyncrun import payload
+from asyncrun.apps.management import ApplicationManagement
 from asyncrun.batch import runner as batch_runner
 from asyncrun.batch.outcome import RunOutcome
 from asyncrun.batch.runner import BatchCounters, Interrupt
@@ -273,8 +274,11 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.astimezone()
 
 
-class AsyncApplication:
-    """The run API of one Nextmv application. Get one from `AsyncClient.application(app_id)`."""
+class AsyncApplication(ApplicationManagement):
+    """The run API of one Nextmv application. Get one from `AsyncClient.application(app_id)`.
+
+    The app, version and instance calls, push and promote come from ApplicationManagement
+    (asyncrun/apps/management.py)."""
 
     def __init__(
         self,

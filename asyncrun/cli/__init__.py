@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from asyncrun.cli import batch_cmd, demo_cmd, emulator_cmd, run_cmd
+from asyncrun.cli import apps_cmd, batch_cmd, demo_cmd, emulator_cmd, run_cmd
 
 # Each command module has `register(subparsers)`, which adds its parser and sets `func`
 # (argparse.Namespace -> exit code).
-_COMMAND_MODULES = [batch_cmd, demo_cmd, emulator_cmd, run_cmd]
+_COMMAND_MODULES = [apps_cmd, batch_cmd, demo_cmd, emulator_cmd, run_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
