@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from asyncrun.emulator import EmulatorConfig, FaultProfile, serve
+from asyncrun.emulator import Emulator, EmulatorConfig, FaultProfile, serve
 
 # (command-line flag, FaultProfile field)
 _FAULT_FLAGS = (
@@ -84,6 +84,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--upload-cap", type=int, default=500 * 2**20, help="largest upload, bytes")
     p.add_argument("--page-size", type=int, default=50)
     p.add_argument("--storage-dir", type=Path, default=None)
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a local CA and server certificate made at start (needs trustme)",
+    )
+    p.add_argument("--cert", type=Path, default=None, help="server certificate chain (PEM): HTTPS")
+    p.add_argument("--key", type=Path, default=None, help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--ca-out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the CA certificate made at start to PATH (for REQUESTS_CA_BUNDLE, --ca-file)",
+    )
+    p.add_argument(
+        "--rtt",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="add a network round trip of MS milliseconds (a latency proxy in its own process)",
+    )
     p.set_defaults(func=run)
 
 
@@ -111,20 +132,29 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         auto_create_apps=not args.strict_apps,
         page_size=args.page_size,
         seed=args.seed,
+        tls=args.tls or args.cert is not None or args.key is not None,
+        tls_cert=args.cert,
+        tls_key=args.key,
+        rtt_ms=args.rtt,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
+        if args.ca_out is not None and (config.tls_cert is not None or not config.tls):
+            raise ValueError("--ca-out writes the CA made with --tls (not with --cert/--key)")
+        asyncio.run(_serve_until_signal(config, args.host, args.port, args.ca_out))
     except ValueError as exc:
+        # Bad settings, and TLS that cannot be set up (TLSSetupError is a ValueError).
         print(f"asyncrun emulator: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(_serve_until_signal(config, args.host, args.port))
     return 0
 
 
-async def _serve_until_signal(config: EmulatorConfig, host: str, port: int) -> None:
+async def _serve_until_signal(
+    config: EmulatorConfig, host: str, port: int, ca_out: Path | None
+) -> None:
     """Serve until SIGINT or SIGTERM, then clean up (runner, temp storage, app processes)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -137,7 +167,29 @@ async def _serve_until_signal(config: EmulatorConfig, host: str, port: int) -> N
                 f"asyncrun emulator listening on {emu.url} (storage {storage}; Ctrl-C to stop)",
                 flush=True,
             )
+            for line in _notes(emu, ca_out):
+                print(line, flush=True)
             await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _notes(emu: Emulator, ca_out: Path | None) -> list[str]:
+    """What a client needs to know besides the URL: the CA to trust, the proxy in front."""
+    notes = []
+    if emu.config.rtt_ms:
+        notes.append(
+            f"  round trip {emu.config.rtt_ms:g} ms added by a latency proxy; "
+            f"the server itself is at {emu.server_url}"
+        )
+    if emu.ca_pem is not None:
+        ca_path = emu.ca_file
+        if ca_out is not None:
+            ca_out.write_bytes(emu.ca_pem)
+            ca_path = ca_out
+        notes.append(
+            f"  CA certificate: {ca_path} "
+            "(trust it with --ca-file, SSL_CERT_FILE or REQUESTS_CA_BUNDLE)"
+        )
+    return notes

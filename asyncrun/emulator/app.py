@@ -275,11 +275,11 @@ async def upload_url(request: web.Request) -> web.StreamResponse:
 
 
 async def emulator_stats(request: web.Request) -> web.StreamResponse:
-    return json_response(_state(request).snapshot())
+    return json_response(await _state(request).full_snapshot())
 
 
 async def reset_stats(request: web.Request) -> web.StreamResponse:
-    _state(request).stats.reset()
+    _state(request).reset_stats()
     return json_response({})
 
 

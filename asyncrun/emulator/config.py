@@ -94,6 +94,12 @@ class EmulatorConfig:
     page_size: int = 50
     recent_requests: int = 1000
     seed: int = 0
+    # HTTPS: with a CA and certificate made at start, or from tls_cert + tls_key (PEM files).
+    tls: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # A round trip (milliseconds) added by a latency proxy in front of the server; 0: none.
+    rtt_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
@@ -115,6 +121,12 @@ class EmulatorConfig:
             raise ValueError("app_command is empty")
         if self.app_concurrency <= 0 or self.recent_requests <= 0:
             raise ValueError("app_concurrency and recent_requests must be > 0")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_cert is not None and not self.tls:
+            raise ValueError("tls_cert and tls_key need tls=True")
+        if self.rtt_ms < 0:
+            raise ValueError("rtt_ms must be >= 0")
         if self.api_key is not None and not self.api_key:
             raise ValueError("api_key must be None (accept any) or a non-empty string")
 
@@ -126,5 +138,6 @@ class EmulatorConfig:
         shown = "None" if self.api_key is None else "'***'"
         return (
             f"EmulatorConfig(api_key={shown}, time_scale={self.time_scale}, "
-            f"rate_profile={self.rate_profile!r}, faults={self.faults!r}, seed={self.seed})"
+            f"rate_profile={self.rate_profile!r}, faults={self.faults!r}, seed={self.seed}, "
+            f"tls={self.tls}, rtt_ms={self.rtt_ms})"
         )

@@ -45,6 +45,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     state = request.app[STATE]
     route = route_of(request)
     status = 0
+    state.connections.on_request(request.transport, request.headers.get("User-Agent"))
     try:
         await _log(state, request)
         if request.path.startswith("/v1/"):

@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from asyncrun.emulator.app import build_app
 from asyncrun.emulator.config import EmulatorConfig
+from asyncrun.emulator.connections import CountingSite
+from asyncrun.emulator.latency import proxy_process
 from asyncrun.emulator.state import EmulatorState
+from asyncrun.emulator.tls import server_tls
 
 T = TypeVar("T")
 
@@ -23,24 +29,42 @@ _STOP_TIMEOUT = 30.0
 
 
 class Emulator:
-    """A running emulator: its base URL and its state (for stats and test hooks)."""
+    """A running emulator: its base URL and its state (for stats and test hooks).
 
-    def __init__(self, state: EmulatorState, host: str, port: int) -> None:
+    `url` is what clients use: through the latency proxy when there is one, https when TLS is
+    on. `ca_pem` and `ca_file` hold the CA the emulator made for TLS (None without TLS, or
+    with a certificate of the user's).
+    """
+
+    def __init__(
+        self,
+        state: EmulatorState,
+        host: str,
+        port: int,
+        *,
+        url: str | None = None,
+        ca_pem: bytes | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
         self.state = state
         self.host = host
         self.port = port
-        self.url = f"http://{host}:{port}"
+        scheme = "https" if state.config.tls else "http"
+        self.server_url = f"{scheme}://{_url_host(host)}:{port}"
+        self.url = url if url is not None else self.server_url
+        self.ca_pem = ca_pem
+        self.ca_file = ca_file
 
     @property
     def config(self) -> EmulatorConfig:
         return self.state.config
 
     def stats(self) -> dict[str, Any]:
-        """The same dict as GET /_emulator/stats."""
+        """The same dict as GET /_emulator/stats, less the latency proxy's own counters."""
         return self.state.snapshot()
 
     def reset_stats(self) -> None:
-        self.state.stats.reset()
+        self.state.reset_stats()
 
     def runs(self) -> list[dict[str, Any]]:
         """The same list as GET /_emulator/runs: every run with real start and end times."""
@@ -54,20 +78,52 @@ class Emulator:
 async def serve(
     config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[Emulator]:
-    """Serve the emulator on host:port (port 0: a free one) until the block exits."""
+    """Serve the emulator on host:port (port 0: a free one) until the block exits.
+
+    With `config.rtt_ms`, the latency proxy listens on `port` and the server on a free port.
+    """
     config = config if config is not None else EmulatorConfig()
+    tls = server_tls(host, config.tls_cert, config.tls_key) if config.tls else None
     state = EmulatorState(config)
     runner = web.AppRunner(
         build_app(config, state), access_log=None, handle_signals=False, shutdown_timeout=1.0
     )
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(state.aclose)
+        stack.push_async_callback(runner.cleanup)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = CountingSite(
+            runner,
+            host,
+            0 if config.rtt_ms else port,
+            ssl_context=tls.context if tls else None,
+            stats=state.connections,
+        )
         await site.start()
-        yield Emulator(state, host, _bound_port(runner))
-    finally:
-        await runner.cleanup()
-        await state.aclose()
+        bound = _bound_port(runner)
+        url = None
+        if config.rtt_ms:
+            state.proxy = await stack.enter_async_context(
+                proxy_process((host, bound), config.rtt_ms / 1000, host=host, port=port)
+            )
+            scheme = "https" if config.tls else "http"
+            url = f"{scheme}://{_url_host(state.proxy.host)}:{state.proxy.port}"
+        ca_pem = tls.ca_pem if tls else None
+        ca_file = _write_ca(stack, ca_pem) if ca_pem else None
+        yield Emulator(state, host, bound, url=url, ca_pem=ca_pem, ca_file=ca_file)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _write_ca(stack: contextlib.AsyncExitStack, ca_pem: bytes) -> Path:
+    """The CA certificate in a file of its own (for REQUESTS_CA_BUNDLE), deleted on exit."""
+    folder = Path(tempfile.mkdtemp(prefix="asyncrun-emulator-ca-"))
+    stack.callback(shutil.rmtree, folder, True)
+    path = folder / "ca.pem"
+    path.write_bytes(ca_pem)
+    return path
 
 
 def _bound_port(runner: web.AppRunner) -> int:
@@ -81,7 +137,14 @@ class ThreadedEmulator(Emulator):
     """An emulator serving from its own event loop in a daemon thread."""
 
     def __init__(self, inner: Emulator, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(inner.state, inner.host, inner.port)
+        super().__init__(
+            inner.state,
+            inner.host,
+            inner.port,
+            url=inner.url,
+            ca_pem=inner.ca_pem,
+            ca_file=inner.ca_file,
+        )
         self._loop = loop
 
     def call(self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
@@ -100,7 +163,7 @@ class ThreadedEmulator(Emulator):
 
     def reset_stats(self) -> None:
         async def _reset() -> None:
-            self.state.stats.reset()
+            self.state.reset_stats()
 
         self.call(_reset)
 

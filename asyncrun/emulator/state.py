@@ -15,8 +15,10 @@ from asyncrun.emulator import binaries, default_app
 from asyncrun.emulator.apps import AppRegistry, Target
 from asyncrun.emulator.command_app import CommandRunner, Launch
 from asyncrun.emulator.config import EmulatorConfig
+from asyncrun.emulator.connections import ConnectionStats
 from asyncrun.emulator.faults import FaultInjector
 from asyncrun.emulator.inputs import InputStore, lookup
+from asyncrun.emulator.latency import ProxyProcess
 from asyncrun.emulator.limits import RateLimiter
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run, RunStore
 from asyncrun.emulator.stats import Stats
@@ -43,6 +45,7 @@ class EmulatorState:
             config.storage_dir, url_ttl=config.url_ttl, upload_cap=config.upload_cap
         )
         self.stats = Stats(config.recent_requests)
+        self.connections = ConnectionStats()
         self.inputs = InputStore()
         self.limiter = RateLimiter(config.rate_profile)
         self.faults = FaultInjector(config.faults, config.seed)
@@ -50,6 +53,7 @@ class EmulatorState:
         self._uploads = 0
         self._requests = 0
         self._late: set[asyncio.Task[None]] = set()
+        self.proxy: ProxyProcess | None = None
         self.apps = AppRegistry(auto_create=config.auto_create_apps)
         self.commands = CommandRunner(
             config.app_concurrency, self.storage, timeout=config.app_timeout
@@ -128,8 +132,20 @@ class EmulatorState:
             "late_created": self.stats.late_created,
             "late_pending": len(self._late),
             "rate_limited": dict(self.stats.rate_limited),
+            "connections": self.connections.snapshot(),
             "recent_requests": [dict(entry) for entry in self.stats.recent],
         }
+
+    async def full_snapshot(self) -> dict[str, Any]:
+        """snapshot() plus the latency proxy's own counters and CPU when there is one."""
+        out = self.snapshot()
+        if self.proxy is not None:
+            out["proxy"] = await self.proxy.stats()
+        return out
+
+    def reset_stats(self) -> None:
+        self.stats.reset()
+        self.connections.reset()
 
     def run_timeline(self, now: float) -> list[dict[str, Any]]:
         """Every run with real wall-clock times (epoch seconds), for benchmarks' lag figures."""
