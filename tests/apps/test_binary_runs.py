@@ -3,6 +3,7 @@ whole process group, and concurrency is bounded per emulator."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -110,3 +111,19 @@ def test_app_processes_are_bounded_per_emulator(
             app.cancel_run(run_id)
         _wait_for(lambda: emu.state.commands.running() == 0, "all stopped")
         assert {app.run_information(r).metadata.status_v2 for r in runs} == {"canceled"}
+
+
+def test_python_apps_run_with_the_interpreter_given(
+    emulator_thread_factory: Callable[..., AbstractContextManager[ThreadedEmulator]],
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "used"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" > {marker}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    with emulator_thread_factory(app_python=str(wrapper)) as emu:
+        app = _pushed(emu, tmp_path, MOODY)
+        run = app.new_run_with_result(input={"n": 3}, run_options={"k": "v"}, polling_options=POLL)
+        assert run.output == {"n": 3, "square": 9}
+    assert marker.read_text().split()[1:] == ["-k", "v"]
+    assert marker.read_text().split()[0].endswith("main.py")
