@@ -2,8 +2,7 @@
 
 from asyncrun.application import AsyncApplication
 from asyncrun.apps import Application, Instance, InstanceConfiguration, Manifest, Version
-from asyncrun.batch import RunOutcome, Scenario
-from asyncrun.batch.runner import run_batch, run_batch_all
+from asyncrun.batch import RunOutcome, Scenario, run_batch, run_batch_all
 from asyncrun.client import AsyncClient
 from asyncrun.config import Limits, Rate, RateLimits, RetryPolicy, Timeouts
 from asyncrun.errors import (
@@ -35,6 +34,7 @@ from asyncrun.models import (
     FormatInput,
     FormatOutput,
     Input,
+    ManagedInput,
     Metadata,
     Run,
     RunConfiguration,
@@ -44,6 +44,7 @@ from asyncrun.models import (
     RunResult,
     RunTypeConfiguration,
     StatusV2,
+    TimestampedRunLog,
     UploadURL,
 )
 from asyncrun.polling import PollingOptions
@@ -73,6 +74,7 @@ __all__ = [
     "Instance",
     "InstanceConfiguration",
     "Limits",
+    "ManagedInput",
     "Manifest",
     "Metadata",
     "NotFoundError",
@@ -98,6 +100,7 @@ __all__ = [
     "ServerError",
     "StatusV2",
     "Timeouts",
+    "TimestampedRunLog",
     "UnprocessableEntityError",
     "UploadError",
     "UploadURL",

@@ -32,10 +32,15 @@ from urllib.parse import quote
 from pydantic import BaseModel, ValidationError
 
 from asyncrun import payload
+from asyncrun._answers import loads as _loads
+from asyncrun._answers import model as _model
+from asyncrun._answers import pages
+from asyncrun._answers import parse as _parse
 from asyncrun.apps.management import ApplicationManagement
 from asyncrun.batch import runner as batch_runner
+from asyncrun.batch.counters import BatchCounters
+from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome
-from asyncrun.batch.runner import BatchCounters, Interrupt
 from asyncrun.config import Bucket, Limits
 from asyncrun.errors import (
     AmbiguousSubmitError,
@@ -46,9 +51,11 @@ from asyncrun.errors import (
     RunCanceledError,
     RunFailedError,
 )
+from asyncrun.managed_inputs import ManagedInputsMixin, validate_input_id
 from asyncrun.models import (
     ContentFormat,
     Input,
+    ManagedInput,
     Run,
     RunConfiguration,
     RunInformation,
@@ -60,6 +67,7 @@ from asyncrun.models import (
     UploadURL,
 )
 from asyncrun.polling import PollingOptions, poll
+from asyncrun.run_data import RunDataMixin, one_of
 from asyncrun.transport import Transport
 
 __all__ = ["AsyncApplication", "validate_app_id", "validate_run_id"]
@@ -73,7 +81,6 @@ Sleep = Callable[[float], Awaitable[None]]
 INLINE_LIMIT = payload.INLINE_LIMIT
 """JSON inputs and outputs strictly larger than this go through presigned URLs (the SDK's rule)."""
 CONSOLE_URL = "https://cloud.nextmv.io"
-_MAX_PAGES = 10_000
 
 _APP_ID = re.compile(r"[a-z0-9][a-z0-9.-]{1,28}[a-z0-9]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -241,44 +248,16 @@ def _configuration(
     )
 
 
-def _loads(body: bytes, what: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise APIError(f"{what}: the API answered with invalid JSON") from None
-
-
-def _unexpected(what: str, exc: ValidationError) -> APIError:
-    return APIError(f"{what}: unexpected answer ({exc.error_count()} invalid fields)")
-
-
-def _model(model: type[M], data: Any, what: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise _unexpected(what, exc) from None
-
-
-def _parse(model: type[M], body: bytes, what: str) -> M:
-    """A JSON answer straight into its model (one pass in pydantic-core: half the CPU of
-    json.loads then model_validate, which counts on the polling path)."""
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise APIError(f"{what}: the API answered with invalid JSON") from None
-        raise _unexpected(what, exc) from None
-
-
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.astimezone()
 
 
-class AsyncApplication(ApplicationManagement):
+class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
     """The run API of one Nextmv application. Get one from `AsyncClient.application(app_id)`.
 
-    The app, version and instance calls, push and promote come from ApplicationManagement
-    (asyncrun/apps/management.py)."""
+    Run input, output and live logs: run_data.py; managed inputs: managed_inputs.py; the app,
+    version and instance calls, push and promote: apps/management.py.
+    """
 
     def __init__(
         self,
@@ -338,6 +317,8 @@ class AsyncApplication(ApplicationManagement):
         batch_experiment_id: str | None = None,
         *,
         dir_path: str | PathLike[str] | None = None,
+        input_dir_path: str | PathLike[str] | None = None,
+        managed_input_id: str | None = None,
         compresslevel: int = payload.DEFAULT_COMPRESSLEVEL,
     ) -> str:
         """Submit a run; return its id.
@@ -351,29 +332,84 @@ class AsyncApplication(ApplicationManagement):
         `dir_path=` (or an Input in the multi-file / csv-archive format whose data is a
         directory path) packs the directory as tar.gz (gzip `compresslevel`, 1 by default) in a
         worker thread, uploads it and runs it as multi-file (csv-archive for that format).
+        `input_dir_path` is the SDK's spelling of `dir_path`.
+
+        `managed_input_id=` (or `input=` a ManagedInput) runs a managed input: nothing is
+        uploaded, the body names it with `input_id`. Without a `configuration` the format is
+        the managed input's (a ManagedInput carries it; an id costs one GET, as in the SDK).
         """
-        if dir_path is not None and (input is not None or upload_id):
-            raise ConfigError("give dir_path= or input= / upload_id=, not both")
-        if input is None and not upload_id and dir_path is None:
-            raise InputError("no input: pass input=, dir_path= or upload_id=")
-        directory = _directory_input(input, dir_path)
-        prepared = _prepare_input(input) if input is not None and directory is None else None
-        fmt = directory[1] if directory else prepared.format if prepared else ContentFormat.json
-        config = _configuration(configuration, fmt)
+        dir_path = one_of(dir_path, input_dir_path, "dir_path", "input_dir_path")
         opts = _options_dict(options)
-        if directory is not None:
-            upload_id = await self._upload_directory(directory[0], compresslevel)
-        elif not upload_id and prepared is not None and prepared.upload is not None:
-            upload_id = await self._upload_bytes(prepared.upload)
+        input_id: str | None = None
+        inline: str | None = None
+        if isinstance(input, ManagedInput) or managed_input_id is not None:
+            if (input is not None and managed_input_id is not None) or upload_id or dir_path:
+                raise ConfigError("a managed input is the run's whole input: give no other input")
+            managed = input if isinstance(input, ManagedInput) else managed_input_id
+            input_id, config = await self._managed_source(managed, configuration)
+        else:
+            inline, upload_id, config = await self._input_source(
+                input, upload_id, dir_path, configuration, compresslevel
+            )
         body = self._run_body(
-            inline=None if upload_id else (prepared.inline if prepared else None),
+            inline=inline,
             upload_id=upload_id or None,
+            input_id=input_id,
             name=name,
             description=description,
             options=opts,
             configuration=config,
             batch_experiment_id=batch_experiment_id,
         )
+        return await self._post_run(body, name, instance_id, config)
+
+    async def _input_source(
+        self,
+        input: Any,
+        upload_id: str | None,
+        dir_path: str | PathLike[str] | None,
+        configuration: RunConfiguration | Mapping[str, Any] | None,
+        compresslevel: int,
+    ) -> tuple[str | None, str | None, RunConfiguration]:
+        """(inline JSON, upload id, configuration) of a run's input, uploaded when needed."""
+        if dir_path is not None and (input is not None or upload_id):
+            raise ConfigError("give dir_path= or input= / upload_id=, not both")
+        if input is None and not upload_id and dir_path is None:
+            raise InputError("no input: pass input=, dir_path=, upload_id= or managed_input_id=")
+        directory = _directory_input(input, dir_path)
+        prepared = _prepare_input(input) if input is not None and directory is None else None
+        fmt = directory[1] if directory else prepared.format if prepared else ContentFormat.json
+        config = _configuration(configuration, fmt)
+        if directory is not None:
+            upload_id = await self._upload_directory(directory[0], compresslevel)
+        elif not upload_id and prepared is not None and prepared.upload is not None:
+            upload_id = await self._upload_bytes(prepared.upload)
+        inline = None if upload_id else (prepared.inline if prepared else None)
+        return inline, upload_id, config
+
+    async def _managed_source(
+        self,
+        managed: ManagedInput | str | None,
+        configuration: RunConfiguration | Mapping[str, Any] | None,
+    ) -> tuple[str, RunConfiguration]:
+        """(input id, configuration) of a run of a managed input: without a configuration the
+        format is the managed input's (an id is looked up once for it, as the SDK does)."""
+        if managed is None:
+            raise ConfigError("managed_input_id must not be None")
+        if configuration is not None:
+            input_id = managed.id if isinstance(managed, ManagedInput) else managed
+            return validate_input_id(input_id), _configuration(configuration, ContentFormat.json)
+        if not isinstance(managed, ManagedInput):
+            managed = await self.managed_input(managed)
+        config = _configuration(None, ContentFormat.json)
+        if managed.format is not None:
+            config = RunConfiguration(format=managed.format)
+        return managed.id, config
+
+    async def _post_run(
+        self, body: bytes, name: str | None, instance_id: str | None, config: RunConfiguration
+    ) -> str:
+        """POST runs, never retried once it may have reached the server."""
         params = {"instance_id": instance_id} if instance_id and not config.is_ensemble() else None
         try:
             raw = await self._call(
@@ -399,6 +435,7 @@ class AsyncApplication(ApplicationManagement):
         *,
         inline: str | None,
         upload_id: str | None,
+        input_id: str | None = None,
         name: str | None,
         description: str | None,
         options: dict[str, str],
@@ -406,6 +443,8 @@ class AsyncApplication(ApplicationManagement):
         batch_experiment_id: str | None,
     ) -> bytes:
         rest: dict[str, Any] = {}
+        if input_id:
+            rest["input_id"] = input_id
         if upload_id:
             rest["upload_id"] = upload_id
         if name is not None:
@@ -422,6 +461,22 @@ class AsyncApplication(ApplicationManagement):
             return tail.encode("utf-8")
         # Splice the already-serialised input in front: the input is serialised only once.
         return ('{"input":' + inline + "," + tail[1:]).encode("utf-8")
+
+    async def _upload_input(
+        self, input: Any, dir_path: str | PathLike[str] | None, compresslevel: int
+    ) -> tuple[str, ContentFormat]:
+        """Upload an input (as new_run would send it, always through an upload URL): its
+        upload id and content format."""
+        if (input is None) == (dir_path is None):
+            raise ConfigError("give input= or dir_path=")
+        directory = _directory_input(input, dir_path)
+        if directory is not None:
+            return await self._upload_directory(directory[0], compresslevel), directory[1]
+        prepared = _prepare_input(input)
+        data = prepared.upload if prepared.upload is not None else prepared.inline
+        assert data is not None
+        body = data if isinstance(data, bytes) else data.encode("utf-8")
+        return await self._upload_bytes(body), prepared.format
 
     async def _upload_bytes(self, data: bytes) -> str:
         payload.check_upload_size(len(data), self.limits.upload_cap, "the input")
@@ -469,12 +524,15 @@ class AsyncApplication(ApplicationManagement):
         *,
         info: RunInformation | None = None,
         output_dir: str | PathLike[str] | None = None,
+        output_dir_path: str | PathLike[str] | None = None,
     ) -> RunResult:
         """GET runs/{id}: the result. Large or non-JSON outputs come through `?format=url`; a
         large JSON output is then downloaded and parsed. A non-JSON (multi-file) output is
         streamed to disk and extracted safely into `output_dir`; `output` becomes
         `{"output_dir": ..., "files": [member names]}` (None without an `output_dir`). `info`
-        (metadata already fetched, e.g. while polling) saves the metadata request."""
+        (metadata already fetched, e.g. while polling) saves the metadata request.
+        `output_dir_path` is the SDK's spelling of `output_dir`."""
+        output_dir = one_of(output_dir, output_dir_path, "output_dir", "output_dir_path")
         if info is None:
             info = await self.run_metadata(run_id)
         meta = info.metadata
@@ -534,6 +592,13 @@ class AsyncApplication(ApplicationManagement):
             names = await payload.download_and_extract(chunks, output_dir, max_size=cap)
         return {"output_dir": fspath(output_dir), "files": names}
 
+    async def _download_bytes(self, output: Any) -> bytes:
+        url = output.get("url") if isinstance(output, dict) else None
+        if not isinstance(url, str):
+            raise APIError("the answer has no download url")
+        async with self._transport.stream_presigned(url) as chunks:
+            return await payload.read_stream(chunks, max_size=self.limits.output_cap)
+
     async def _download_json(self, output: Any) -> Any:
         url = output.get("url") if isinstance(output, dict) else None
         if not isinstance(url, str):
@@ -556,25 +621,16 @@ class AsyncApplication(ApplicationManagement):
         await self._call("DELETE", self._run_path(run_id))
 
     async def list_runs(self, status: StatusV2 | str | None = None) -> AsyncIterator[Run]:
-        """The application's runs, newest first, page by page (`status` filters client-side)."""
-        params = {"pagereturn": "true"}
-        seen: set[str] = set()
-        for _ in range(_MAX_PAGES):
-            raw = await self._call("GET", f"{self._base}/runs", params=params)
-            page = _loads(raw, "list_runs")
-            runs = page.get("runs") if isinstance(page, dict) else None
-            if not isinstance(runs, list):
-                raise APIError("list_runs: the answer has no list of runs")
-            for item in runs:
+        """The application's runs, newest first, page by page (`status` filters client-side,
+        as in the SDK)."""
+        path = f"{self._base}/runs"
+        async for items in pages(
+            lambda params: self._call("GET", path, params=params), "runs", "list_runs"
+        ):
+            for item in items:
                 run = _model(Run, item, "list_runs")
                 if status is None or run.status_v2 == status:
                     yield run
-            token = page.get("next_page_token")
-            if not isinstance(token, str) or not token or token in seen:
-                return
-            seen.add(token)
-            params = {"pagereturn": "true", "pagetoken": token}
-        raise APIError(f"list_runs: more than {_MAX_PAGES} pages")
 
     async def list_runs_page(self, page_token: str | None = None) -> RunsPage:
         """One page of the application's runs (newest first, up to 50 on the cloud), reduced to
@@ -643,9 +699,11 @@ class AsyncApplication(ApplicationManagement):
         raise_on_failure: bool = False,
         first_poll_after: float | None = None,
         output_dir: str | PathLike[str] | None = None,
+        output_dir_path: str | PathLike[str] | None = None,
     ) -> RunResult:
         """Poll until the run is final, then fetch its result (metadata is not fetched twice);
-        a multi-file output is extracted into `output_dir`."""
+        a multi-file output is extracted into `output_dir` (or the SDK's `output_dir_path`)."""
+        output_dir = one_of(output_dir, output_dir_path, "output_dir", "output_dir_path")
         info = await self.run_metadata_with_polling(
             run_id,
             polling_options,
@@ -676,11 +734,16 @@ class AsyncApplication(ApplicationManagement):
         run_options: Mapping[str, Any] | None = None,
         raise_on_failure: bool = False,
         dir_path: str | PathLike[str] | None = None,
+        input_dir_path: str | PathLike[str] | None = None,
+        managed_input_id: str | None = None,
         compresslevel: int = payload.DEFAULT_COMPRESSLEVEL,
         output_dir: str | PathLike[str] | None = None,
+        output_dir_path: str | PathLike[str] | None = None,
     ) -> RunResult:
         """new_run, then run_result_with_polling. `run_options` is the SDK's spelling of
-        `options` (give one of them). A multi-file output is extracted into `output_dir`."""
+        `options` (give one of them), as `input_dir_path` is of `dir_path` and
+        `output_dir_path` of `output_dir`. A multi-file output is extracted into `output_dir`."""
+        output_dir = one_of(output_dir, output_dir_path, "output_dir", "output_dir_path")
         if options is not None and run_options is not None:
             raise ConfigError("give options= or run_options=, not both")
         run_id = await self.new_run(
@@ -693,6 +756,8 @@ class AsyncApplication(ApplicationManagement):
             configuration,
             batch_experiment_id,
             dir_path=dir_path,
+            input_dir_path=input_dir_path,
+            managed_input_id=managed_input_id,
             compresslevel=compresslevel,
         )
         return await self.run_result_with_polling(

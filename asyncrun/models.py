@@ -22,6 +22,7 @@ __all__ = [
     "FormatInput",
     "FormatOutput",
     "Input",
+    "ManagedInput",
     "Metadata",
     "Run",
     "RunConfiguration",
@@ -34,6 +35,7 @@ __all__ = [
     "RunTypeConfiguration",
     "RunsPage",
     "StatusV2",
+    "TimestampedRunLog",
     "UploadURL",
     "WireModel",
 ]
@@ -176,6 +178,10 @@ class Metadata(WireModel):
     output_size: float = 0.0
     run_type: RunTypeConfiguration | None = None
     status_v2: Status = StatusV2.none
+    metrics: dict[str, Any] | None = None
+    """The run's metrics, as its app wrote them in its output (`nextmv.Output.metrics`)."""
+    statistics: dict[str, Any] | None = None
+    """Deprecated by Nextmv in favour of `metrics`; still filled by older apps."""
 
     def run_is_finalized(self) -> bool:
         """True once the run succeeded, failed or was canceled."""
@@ -188,6 +194,11 @@ class Metadata(WireModel):
         if fmt is None or fmt.format_output is None:
             return ContentFormat.json
         return fmt.format_output.output_type
+
+    @property
+    def input_type(self) -> ContentFormat | str:
+        """The input content type (json when the server leaves it out)."""
+        return _input_type(self.format)
 
 
 class RunInformation(WireModel):
@@ -276,6 +287,37 @@ class UploadURL(WireModel):
 
 class RunLog(WireModel):
     log: str = ""
+
+
+class TimestampedRunLog(WireModel):
+    """One line of GET runs/{id}/logs/live (the SDK's `TimestampedRunLog`)."""
+
+    timestamp: datetime | None = None
+    log: str = ""
+
+
+class ManagedInput(WireModel):
+    """An input stored once in an application and used by many runs (`managed_input_id=`)."""
+
+    id: str
+    name: str | None = None
+    description: str | None = None
+    run_id: str | None = None
+    upload_id: str | None = None
+    format: Format | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def input_type(self) -> ContentFormat | str:
+        """The input content type (json when the server leaves it out)."""
+        return _input_type(self.format)
+
+
+def _input_type(fmt: Format | None) -> ContentFormat | str:
+    if fmt is None or fmt.format_input is None:
+        return ContentFormat.json
+    return fmt.format_input.input_type
 
 
 class Input(BaseModel):

@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from asyncrun.errors import APIConnectionError, PollingTimeoutError, RateLimitError, ServerError
 
-__all__ = ["PollOutcome", "PollingOptions", "backoff_delay", "poll"]
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "PollOutcome",
+    "PollingOptions",
+    "backoff_delay",
+    "check_budget",
+    "poll",
+]
 
 logger = logging.getLogger("asyncrun")
 
@@ -32,7 +39,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 # Failures the transport already retried and may still heal: polling keeps going through them
 # until max_unreachable has passed since the last good answer.
-_TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
+TRANSIENT_ERRORS = (APIConnectionError, ServerError, RateLimitError)
 
 
 class PollingOptions(BaseModel):
@@ -116,7 +123,7 @@ async def poll(
         polls += 1
         try:
             last = await fetch()
-        except _TRANSIENT as exc:
+        except TRANSIENT_ERRORS as exc:
             if clock() - last_ok >= options.max_unreachable:
                 raise
             logger.info("poll of run %s failed (%s); polling on", run_id, type(exc).__name__)
@@ -124,7 +131,7 @@ async def poll(
             last_ok = clock()
             if is_done(last):
                 return PollOutcome(last, True, polls, stopped=False)
-        _check_budget(options, polls, clock() - start, run_id, last)
+        check_budget(options, polls, clock() - start, run_id, last)
         pause = _next_sleep(options, polls, rng)
         if options.max_duration >= 0:
             # Never sleep past the deadline: one last poll lands on it.
@@ -134,7 +141,7 @@ async def poll(
         await sleep(pause)
 
 
-def _check_budget(
+def check_budget(
     options: PollingOptions, polls: int, elapsed: float, run_id: str, last: object
 ) -> None:
     if 0 <= options.max_tries <= polls:

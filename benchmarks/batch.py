@@ -46,7 +46,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from _harness import emulator_process, get_json, input_digest
+from _harness import (
+    api_requests,
+    emulator_process,
+    get_json,
+    input_digest,
+    route_count,
+    status_count,
+    status_reads,
+)
 
 import asyncrun
 from asyncrun import _runtime
@@ -56,18 +64,6 @@ APP = "bench-app"
 KEY = "bench-key"
 CREATES_PER_SECOND = 5.0
 DEFAULT_RUNS = {"unlimited": 2000, "realistic": 300, "quota": 1500}
-
-
-def _count(stats: dict[str, Any], route_part: str, method: str = "GET") -> int:
-    return sum(
-        sum(statuses.values())
-        for route, statuses in stats["requests"].items()
-        if route.startswith(method + " ") and route.endswith(route_part)
-    )
-
-
-def _status_count(stats: dict[str, Any], status: str) -> int:
-    return sum(statuses.get(status, 0) for statuses in stats["requests"].values())
 
 
 def _emulator(profile: str, duration: tuple[float, float]) -> AbstractContextManager[str]:
@@ -86,16 +82,6 @@ def _scenarios(runs: int, tag: str, durations: tuple[float, float] | None) -> li
             asyncrun.Scenario(key=f"s{i:05d}", input={"bench": tag, "i": i}, options=options)
         )
     return scenarios
-
-
-def _status_requests(stats: dict[str, Any]) -> int:
-    """Requests whose only use is to learn a status: metadata reads and list pages."""
-    listing = sum(
-        sum(statuses.values())
-        for route, statuses in stats["requests"].items()
-        if route.startswith("GET ") and route.endswith("/runs")
-    )
-    return _count(stats, "/metadata") + listing
 
 
 async def one_batch(
@@ -145,18 +131,15 @@ async def one_batch(
         "makespan_s": makespan,
         "emulator_last_end_s": max(ended.values()) - wall0,
         "last_submitted_duration_s": last_submitted["ended"] - last_submitted["started"],
-        "polls_per_run": _count(stats, "/metadata") / runs,
-        "status_requests_per_run": _status_requests(stats) / runs,
-        "result_reads_per_run": _count(stats, "/runs/{run_id}") / runs,
-        "requests_per_run": sum(
-            sum(s.values()) for route, s in stats["requests"].items() if " /v1/" in route
-        )
-        / runs,
+        "polls_per_run": route_count(stats, "/metadata") / runs,
+        "status_requests_per_run": status_reads(stats) / runs,
+        "result_reads_per_run": route_count(stats, "/runs/{run_id}") / runs,
+        "requests_per_run": api_requests(stats) / runs,
         "client_cpu_ms_per_run": 1000 * cpu / runs,
         "client_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "lag_mean_s": statistics.fmean(lags),
         "lag_p95_s": statistics.quantiles(lags, n=20)[-1],
-        "http_429": _status_count(stats, "429"),
+        "http_429": status_count(stats, "429"),
         "max_ahead": counters.max_ahead,
         "load_average_1m": os.getloadavg()[0],
     }

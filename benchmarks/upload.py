@@ -6,12 +6,13 @@
 
 Steps: generate a directory of compressible CSV-like files (deterministic); time
 `tar cf - DIR | gzip -1 > /dev/null` on it (the throughput limit of packing at the level
-asyncrun uses); start `python -m asyncrun emulator --port P`; run each client in its own child
-process, one after the other, so that each peak RSS is its own. A child reports: wall time of
-new_run, its phases (pack: start to the upload-URL request; upload: the PUT; submit: POST runs,
-which includes the emulator reading the archive to digest every file), the archive size, RSS
-just before new_run and the peak RSS of the process (ru_maxrss). Every temp dir is removed,
-including the `nextmv-inputs-out-*` folder the SDK leaves behind (its TMPDIR is ours).
+asyncrun uses); start `python -m asyncrun emulator` (benchmarks/_harness.py); run each client
+in its own child process, one after the other, so that each peak RSS is its own. A child
+reports: wall and CPU time of new_run, its phases (pack: start to the upload-URL request;
+upload: the PUT; submit: POST runs, which includes the emulator reading the archive to digest
+every file), the archive size, RSS just before new_run and the peak RSS of the process
+(ru_maxrss). Every temp dir is removed, including the `nextmv-inputs-out-*` folder the SDK
+leaves behind (its TMPDIR is ours). benchmarks/compare.py reuses this for its `upload` case.
 """
 
 from __future__ import annotations
@@ -21,18 +22,16 @@ import asyncio
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from _harness import free_port
+from _harness import get_json_sync, peak_rss, started_emulator
 
 MIB = 1024 * 1024
 API_KEY = "bench-key"
@@ -94,34 +93,6 @@ def gzip_limit(root: Path) -> float:
     return time.perf_counter() - start
 
 
-# --- the emulator --------------------------------------------------------------------------------
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-def start_emulator(storage: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "asyncrun", "emulator"),
-            *("--port", str(port), "--storage-dir", str(storage), "--api-key", API_KEY),
-        ],
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            _get_json(url + "/_emulator/stats")
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("the emulator did not start within 30 s")
-
-
 # --- children: one client each -------------------------------------------------------------------
 
 
@@ -130,10 +101,6 @@ def _rss() -> int:
 
     rss: int = psutil.Process().memory_info().rss
     return rss
-
-
-def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def _stamp(marks: dict[str, float], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -176,11 +143,11 @@ def child_sdk(url: str, directory: Path) -> dict[str, Any]:
     cls.upload_data = timed_upload
     app = cls(client=cloud.Client(api_key=API_KEY, url=url), id=APP_ID)
     before = _rss()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run_id = app.new_run(input_dir_path=str(directory))
-    end = time.perf_counter()
+    end, cpu = time.perf_counter(), time.process_time() - cpu
     archives = list(Path(tempfile.gettempdir()).glob("nextmv-inputs-out-*/*.tar.gz"))
-    return _report(run_id, start, end, marks, before, archives[0].stat().st_size)
+    return _report(run_id, start, end, cpu, marks, before, archives[0].stat().st_size)
 
 
 def child_asyncrun(url: str, directory: Path) -> dict[str, Any]:
@@ -204,32 +171,43 @@ def child_asyncrun(url: str, directory: Path) -> dict[str, Any]:
             app.upload_url = _astamp(marks, "url", None, app.upload_url)  # type: ignore[method-assign]
             transport.put_presigned = timed_put  # type: ignore[method-assign,assignment]
             before = _rss()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             run_id = await app.new_run(dir_path=directory)
-            end = time.perf_counter()
-            return _report(run_id, start, end, marks, before, sizes[-1])
+            end, cpu = time.perf_counter(), time.process_time() - cpu
+            return _report(run_id, start, end, cpu, marks, before, sizes[-1])
 
     return asyncio.run(main())
 
 
 def _report(
-    run_id: str, start: float, end: float, marks: dict[str, float], rss_before: int, archive: int
+    run_id: str,
+    start: float,
+    end: float,
+    cpu: float,
+    marks: dict[str, float],
+    rss_before: int,
+    archive: int,
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "wall_s": end - start,
+        "cpu_s": cpu,
         "pack_s": marks["url"] - start,
         "upload_s": marks["put_end"] - marks["put_start"],
         "submit_s": end - marks["put_end"],
         "archive_bytes": archive,
         "rss_before_bytes": rss_before,
-        "peak_rss_bytes": _peak_rss(),
+        "peak_rss_bytes": peak_rss(),
     }
 
 
-def run_child(name: str, url: str, directory: Path, tmp: Path) -> dict[str, Any]:
+def run_child(
+    name: str, url: str, directory: Path, tmp: Path, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Run one client's child process (its TMPDIR is `tmp`, removed after; `env` is added to
+    the environment, e.g. to trust a TLS emulator's CA); its report."""
     tmp.mkdir()
-    env = dict(os.environ, TMPDIR=str(tmp))
+    env = {**os.environ, **(env or {}), "TMPDIR": str(tmp)}
     try:
         out = subprocess.run(
             [sys.executable, __file__, "--child", name, "--url", url, "--dir", str(directory)],
@@ -297,7 +275,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="asyncrun-bench-upload-"))
-    emulator: subprocess.Popen[bytes] | None = None
     try:
         data = work / "inputs"
         started = time.perf_counter()
@@ -305,24 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {data_bytes / MIB:.0f} MiB in {time.perf_counter() - started:.1f} s")
         gzip_s = gzip_limit(data)
         print(f"gzip -1: {gzip_s:.2f} s")
-        emulator, url = start_emulator(work / "storage")
         results: dict[str, dict[str, Any]] = {}
-        for name in args.clients.split(","):
-            results[name] = run_child(name, url, data, work / f"tmp-{name}")
-            print(f"{name}: {results[name]['wall_s']:.2f} s")
-        stats = _get_json(url + "/_emulator/stats")
+        storage = ("--storage-dir", str(work / "storage"), "--api-key", API_KEY)
+        with started_emulator(*storage) as emulator:
+            for name in args.clients.split(","):
+                results[name] = run_child(name, emulator.url, data, work / f"tmp-{name}")
+                print(f"{name}: {results[name]['wall_s']:.2f} s")
+            stats = get_json_sync(emulator.url, "/_emulator/stats")
         print(_table(data_bytes, gzip_s, results))
         print("emulator requests:", json.dumps(stats["requests"], sort_keys=True))
         if args.json_out:
             payload = {"data_bytes": data_bytes, "gzip_s": gzip_s, "results": results}
             args.json_out.write_text(json.dumps(payload, indent=2))
     finally:
-        if emulator is not None:
-            emulator.terminate()
-            try:
-                emulator.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                emulator.kill()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

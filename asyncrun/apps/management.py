@@ -17,14 +17,14 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from asyncrun._answers import model, pages, parse
 from asyncrun.apps.manifest import Manifest
 from asyncrun.apps.models import Application, Instance, InstanceConfiguration, Version
 from asyncrun.apps.push import push_app
 from asyncrun.errors import (
     AmbiguousSubmitError,
-    APIError,
     BadRequestError,
     ConfigError,
     NotFoundError,
@@ -34,7 +34,6 @@ from asyncrun.transport import Transport
 __all__ = ["ApplicationManagement", "list_application_pages", "new_entity_id"]
 
 M = TypeVar("M", bound=BaseModel)
-_MAX_PAGES = 10_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SLUG = string.ascii_lowercase + string.digits
 
@@ -50,43 +49,24 @@ def _entity(kind: str, value: str) -> str:
     return quote(value, safe="")
 
 
-def _model(model: type[M], body: bytes, what: str) -> M:
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise APIError(f"{what}: unexpected answer ({exc.error_count()} invalid fields)") from None
-
-
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
 async def list_application_pages(
-    transport: Transport, path: str, model: type[M], what: str
+    transport: Transport, path: str, kind: type[M], what: str
 ) -> list[M]:
-    """Every item of a paged list (`pagereturn=true`, following next_page_token), bounded."""
-    items: list[M] = []
-    params = {"pagereturn": "true"}
-    seen: set[str] = set()
-    for _ in range(_MAX_PAGES):
+    """Every item of a paged list (`pagereturn=true`, following next_page_token)."""
+
+    async def fetch(params: dict[str, str]) -> bytes:
         answer = await transport.request(
             "GET", path, bucket="general", idempotent=True, params=params
         )
-        try:
-            page = json.loads(answer.body)
-        except ValueError:
-            raise APIError(f"{what}: the API answered with invalid JSON") from None
-        raw = page.get("items") if isinstance(page, dict) else None
-        if not isinstance(raw, list):
-            raise APIError(f"{what}: the answer has no list of items")
-        for item in raw:
-            items.append(_model(model, _dumps(item), what))
-        token = page.get("next_page_token")
-        if not isinstance(token, str) or not token or token in seen:
-            return items
-        seen.add(token)
-        params = {"pagereturn": "true", "pagetoken": token}
-    raise APIError(f"{what}: more than {_MAX_PAGES} pages")
+        return answer.body
+
+    return [
+        model(kind, item, what) async for items in pages(fetch, "items", what) for item in items
+    ]
 
 
 class ApplicationManagement:
@@ -109,7 +89,7 @@ class ApplicationManagement:
 
     async def get(self) -> Application:
         """GET v1/applications/{id}."""
-        return _model(Application, await self._send("GET", self._base), "get")
+        return parse(Application, await self._send("GET", self._base), "get")
 
     async def exists(self) -> bool:
         """True if the application exists (a 404 is False; other errors are raised)."""
@@ -133,7 +113,7 @@ class ApplicationManagement:
             "default_instance": default_instance_id,
         }
         payload.update({k: v for k, v in changes.items() if v is not None})
-        return _model(Application, await self._send("PUT", self._base, payload), "update")
+        return parse(Application, await self._send("PUT", self._base, payload), "update")
 
     async def delete(self) -> None:
         """DELETE the application (its versions and instances go with it)."""
@@ -163,10 +143,10 @@ class ApplicationManagement:
         if description is not None:
             payload["description"] = description
         body = await self._send("POST", f"{self._base}/versions", payload, idempotent=False)
-        return _model(Version, body, "new_version")
+        return parse(Version, body, "new_version")
 
     async def version(self, version_id: str) -> Version:
-        return _model(Version, await self._send("GET", self._version_path(version_id)), "version")
+        return parse(Version, await self._send("GET", self._version_path(version_id)), "version")
 
     async def version_exists(self, version_id: str) -> bool:
         try:
@@ -186,7 +166,7 @@ class ApplicationManagement:
         payload = (await self.version(version_id)).to_dict()
         payload.update({k: v for k, v in (("name", name), ("description", description)) if v})
         body = await self._send("PUT", self._version_path(version_id), payload)
-        return _model(Version, body, "update_version")
+        return parse(Version, body, "update_version")
 
     async def delete_version(self, version_id: str) -> None:
         await self._send("DELETE", self._version_path(version_id))
@@ -224,11 +204,11 @@ class ApplicationManagement:
         if configuration is not None:
             payload["configuration"] = _configuration(configuration)
         body = await self._send("POST", f"{self._base}/instances", payload, idempotent=False)
-        return _model(Instance, body, "new_instance")
+        return parse(Instance, body, "new_instance")
 
     async def instance(self, instance_id: str) -> Instance:
         body = await self._send("GET", self._instance_path(instance_id))
-        return _model(Instance, body, "instance")
+        return parse(Instance, body, "instance")
 
     async def instance_exists(self, instance_id: str) -> bool:
         try:
@@ -257,7 +237,7 @@ class ApplicationManagement:
         if configuration is not None:
             payload["configuration"] = _configuration(configuration)
         body = await self._send("PUT", self._instance_path(id), payload)
-        return _model(Instance, body, "update_instance")
+        return parse(Instance, body, "update_instance")
 
     async def delete_instance(self, instance_id: str) -> None:
         await self._send("DELETE", self._instance_path(instance_id))

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asyncrun import _runtime
+from asyncrun.batch.interrupts import cancel_journal_rows
 from asyncrun.batch.journal import Journal, command_of
 from asyncrun.cli.common import (
     EXIT_INTERRUPTED,
@@ -25,8 +26,6 @@ from asyncrun.cli.common import (
     scenario_factory,
 )
 from asyncrun.errors import AsyncrunError
-
-_CANCEL_CONCURRENCY = 20
 
 
 def register(subparsers: Any) -> None:
@@ -159,20 +158,6 @@ async def _cancel_all(args: argparse.Namespace) -> tuple[int, int]:
         rows = await journal.rows(["submitting", "submitted"])
     if "app_id" not in meta:
         raise AsyncrunError(f"{args.journal} is not a batch journal")
-    slots = asyncio.Semaphore(_CANCEL_CONCURRENCY)
     async with client_from_args(args) as client:
-        app = client.application(meta["app_id"])
-
-        async def cancel(run_id: str | None, name: str) -> bool:
-            async with slots:
-                ids = [run_id] if run_id else [r.id for r in await app.find_runs_by_name(name)]
-                for one in ids:
-                    await app.cancel_run(one)
-                return bool(ids)
-
-        results = await asyncio.gather(
-            *(cancel(r.run_id, r.run_name) for r in rows), return_exceptions=True
-        )
-    canceled = sum(1 for r in results if r is True)
-    failed = sum(1 for r in results if isinstance(r, BaseException))
-    return canceled, failed
+        tally = await cancel_journal_rows(client.application(meta["app_id"]), rows)
+    return tally.canceled, tally.failed

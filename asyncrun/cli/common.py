@@ -17,8 +17,10 @@ from typing import Any
 from rich.console import Console
 
 from asyncrun.application import AsyncApplication
+from asyncrun.batch.counters import BatchCounters
+from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome, result_value
-from asyncrun.batch.runner import BatchCounters, Interrupt, run_batch
+from asyncrun.batch.runner import run_batch
 from asyncrun.batch.scenario import Scenario, from_sources, parse_assignment, parse_grid, with_grid
 from asyncrun.cli.render import BatchProgress, Summary, SummaryCSV
 from asyncrun.client import AsyncClient

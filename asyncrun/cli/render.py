@@ -25,8 +25,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.outcome import RunOutcome
-from asyncrun.batch.runner import BatchCounters
 
 __all__ = ["CSV_FIELDS", "BatchProgress", "Summary", "SummaryCSV", "progress_detail"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.console import Console
 
-from asyncrun.batch.runner import BATCH_POLLING
 from asyncrun.batch.scenario import parse_assignment
+from asyncrun.batch.schedule import BATCH_POLLING
 from asyncrun.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,

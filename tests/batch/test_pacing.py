@@ -1,13 +1,15 @@
-"""Spare polling capacity (asyncrun.batch.pacing): pure arithmetic, no clock."""
+"""Spare polling capacity (asyncrun.batch.pacing) and the pause it gives the poll schedule
+(asyncrun.batch.schedule): pure arithmetic, no clock."""
 
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import pytest
 
+from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.pacing import PollPacer
+from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
 from asyncrun.config import Limits, Rate, RateLimits
 from asyncrun.polling import backoff_delay
 
@@ -74,43 +76,34 @@ def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
         _pacer(**kwargs)
 
 
-def _batch(adaptive: bool = True) -> Any:
-    from asyncrun.batch.journal import Journal
-    from asyncrun.batch.runner import BATCH_POLLING, BatchCounters, _Batch
-
-    from .fakes import FakeApplication
-
-    return _Batch(
-        FakeApplication(),
-        Journal(None),
-        batch_tag="t",
-        max_in_flight=10,
-        polling=BATCH_POLLING.model_copy(update={"jitter": 0.0}),
+def _schedule(adaptive: bool = True) -> PollSchedule:
+    return PollSchedule(
+        BATCH_POLLING.model_copy(update={"jitter": 0.0}),
         adaptive=adaptive,
-        output_dir=None,
+        limits=Limits(),
         counters=BatchCounters(running=1),
         rng=random.Random(1),
     )
 
 
 def test_the_pause_is_the_estimators_lengthened_by_queueing_and_shortened_by_spare_room() -> None:
-    batch = _batch()
+    schedule = _schedule()
     for seconds in (1.0, 1.5, 2.0, 2.5, 3.0, 1.2, 1.8, 2.2, 2.8, 3.0):
-        batch.estimator.observe(seconds)
-    advised = batch.estimator.poll_interval(2.0)
-    assert batch._next_pause(2.0, polls=2) == pytest.approx(advised)  # no latency seen yet
-    batch.pacer.record_latency(0.5)  # polls queue: not again sooner than two such waits
-    assert batch._next_pause(2.0, polls=2) == pytest.approx(1.0)
-    idle = _batch()
-    idle.estimator = batch.estimator
+        schedule.estimator.observe(seconds)
+    advised = schedule.estimator.poll_interval(2.0)
+    assert schedule.next_pause(2.0, polls=2) == pytest.approx(advised)  # no latency seen yet
+    schedule.pacer.record_latency(0.5)  # polls queue: not again sooner than two such waits
+    assert schedule.next_pause(2.0, polls=2) == pytest.approx(1.0)
+    idle = _schedule()
+    idle.estimator = schedule.estimator
     idle.pacer.record_latency(0.001)  # one run left, an idle pool
-    assert idle._next_pause(2.0, polls=2) == pytest.approx(advised)  # more scenarios to come
+    assert idle.next_pause(2.0, polls=2) == pytest.approx(advised)  # more scenarios to come
     idle.draining = True  # every scenario pulled: spare room goes to the last runs
-    assert idle._next_pause(2.0, polls=2) == pytest.approx(0.1)  # 5 % of its age
+    assert idle.next_pause(2.0, polls=2) == pytest.approx(0.1)  # 5 % of its age
 
 
 def test_without_adaptive_polling_the_backoff_alone_sets_the_pause() -> None:
-    batch = _batch(adaptive=False)
-    batch.pacer.record_latency(5.0)
-    expected = backoff_delay(batch.polling, 1, random.Random(0))
-    assert batch._next_pause(2.0, polls=1) == pytest.approx(expected)
+    schedule = _schedule(adaptive=False)
+    schedule.pacer.record_latency(5.0)
+    expected = backoff_delay(schedule.polling, 1, random.Random(0))
+    assert schedule.next_pause(2.0, polls=1) == pytest.approx(expected)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import pytest
 
@@ -26,3 +30,18 @@ def fast_client(url: str, **kwargs: object) -> AsyncClient:
 async def client(emulator: Emulator) -> AsyncIterator[AsyncClient]:
     async with fast_client(emulator.url) as c:
         yield c
+
+
+def digest(value: Any) -> str:
+    """The default app's input_digest of a JSON input (sha256 of its canonical JSON)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture
+async def emu(
+    emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]],
+) -> AsyncIterator[Emulator]:
+    """An emulator 200x faster than real time, with pages of 3 (listing crosses pages)."""
+    async with emulator_factory(time_scale=200.0, page_size=3) as e:
+        yield e

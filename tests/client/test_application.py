@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -28,27 +27,14 @@ from asyncrun import (
 from asyncrun.emulator import Emulator
 from asyncrun.models import ContentFormat
 
-from .conftest import FAST, fast_client
+from .conftest import FAST, digest, fast_client
 
 MIB = 1024 * 1024
-
-
-def digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def calls(emu: Emulator, method: str | None = None) -> list[dict[str, Any]]:
     recent: list[dict[str, Any]] = emu.stats()["recent_requests"]
     return [r for r in recent if method is None or r["method"] == method]
-
-
-@pytest.fixture
-async def emu(
-    emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]],
-) -> AsyncIterator[Emulator]:
-    async with emulator_factory(time_scale=200.0, page_size=3) as e:
-        yield e
 
 
 @pytest.fixture

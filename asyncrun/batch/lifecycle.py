@@ -1,0 +1,227 @@
+"""One scenario's life in a batch: validated, claimed in the journal, submitted exactly once
+(or re-attached to the run an earlier process submitted), polled until final, its result fetched
+and written, its journal row made terminal, and its counts moved. Whatever goes wrong becomes
+the scenario's outcome: one scenario's failure never stops the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from asyncrun.batch import results
+from asyncrun.batch.counters import BatchCounters
+from asyncrun.batch.interrupts import InFlight
+from asyncrun.batch.journal import Journal, JournalRow, utc_now
+from asyncrun.batch.outcome import ERROR, RunOutcome
+from asyncrun.batch.protocol import BatchApplication
+from asyncrun.batch.scenario import Scenario, run_name
+from asyncrun.batch.schedule import PollSchedule
+from asyncrun.batch.submission import Submission, describe, read_with_retries
+from asyncrun.models import StatusV2
+from asyncrun.polling import PollingOptions
+
+__all__ = ["Lifecycle"]
+
+logger = logging.getLogger("asyncrun")
+
+
+class _FailedInFlight(Exception):
+    """A submitted run's scenario failed (polling or fetching gave up); the cause is chained."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+class Lifecycle:
+    """Takes the scenarios of one batch from pulled to outcome."""
+
+    def __init__(
+        self,
+        app: BatchApplication,
+        journal: Journal,
+        *,
+        batch_tag: str,
+        submission: Submission,
+        schedule: PollSchedule,
+        in_flight: InFlight,
+        output_dir: Path | None,
+        counters: BatchCounters,
+        polling: PollingOptions,
+        rng: random.Random,
+    ) -> None:
+        self.app = app
+        self.journal = journal
+        self.tag = batch_tag
+        self.submission = submission
+        self.schedule = schedule
+        self.in_flight = in_flight
+        self.output_dir = output_dir
+        self.counters = counters
+        self.polling = polling
+        self.rng = rng
+
+    async def outcome(self, item: Any) -> RunOutcome:
+        """The outcome of one scenario (a Scenario or a dict) pulled from the source."""
+        key = getattr(item, "key", None) or (item.get("key") if isinstance(item, dict) else "?")
+        try:
+            scenario = item if isinstance(item, Scenario) else Scenario.model_validate(item)
+        except ValueError as exc:
+            self.counters.move("queued", ERROR)
+            return RunOutcome(
+                key=str(key),
+                run_name="",
+                run_id=None,
+                status=ERROR,
+                error=f"invalid scenario: {exc}",
+            )
+        name = run_name(self.tag, scenario)
+        try:
+            return await self._run(scenario, name)
+        except Exception as exc:
+            # One scenario's failure never stops the batch: it becomes its outcome.
+            run_id = exc.run_id if isinstance(exc, _FailedInFlight) else None
+            cause = exc.__cause__ if isinstance(exc, _FailedInFlight) else exc
+            logger.info("scenario %s: %s", scenario.key, cause)
+            self.counters.move("queued" if run_id is None else "running", ERROR)
+            return RunOutcome(
+                key=scenario.key,
+                run_name=name,
+                run_id=run_id,
+                status=ERROR,
+                error=describe(cause or exc),
+            )
+
+    async def _run(self, scenario: Scenario, name: str) -> RunOutcome:
+        row, duplicate = await self.journal.claim(scenario.key, name)
+        if duplicate:
+            self.counters.move("queued", ERROR)
+            return RunOutcome(
+                key=scenario.key,
+                run_name=name,
+                run_id=None,
+                status=ERROR,
+                error="duplicate scenario key in this batch",
+            )
+        if row is not None and row.state == "terminal":
+            self.counters.move("queued", "skipped")
+            return _outcome_of_row(row)
+        attempts = row.attempts if row is not None else 0
+        earlier = await self.submission.earlier_run(scenario.key, name, row)
+        resumed = earlier is not None
+        submitted_at: datetime | None
+        if earlier is None:
+            run_id, submitted_at, attempts = await self.submission.submit(scenario, name, attempts)
+            # The run's age counts from the answer, not from the wait for a create token.
+            started = time.monotonic()
+        else:
+            run_id, submitted_at = earlier
+            started = _monotonic_of(submitted_at, time.monotonic())
+        self.in_flight.known(scenario.key, run_id)
+        self.counters.move("queued", "running")
+        try:
+            return await self._await_end(
+                scenario, name, run_id, submitted_at, started, attempts, resumed
+            )
+        except Exception as exc:
+            self.in_flight.done(scenario.key)
+            raise _FailedInFlight(run_id) from exc
+
+    async def _await_end(
+        self,
+        scenario: Scenario,
+        name: str,
+        run_id: str,
+        submitted_at: datetime | None,
+        started: float,
+        attempts: int,
+        resumed: bool,
+    ) -> RunOutcome:
+        info, polls = await self.schedule.wait_final(
+            self.app, run_id, started=started, resumed=resumed
+        )
+        detected = utc_now()
+        meta = info.metadata
+        run_duration = meta.duration / 1000.0 if meta.duration else None
+        finished = (
+            meta.created_at + timedelta(seconds=run_duration)
+            if meta.created_at is not None and run_duration is not None
+            else None
+        )
+        self.schedule.observe(run_duration, time.monotonic() - started)
+        result = None
+        error = meta.error or None
+        location = None
+        status = str(meta.status_v2)
+        if meta.status_v2 == StatusV2.succeeded:
+            files_dir = results.files_dir(self.output_dir, scenario.key, meta.output_type)
+            result = await read_with_retries(
+                lambda: self.app.run_result(run_id, info=info, output_dir=files_dir),
+                self.polling,
+                self.rng,
+            )
+        if self.output_dir is not None:
+            location = await results.write_result(
+                self.output_dir, scenario.key, run_id, status, result, error
+            )
+        await self.journal.update(
+            scenario.key,
+            state="terminal",
+            status=status,
+            error=error,
+            result_location=location,
+            polls=polls,
+            run_duration=run_duration,
+            finished_at=finished,
+            detected_at=detected,
+        )
+        self.in_flight.done(scenario.key)
+        self.counters.move("running", status)
+        return RunOutcome(
+            key=scenario.key,
+            run_name=name,
+            run_id=run_id,
+            status=status,
+            result=result,
+            error=error,
+            submitted_at=submitted_at,
+            finished_at=finished,
+            detected_at=detected,
+            run_duration=run_duration,
+            polls=polls,
+            attempts=attempts,
+            resumed=resumed,
+            result_location=location,
+        )
+
+
+def _monotonic_of(when: datetime | None, default: float) -> float:
+    """A wall-clock moment on the monotonic clock (for the age of a re-attached run)."""
+    if when is None:
+        return default
+    age = (utc_now() - when).total_seconds()
+    return time.monotonic() - max(0.0, age) if math.isfinite(age) else default
+
+
+def _outcome_of_row(row: JournalRow) -> RunOutcome:
+    return RunOutcome(
+        key=row.key,
+        run_name=row.run_name,
+        run_id=row.run_id,
+        status=row.status or ERROR,
+        error=row.error,
+        submitted_at=row.submitted_at,
+        finished_at=row.finished_at,
+        detected_at=row.detected_at,
+        run_duration=row.run_duration,
+        polls=row.polls,
+        attempts=row.attempts,
+        resumed=True,
+        result_location=row.result_location,
+    )

@@ -1,0 +1,196 @@
+"""Exactly-once submission: each scenario's run is created at most once, across retries, crashes
+and resumes.
+
+The journal row goes to "submitting" (committed) before the POST; after an ambiguous answer (no
+answer, or a 5xx) or on resume of a "submitting" row, the run is looked up by its deterministic
+name before anything is submitted again. A definite refusal puts the row back to "pending".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from asyncrun.batch.interrupts import InFlight
+from asyncrun.batch.journal import Journal, JournalRow, utc_now
+from asyncrun.batch.protocol import BatchApplication
+from asyncrun.batch.scenario import Scenario
+from asyncrun.errors import (
+    AmbiguousSubmitError,
+    APIConnectionError,
+    AsyncrunError,
+    ConfigError,
+    RateLimitError,
+    ServerError,
+)
+from asyncrun.polling import PollingOptions, backoff_delay
+
+__all__ = ["Submission", "describe", "read_with_retries"]
+
+logger = logging.getLogger("asyncrun")
+T = TypeVar("T")
+
+_SUBMIT_ATTEMPTS = 5
+_READ_ATTEMPTS = 5
+_LOOKUP_MARGIN = timedelta(minutes=10)  # clock skew allowed between us and the server
+_TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
+
+
+class Submission:
+    """Submits the runs of one batch and reconciles unknown fates by run name. Every run whose
+    creation may be under way is registered in `in_flight` (an interrupt cancels it)."""
+
+    def __init__(
+        self,
+        app: BatchApplication,
+        journal: Journal,
+        in_flight: InFlight,
+        *,
+        polling: PollingOptions,
+        rng: random.Random,
+    ) -> None:
+        self.app = app
+        self.journal = journal
+        self.in_flight = in_flight
+        self.polling = polling
+        self.rng = rng
+
+    async def earlier_run(
+        self, key: str, name: str, row: JournalRow | None
+    ) -> tuple[str, datetime | None] | None:
+        """The run an earlier process submitted for this key: the journal's ("submitted"), or
+        the one found by name ("submitting": the POST may have reached the server)."""
+        if row is None:
+            return None
+        if row.state == "submitted" and row.run_id:
+            return row.run_id, row.submitted_at
+        if row.state != "submitting":
+            return None
+        self.in_flight.asking(key, name, row.updated_at or utc_now())
+        found = await self.lookup(name, row.updated_at)
+        self.in_flight.answered(key)
+        if found is not None:
+            self.in_flight.known(key, found[0])
+            await self.journal.update(
+                key, state="submitted", run_id=found[0], submitted_at=found[1]
+            )
+        return found
+
+    async def submit(
+        self, scenario: Scenario, name: str, attempts: int
+    ) -> tuple[str, datetime, int]:
+        """Create the run of `scenario` under `name`: (run id, submitted at, attempts so far)."""
+        kwargs = await _run_arguments(scenario)
+        for _ in range(_SUBMIT_ATTEMPTS):
+            attempts += 1
+            asked = utc_now()
+            # Durable before the POST: a crash from here on is reconciled by name.
+            await self.journal.update(scenario.key, state="submitting", attempts=attempts)
+            # Until its fate is known, an interrupt with "cancel" looks this run up by name.
+            self.in_flight.asking(scenario.key, name, asked)
+            try:
+                run_id = await self.app.new_run(name=name, **kwargs)
+            except (AmbiguousSubmitError, ServerError) as exc:
+                logger.info("submit of %s was ambiguous (%s): looking it up", name, exc)
+                found = await self.lookup_twice(name, asked, attempts)
+                if found is None:
+                    continue
+                run_id = found[0]
+            except Exception as exc:
+                # A definite refusal: no run exists, so the next attempt may submit again.
+                self.in_flight.answered(scenario.key)
+                await self.journal.update(scenario.key, state="pending", error=describe(exc))
+                raise
+            self.in_flight.known(scenario.key, run_id)
+            submitted = utc_now()
+            await self.journal.update(
+                scenario.key, state="submitted", run_id=run_id, submitted_at=submitted
+            )
+            return run_id, submitted, attempts
+        raise AsyncrunError(f"run {name!r} could not be submitted after {attempts} attempts")
+
+    async def lookup_twice(
+        self, name: str, since: datetime | None, attempt: int
+    ) -> tuple[str, datetime] | None:
+        """Look the name up, and once more after a pause: a listing may lag behind a run
+        created an instant ago, and submitting again on the first miss would duplicate it."""
+        found = await self.lookup(name, since)
+        if found is None:
+            await asyncio.sleep(backoff_delay(self.polling, attempt, self.rng))
+            found = await self.lookup(name, since)
+        return found
+
+    async def lookup(self, name: str, since: datetime | None) -> tuple[str, datetime] | None:
+        """The run already submitted under `name` (id, created time), or None."""
+        after = since - _LOOKUP_MARGIN if since is not None else None
+        runs = await read_with_retries(
+            lambda: self.app.find_runs_by_name(name, created_after=after), self.polling, self.rng
+        )
+        if not runs:
+            return None
+        oldest = runs[-1]
+        if len(runs) > 1:
+            logger.warning("%d runs are named %r; using %s", len(runs), name, oldest.id)
+        return oldest.id, oldest.created_at or utc_now()
+
+    async def find_to_cancel(self, name: str, asked: datetime | None) -> list[str]:
+        """The run to cancel of a submission interrupted unanswered (looked up as after an
+        ambiguous submit)."""
+        found = await self.lookup_twice(name, asked, 1)
+        return [found[0]] if found is not None else []
+
+
+async def read_with_retries(
+    read: Callable[[], Awaitable[T]], polling: PollingOptions, rng: random.Random
+) -> T:
+    """A read the transport does not retry (a 500 answer) is retried here: the run is done
+    and its result must not be lost to one bad answer."""
+    for attempt in range(1, _READ_ATTEMPTS + 1):
+        try:
+            return await read()
+        except _TRANSIENT:
+            if attempt == _READ_ATTEMPTS:
+                raise
+            await asyncio.sleep(backoff_delay(polling, attempt, rng))
+    raise AssertionError("unreachable")
+
+
+def describe(exc: BaseException) -> str:
+    """An error as one line for the journal and the outcome: `Type: text`."""
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+async def _run_arguments(scenario: Scenario) -> dict[str, Any]:
+    """Keyword arguments of new_run for a scenario (an input file is read in a thread)."""
+    kwargs: dict[str, Any] = {
+        "options": scenario.options or None,
+        "instance_id": scenario.instance_id,
+        "configuration": scenario.configuration,
+    }
+    if scenario.dir_path is not None:
+        kwargs["dir_path"] = scenario.dir_path
+    elif scenario.input_file is not None:
+        kwargs["input"] = await asyncio.to_thread(_read_input_file, scenario.input_file)
+    else:
+        kwargs["input"] = scenario.input
+    return kwargs
+
+
+def _read_input_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read input file {str(path)!r}: {exc}") from None
+    if path.suffix.lower() != ".json":
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ConfigError(f"input file {str(path)!r} is not valid JSON") from None
