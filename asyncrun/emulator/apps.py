@@ -34,6 +34,10 @@ class Binary:
     input_path: str
     requirements: dict[str, Any]
 
+    @property
+    def multi_file(self) -> bool:
+        return self.content_format in ("multi-file", "csv-archive")
+
     def executable(self) -> dict[str, Any]:
         """The SDK's `VersionExecutable`."""
         return {

@@ -132,6 +132,38 @@ def _check_member(member: tarfile.TarInfo, dest: Path) -> None:
         raise ApiError(400, f"archive member {name!r} is refused: {type(exc).__name__}") from exc
 
 
+def prepare_workdir(root: Path, work: Path, archive: Path | None, input_path: str) -> None:
+    """A multi-file run's own directory (blocking): the binary's entries linked in, the input
+    archive checked and unpacked into `input_path`, and its own `outputs/`. ValueError says
+    what is wrong with the input."""
+    if archive is None:
+        raise ValueError("a multi-file app takes its input as a multi-file (tar.gz) upload")
+    work.mkdir(parents=True, exist_ok=True)
+    own = {Path(input_path).parts[0], "outputs"}
+    for entry in root.iterdir():
+        if entry.name not in own:  # the run writes these: never into the shared binary
+            (work / entry.name).symlink_to(entry)
+    dest = work / input_path
+    try:
+        _check_members(archive, dest)
+    except ApiError as exc:
+        raise ValueError(f"the input archive is refused: {exc.message}") from None
+    dest.mkdir(parents=True, exist_ok=True)
+    (work / "outputs").mkdir(exist_ok=True)
+    with tarfile.open(archive, mode="r:gz") as tar:
+        tar.extractall(dest, filter="data")
+
+
+def pack_outputs(work: Path, out_file: Path) -> None:
+    """The run's `outputs/` as a tar.gz (names relative to it), what the run's output is."""
+    outputs = work / "outputs"
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(out_file, mode="w:gz") as tar:
+        for path in sorted(outputs.rglob("*")) if outputs.is_dir() else []:
+            if path.is_file() and not path.is_symlink():
+                tar.add(path, arcname=str(path.relative_to(outputs)), recursive=False)
+
+
 def argv(executable_type: str, entry: Path, python: str) -> list[str]:
     """How the platform starts an entrypoint of each executable type."""
     if executable_type == "python":

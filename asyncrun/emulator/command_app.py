@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +37,11 @@ class Launch:
     cwd: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
     what: str = "app command"
+    # A multi-file app: its run directory is made first (inputs unpacked), stdin is empty, the
+    # output is `collect(path)` (its outputs/ packed), and the directory is removed after.
+    workdir: Path | None = None
+    prepare: Callable[[], None] | None = None
+    collect: Callable[[Path], None] | None = None
 
 
 class CommandRunner:
@@ -48,7 +55,15 @@ class CommandRunner:
     def start(self, run: Run, launch: Launch) -> None:
         task = asyncio.get_running_loop().create_task(self._execute(run, launch))
         self._tasks[run.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
+        task.add_done_callback(lambda done: self._finished(run, done))
+
+    def _finished(self, run: Run, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(run.id, None)
+        if task.cancelled() or task.exception() is None or run.ended_at is not None:
+            return
+        # A bug or a full disk must not leave the run "running" for ever.
+        run.ended_at = time.monotonic()
+        run.command_status, run.fail_message = "failed", f"emulator error: {task.exception()}"
 
     def kill(self, run: Run) -> None:
         proc = self._procs.get(run.id)
@@ -69,25 +84,53 @@ class CommandRunner:
         async with self._slots:
             if run.canceled_at is not None:
                 return
-            input_path = self._input_file(run)
+            input_path = os.devnull if launch.prepare is not None else self._input_file(run)
             key = f"outputs/{run.id}/output.json"
             out_path = self._storage.path(key)
             out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.touch()  # the output exists (empty) even when no process ran
             run.started_at = time.monotonic()
             run.command_status = "running"
             try:
-                code, stderr = await self._spawn(run, launch, input_path, out_path)
-            except TimeoutError:  # (before OSError: it is one)
-                code = -1
-                stderr = f"the {launch.what} ran longer than {self._timeout:g} s and was stopped"
-            except OSError as exc:
-                code, stderr = -1, f"could not start the {launch.what}: {exc}"
+                code, stderr = await self._prepare_and_spawn(run, launch, input_path, out_path)
+                key, code, stderr = await self._collect(run, launch, key, code, stderr)
+            finally:
+                if launch.workdir is not None:
+                    await asyncio.to_thread(shutil.rmtree, launch.workdir, True)
             run.ended_at = time.monotonic()
             run.log_lines.extend(stderr.splitlines())
             run.command_output_size = self._storage.adopt(key)
             run.output_key = key
             verdict = await asyncio.to_thread(_verdict, code, stderr, out_path, run, launch.what)
             run.command_status, run.fail_message = verdict
+
+    async def _prepare_and_spawn(
+        self, run: Run, launch: Launch, input_path: str, out_path: Path
+    ) -> tuple[int, str]:
+        try:
+            if launch.prepare is not None:
+                await asyncio.to_thread(launch.prepare)
+            return await self._spawn(run, launch, input_path, out_path)
+        except TimeoutError:  # (before OSError: it is one)
+            return -1, f"the {launch.what} ran longer than {self._timeout:g} s and was stopped"
+        except ValueError as exc:
+            return -1, f"the run's input cannot be given to the {launch.what}: {exc}"
+        except OSError as exc:
+            return -1, f"could not start the {launch.what}: {exc}"
+
+    async def _collect(
+        self, run: Run, launch: Launch, key: str, code: int, stderr: str
+    ) -> tuple[str, int, str]:
+        """(output key, exit code, stderr): stdout's key, or the packed outputs/ of a
+        multi-file app (a failure to pack it fails the run)."""
+        if launch.collect is None or code != 0 or run.canceled_at is not None:
+            return key, code, stderr
+        packed = f"outputs/{run.id}/output.tar.gz"
+        try:
+            await asyncio.to_thread(launch.collect, self._storage.path(packed))
+        except OSError as exc:
+            return key, -1, f"{stderr}\nthe app's outputs/ could not be packed: {exc}"
+        return packed, code, stderr
 
     def _input_file(self, run: Run) -> str:
         if run.input_key is not None:

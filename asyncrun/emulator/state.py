@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 import shlex
@@ -59,17 +60,28 @@ class EmulatorState:
             config.app_concurrency, self.storage, timeout=config.app_timeout
         )
 
-    def launch_for(self, options: dict[str, str], target: Target) -> Launch | None:
+    def launch_for(self, run: Run, target: Target) -> Launch | None:
         """The process a new run starts: its instance's pushed binary, else the
         --app-command, else None (the built-in model answers)."""
+        options = run.options
         binary = target.binary
         if binary is not None:
             python = self.config.app_python or sys.executable
             argv = binaries.argv(binary.executable_type, binary.root / binary.entrypoint, python)
+            argv += binaries.option_args({**target.defaults, **options})
+            if not binary.multi_file:
+                return Launch(argv, cwd=binary.root / binary.working_directory, what="app")
+            work = self.storage.path(f"outputs/{run.id}/work")
+            archive = self.storage.path(run.input_key) if run.input_key is not None else None
             return Launch(
-                argv + binaries.option_args({**target.defaults, **options}),
-                cwd=binary.root / binary.working_directory,
+                argv,
+                cwd=work,
                 what="app",
+                workdir=work,
+                prepare=functools.partial(
+                    binaries.prepare_workdir, binary.root, work, archive, binary.input_path
+                ),
+                collect=functools.partial(binaries.pack_outputs, work),
             )
         if self.config.app_command is not None:
             return Launch(
@@ -94,8 +106,11 @@ class EmulatorState:
         # Only a valid request creates an app on first use (auto_create_apps).
         target = self.apps.resolve(self.apps.app_for_runs(app_id, create=True), instance_id)
         spec.instance_id, spec.version_id = target.instance_id, target.version_id
-        launch = self.launch_for(spec.options, target)
-        run = self.store.create(spec, command=launch is not None)
+        if target.binary is not None and target.binary.multi_file:
+            spec.output_type = "multi-file"  # the app's outputs/ directory, packed
+        real = target.binary is not None or self.config.app_command is not None
+        run = self.store.create(spec, command=real)
+        launch = self.launch_for(run, target)
         if launch is not None:
             self.commands.start(run, launch)
         return run

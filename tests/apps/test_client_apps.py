@@ -261,3 +261,57 @@ async def test_a_sweep_over_a_model_that_crashes_or_hangs_finishes(
             assert outcome.status == "failed"
             expected = f"cannot solve input {n}" if mode == "crash" else "ran longer than 1 s"
             assert expected in (outcome.error or "")
+
+
+MULTI_FILE_MANIFEST = """\
+type: python
+runtime: ghcr.io/nextmv-io/runtime/python:3.11
+files:
+  - main.py
+configuration:
+  content:
+    format: multi-file
+    multi-file:
+      input:
+        path: inputs/
+      output:
+        statistics: outputs/statistics.json
+        solutions: outputs/solutions/
+"""
+
+MULTI_FILE_APP = """\
+import json, pathlib, sys
+inputs = sorted(pathlib.Path("inputs").rglob("*.txt"))
+lines = {p.name: len(p.read_text().splitlines()) for p in inputs}
+out = pathlib.Path("outputs")
+(out / "solutions").mkdir(parents=True)
+(out / "solutions" / "lines.json").write_text(json.dumps(lines))
+(out / "statistics.json").write_text(json.dumps({"files": len(lines), "args": sys.argv[1:]}))
+print("counted", file=sys.stderr)
+"""
+
+
+async def test_a_multi_file_app_reads_inputs_and_returns_its_outputs(
+    client: AsyncClient, emu: Emulator, tmp_path: Path
+) -> None:
+    source = app_dir(tmp_path / "app", MULTI_FILE_APP, MULTI_FILE_MANIFEST)
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.txt").write_text("1\n2\n3\n")
+    (data / "sub" / "b.txt").write_text("x\n")
+    app = await client.new_application("multi-app")
+    await app.push(source)
+    out = tmp_path / "out"
+    result = await app.new_run_with_result(
+        dir_path=data, options={"k": "v"}, output_dir=out, polling_options=FAST
+    )
+    assert result.metadata.status_v2 == "succeeded"
+    assert json.loads((out / "solutions" / "lines.json").read_text()) == {"a.txt": 3, "b.txt": 1}
+    assert json.loads((out / "statistics.json").read_text()) == {"files": 2, "args": ["-k", "v"]}
+    # Each run has its own directory, removed after; the binary's stays untouched.
+    (binary,) = emu.state.storage.path("executables").iterdir()
+    assert sorted(p.name for p in binary.iterdir()) == ["app.yaml", "main.py"]
+    assert not list(emu.state.storage.path("outputs").glob("*/work"))
+    json_input = await app.new_run_with_result({"x": 1}, polling_options=FAST)
+    assert json_input.metadata.status_v2 == "failed"
+    assert "takes its input as a multi-file" in json_input.metadata.error
