@@ -37,6 +37,7 @@ class AppCore(Protocol):
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotent: bool = True,
+        express: bool = False,
     ) -> bytes: ...
 
     async def run_metadata(self, run_id: str) -> RunInformation: ...

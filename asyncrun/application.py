@@ -17,25 +17,29 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
     Sequence,
 )
-from datetime import date, datetime
+from datetime import datetime
 from os import PathLike, fspath
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
-
-from pydantic import BaseModel, ValidationError
 
 from asyncrun import payload
 from asyncrun._answers import loads as _loads
 from asyncrun._answers import model as _model
 from asyncrun._answers import pages
 from asyncrun._answers import parse as _parse
+from asyncrun._input_shaping import (
+    directory_input,
+    options_dict,
+    prepare_input,
+    run_configuration,
+)
+from asyncrun._types import Clock, Sleep
 from asyncrun.apps.management import ApplicationManagement
 from asyncrun.batch import runner as batch_runner
 from asyncrun.batch.counters import BatchCounters
@@ -54,7 +58,6 @@ from asyncrun.errors import (
 from asyncrun.managed_inputs import ManagedInputsMixin, validate_input_id
 from asyncrun.models import (
     ContentFormat,
-    Input,
     ManagedInput,
     Run,
     RunConfiguration,
@@ -74,22 +77,12 @@ __all__ = ["AsyncApplication", "validate_app_id", "validate_run_id"]
 
 logger = logging.getLogger("asyncrun")
 
-M = TypeVar("M", bound=BaseModel)
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
 INLINE_LIMIT = payload.INLINE_LIMIT
 """JSON inputs and outputs strictly larger than this go through presigned URLs (the SDK's rule)."""
 CONSOLE_URL = "https://cloud.nextmv.io"
 
 _APP_ID = re.compile(r"[a-z0-9][a-z0-9.-]{1,28}[a-z0-9]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_OUTPUT_FOR_INPUT = {
-    ContentFormat.json: ContentFormat.json,
-    ContentFormat.text: ContentFormat.json,
-    ContentFormat.csv_archive: ContentFormat.csv_archive,
-    ContentFormat.multi_file: ContentFormat.multi_file,
-}
 
 
 def validate_app_id(app_id: str) -> str:
@@ -107,145 +100,6 @@ def validate_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not run_id or _CONTROL.search(run_id):
         raise ConfigError(f"invalid run id {run_id!r}: it must be a non-empty printable string")
     return run_id
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _compact_json(value: Any) -> str:
-    """The SDK's serialisation: compact separators, ASCII, dates as ISO strings."""
-    try:
-        return json.dumps(value, separators=(",", ":"), default=_iso)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"input is not JSON serialisable: {exc}") from None
-
-
-class _Prepared:
-    """The input of a new run, serialised once: inline JSON text or an upload body."""
-
-    def __init__(self, *, inline: str | None, upload: bytes | None, fmt: ContentFormat) -> None:
-        self.inline = inline
-        self.upload = upload
-        self.format = fmt
-
-
-def _prepare_input(value: Any) -> _Prepared:
-    fmt, data = _classify(value)
-    if isinstance(data, str) and fmt != ContentFormat.json:
-        return _Prepared(inline=None, upload=data.encode("utf-8"), fmt=fmt)
-    text = data if isinstance(data, str) else _compact_json(data)
-    if fmt != ContentFormat.json or len(text) > INLINE_LIMIT:
-        return _Prepared(inline=None, upload=text.encode("utf-8"), fmt=fmt)
-    return _Prepared(inline=text, upload=None, fmt=fmt)
-
-
-def _classify(value: Any) -> tuple[ContentFormat, Any]:
-    """(content format, data) of an input, or InputError for a type the API cannot take."""
-    if isinstance(value, dict | list):
-        return ContentFormat.json, value
-    if isinstance(value, str):
-        return ContentFormat.text, value
-    if isinstance(value, Input):
-        return value.input_format, _input_data(value.data, value.input_format)
-    if hasattr(value, "data") and hasattr(value, "input_format"):  # nextmv.Input
-        fmt = _content_format(value.input_format)
-        return fmt, _input_data(value.data, fmt)
-    if isinstance(value, BaseModel):
-        to_dict = getattr(value, "to_dict", None)  # nextmv models: the SDK's own serialisation
-        return ContentFormat.json, to_dict() if callable(to_dict) else value.model_dump(mode="json")
-    raise InputError(
-        f"unsupported input type {type(value).__name__}: use a dict, a list, a pydantic model, "
-        "a str, an asyncrun.Input, or upload_id="
-    )
-
-
-def _content_format(raw: Any) -> ContentFormat:
-    try:
-        return ContentFormat(getattr(raw, "value", raw))
-    except ValueError:
-        raise InputError(f"unsupported input format {raw!r}") from None
-
-
-def _input_data(data: Any, fmt: ContentFormat) -> Any:
-    if fmt == ContentFormat.json and isinstance(data, str):
-        return _compact_json(data)  # a JSON string value, sent as JSON
-    if fmt != ContentFormat.json and not isinstance(data, str | dict | list):
-        raise InputError(f"{fmt.value} input data must be a str or a dict")
-    return data
-
-
-_DIRECTORY_FORMATS = frozenset({ContentFormat.multi_file, ContentFormat.csv_archive})
-
-
-def _directory_input(input: Any, dir_path: Any) -> tuple[Path, ContentFormat] | None:
-    """(directory, format) when the input is a directory to pack, else None.
-
-    `dir_path=` is multi-file; an Input in the multi-file or csv-archive format names its
-    directory in `data` (a path). The SDK's dict of contents sent as JSON text labelled
-    multi-file is not copied: any other data for those formats raises InputError.
-    """
-    if dir_path is not None:
-        return _existing_dir(dir_path), ContentFormat.multi_file
-    if isinstance(input, Input) or (hasattr(input, "data") and hasattr(input, "input_format")):
-        fmt = _content_format(getattr(input, "input_format", None))
-        if fmt in _DIRECTORY_FORMATS:
-            data = input.data
-            if not isinstance(data, str | PathLike):
-                raise InputError(
-                    f"{fmt.value} input data must be the path of a directory to pack, "
-                    f"not {type(data).__name__}"
-                )
-            return _existing_dir(data), fmt
-    return None
-
-
-def _existing_dir(value: Any) -> Path:
-    try:
-        path = Path(fspath(value))
-    except TypeError:
-        raise InputError(f"dir_path must be a path, not {type(value).__name__}") from None
-    if not path.is_dir():
-        raise InputError(f"{fspath(path)!r} is not a directory")
-    return path
-
-
-def _options_dict(options: Mapping[str, Any] | None) -> dict[str, str]:
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping):
-        raise ConfigError("options must be a mapping of option name to value")
-    out: dict[str, str] = {}
-    for key, value in options.items():
-        out[str(key)] = value if isinstance(value, str) else _options_json(key, value)
-    return out
-
-
-def _options_json(key: Any, value: Any) -> str:
-    try:
-        return json.dumps(value, separators=(",", ":"), default=_iso)
-    except (TypeError, ValueError):
-        raise ConfigError(f"option {key!r} is not JSON serialisable") from None
-
-
-def _configuration(
-    configuration: RunConfiguration | Mapping[str, Any] | None, fmt: ContentFormat
-) -> RunConfiguration:
-    """The caller's configuration as given, or the SDK's auto-filled format when there is none."""
-    if isinstance(configuration, RunConfiguration):
-        return configuration
-    if isinstance(configuration, Mapping):
-        try:
-            return RunConfiguration.model_validate(dict(configuration))
-        except (ValidationError, ValueError) as exc:
-            raise ConfigError(f"invalid configuration: {exc}") from None
-    if configuration is not None:
-        raise ConfigError("configuration must be a RunConfiguration or a dict")
-    return RunConfiguration.model_validate(
-        {"format": {"input": {"type": fmt}, "output": {"type": _OUTPUT_FOR_INPUT[fmt]}}}
-    )
 
 
 def _aware(value: datetime) -> datetime:
@@ -297,9 +151,16 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotent: bool = True,
+        express: bool = False,
     ) -> bytes:
         resp = await self._transport.request(
-            method, path, bucket=bucket, idempotent=idempotent, params=params, body=body
+            method,
+            path,
+            bucket=bucket,
+            idempotent=idempotent,
+            params=params,
+            body=body,
+            express=express,
         )
         return resp.body
 
@@ -339,7 +200,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         the managed input's (a ManagedInput carries it; an id costs one GET, as in the SDK).
         """
         dir_path = one_of(dir_path, input_dir_path, "dir_path", "input_dir_path")
-        opts = _options_dict(options)
+        opts = options_dict(options)
         input_id: str | None = None
         inline: str | None = None
         if isinstance(input, ManagedInput) or managed_input_id is not None:
@@ -376,10 +237,10 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
             raise ConfigError("give dir_path= or input= / upload_id=, not both")
         if input is None and not upload_id and dir_path is None:
             raise InputError("no input: pass input=, dir_path=, upload_id= or managed_input_id=")
-        directory = _directory_input(input, dir_path)
-        prepared = _prepare_input(input) if input is not None and directory is None else None
+        directory = directory_input(input, dir_path)
+        prepared = prepare_input(input) if input is not None and directory is None else None
         fmt = directory[1] if directory else prepared.format if prepared else ContentFormat.json
-        config = _configuration(configuration, fmt)
+        config = run_configuration(configuration, fmt)
         if directory is not None:
             upload_id = await self._upload_directory(directory[0], compresslevel)
         elif not upload_id and prepared is not None and prepared.upload is not None:
@@ -398,10 +259,10 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
             raise ConfigError("managed_input_id must not be None")
         if configuration is not None:
             input_id = managed.id if isinstance(managed, ManagedInput) else managed
-            return validate_input_id(input_id), _configuration(configuration, ContentFormat.json)
+            return validate_input_id(input_id), run_configuration(configuration, ContentFormat.json)
         if not isinstance(managed, ManagedInput):
             managed = await self.managed_input(managed)
-        config = _configuration(None, ContentFormat.json)
+        config = run_configuration(None, ContentFormat.json)
         if managed.format is not None:
             config = RunConfiguration(format=managed.format)
         return managed.id, config
@@ -469,10 +330,10 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         upload id and content format."""
         if (input is None) == (dir_path is None):
             raise ConfigError("give input= or dir_path=")
-        directory = _directory_input(input, dir_path)
+        directory = directory_input(input, dir_path)
         if directory is not None:
             return await self._upload_directory(directory[0], compresslevel), directory[1]
-        prepared = _prepare_input(input)
+        prepared = prepare_input(input)
         data = prepared.upload if prepared.upload is not None else prepared.inline
         assert data is not None
         body = data if isinstance(data, bytes) else data.encode("utf-8")
@@ -556,28 +417,24 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
             result.output = await self._download_files(result.output, output_dir)
         return result
 
-    async def run_result_direct(
-        self, run_id: str, *, output_dir: str | PathLike[str] | None = None
-    ) -> RunResult:
+    async def run_result_direct(self, run_id: str) -> RunResult:
         """GET runs/{id} with no metadata read first: for a run believed final whose output is
         expected to be small JSON, one request that serves as its final status and its result.
-        A run not final yet comes back with its status (and no output). When the answer shows
-        an output that must come through `?format=url` (not JSON, or over 5 MiB and not
-        inline), that path follows, with the answer as the metadata."""
+        A run not final yet comes back with its status and no output. A JSON output the answer
+        leaves out for its size is then fetched through `?format=url`; a multi-file output is
+        not (its metadata is in the answer: `run_result(run_id, info=answer, output_dir=...)`
+        extracts it)."""
         raw = await self._call("GET", self._run_path(run_id), bucket="result")
         result = _parse(RunResult, raw, "run_result")
         result.console_url = self._console_url(result.id)
         meta = result.metadata
-        if not meta.run_is_finalized():
-            return result
-        inline_missing = result.output is None and meta.output_size > 0
-        if meta.output_type != ContentFormat.json or (
-            inline_missing and meta.output_size > INLINE_LIMIT
+        if (
+            meta.run_is_finalized()
+            and meta.output_type == ContentFormat.json
+            and result.output is None
+            and meta.output_size > INLINE_LIMIT
         ):
-            return await self.run_result(run_id, info=result, output_dir=output_dir)
-        run_type = meta.run_type
-        if run_type is not None and run_type.run_type == RunType.ensemble:
-            return await self.run_result(run_id, info=result, output_dir=output_dir)
+            return await self.run_result(run_id, info=result)
         return result
 
     async def _download_files(self, output: Any, output_dir: str | PathLike[str] | None) -> Any:
@@ -639,7 +496,8 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         params = {"pagereturn": "true"}
         if page_token:
             params["pagetoken"] = page_token
-        raw = await self._call("GET", f"{self._base}/runs", params=params)
+        # Express: a page stands for up to 50 status reads; it must not queue behind submits.
+        raw = await self._call("GET", f"{self._base}/runs", params=params, express=True)
         return _parse(RunsPage, raw, "list_runs")
 
     async def find_runs_by_name(
@@ -747,14 +605,14 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         if options is not None and run_options is not None:
             raise ConfigError("give options= or run_options=, not both")
         run_id = await self.new_run(
-            input,
-            instance_id,
-            name,
-            description,
-            upload_id,
-            options if options is not None else run_options,
-            configuration,
-            batch_experiment_id,
+            input=input,
+            instance_id=instance_id,
+            name=name,
+            description=description,
+            upload_id=upload_id,
+            options=options if options is not None else run_options,
+            configuration=configuration,
+            batch_experiment_id=batch_experiment_id,
             dir_path=dir_path,
             input_dir_path=input_dir_path,
             managed_input_id=managed_input_id,

@@ -11,6 +11,7 @@ from types import TracebackType
 
 import anyio.to_thread
 
+from asyncrun._tls import Verify, check_verify
 from asyncrun.application import AsyncApplication, validate_app_id
 from asyncrun.apps.management import list_application_pages
 from asyncrun.apps.models import Application
@@ -40,7 +41,9 @@ class AsyncClient:
 
     Credentials: `api_key` argument > NEXTMV_API_KEY > ~/.nextmv/config.yaml (profile from
     NEXTMV_PROFILE or `profile`); URL: `url` > NEXTMV_ENDPOINT > profile `endpoint` > the public
-    API. They are resolved when the context is entered; the profile file is read in a worker
+    API. `verify` says which TLS certificates to trust, as in httpx: True (the system's store,
+    honouring SSL_CERT_FILE), a CA bundle path, an ssl.SSLContext, or False (no checks). They are
+    resolved when the context is entered; the profile file is read in a worker
     thread, so entering never blocks the event loop. One aiohttp session (a pool of
     `limits.max_connections`) is opened on enter and closed on exit; the client can be shared by
     any number of tasks.
@@ -55,6 +58,7 @@ class AsyncClient:
         timeouts: Timeouts | None = None,
         limits: Limits | None = None,
         retry: RetryPolicy | None = None,
+        verify: Verify = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -65,6 +69,7 @@ class AsyncClient:
         self.timeouts = timeouts or Timeouts()
         self.limits = limits or Limits()
         self.retry = retry or RetryPolicy()
+        self._verify = check_verify(verify)
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -96,6 +101,7 @@ class AsyncClient:
             timeouts=self.timeouts,
             limits=self.limits,
             retry=self.retry,
+            verify=self._verify,
             clock=self._clock,
             sleep=self._sleep,
             rng=self._rng,

@@ -10,11 +10,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from asyncrun.errors import ConfigError
+from asyncrun.errors import ConfigError, redact_url
 
 __all__ = [
     "DEFAULT_URL",
@@ -25,6 +26,7 @@ __all__ = [
     "RateLimits",
     "RetryPolicy",
     "Timeouts",
+    "check_url",
     "needs_profile_file",
     "read_profile",
     "resolve_credentials",
@@ -149,10 +151,23 @@ class Credentials:
     url: str
 
 
-def _with_scheme(url: str) -> str:
+def check_url(url: str) -> str:
+    """The API base URL, checked: http or https (https:// is added when no scheme is given)
+    and a host. Raises ConfigError otherwise (the URL is shown without query or user info)."""
     url = url.strip()
-    if not url.startswith(("http://", "https://")):
+    if "://" not in url:
         url = "https://" + url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        raise ConfigError(f"invalid URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigError(
+            f"URL {redact_url(url)!r} must start with http:// or https://, not {parts.scheme}://"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"URL {redact_url(url)!r} has no host")
     return url
 
 
@@ -208,4 +223,4 @@ def resolve_credentials(
     endpoint = url or os.environ.get("NEXTMV_ENDPOINT") or data.get("endpoint") or DEFAULT_URL
     if not isinstance(endpoint, str) or not endpoint.strip():
         raise ConfigError("the endpoint in ~/.nextmv/config.yaml must be a string")
-    return Credentials(api_key=_Secret(key.strip()), url=_with_scheme(endpoint))
+    return Credentials(api_key=_Secret(key.strip()), url=check_url(endpoint))

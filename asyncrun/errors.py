@@ -6,6 +6,7 @@ AsyncrunError
   APIError
     APIConnectionError        could not connect / connection dropped (phase in the message)
       APITimeoutError         connect, read, or waiting for a pooled connection
+      CertificateVerifyError  the server's TLS certificate is not trusted (never retried)
     APIStatusError            a non-2xx answer: status_code, request_id, short body
       BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
       NotFoundError 404, ConflictError 409, UnprocessableEntityError 422,
@@ -14,6 +15,8 @@ AsyncrunError
   UploadError                 presigned PUT or GET failed (URL shown without its query string)
   RunError                    carries run_id and the last RunInformation
     RunFailedError, RunCanceledError, PollingTimeoutError
+  BatchAbortedError           a failure no scenario can get past stopped a batch (wrong key,
+                              unknown application, endpoint unreachable); `cause` is the error
 
 Messages never contain the API key or a presigned URL's query string: anything that builds
 an error from a URL passes it through `redact_url` first.
@@ -33,6 +36,8 @@ __all__ = [
     "AsyncrunError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchAbortedError",
+    "CertificateVerifyError",
     "ConfigError",
     "ConflictError",
     "InputError",
@@ -57,11 +62,12 @@ def redact_url(url: str) -> str:
     """The URL without query string, fragment or user info: what may appear in messages."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<unparseable url>"
     host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    if port is not None:
+        host = f"{host}:{port}"
     redacted = urlunsplit((parts.scheme, host, parts.path, "", ""))
     return redacted + ("?<redacted>" if parts.query else "")
 
@@ -126,6 +132,27 @@ class APITimeoutError(APIConnectionError):
     ) -> None:
         super().__init__(message, method=method, url=url)
         self.phase = phase
+
+
+class CertificateVerifyError(APIConnectionError):
+    """The server's TLS certificate could not be verified (unknown CA, wrong host name, expired).
+
+    Retrying cannot help, so it never is; the message says how to trust the server's CA.
+    `host` is the server that was refused, `reason` OpenSSL's words for why.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        reason: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.host = host
+        self.reason = reason
 
 
 class AmbiguousSubmitError(APIConnectionError):
@@ -263,3 +290,29 @@ class RunCanceledError(RunError):
 
 class PollingTimeoutError(RunError):
     """Polling gave up (max_duration or max_tries) before the run finished."""
+
+
+AbortReason = Literal["authentication", "unknown_application", "unreachable"]
+
+
+class BatchAbortedError(AsyncrunError):
+    """A failure that no scenario can get past stopped the batch at once: a refused API key
+    (401/403), an unknown application (404 on the application), or an endpoint that could not
+    be reached for a sustained time.
+
+    Nothing was canceled and no scenario was marked as failed for it: run the same batch again
+    with the same journal once the cause is fixed. `reason` names the failure, `hint` says what
+    to check, and `cause` (also `__cause__`) is the error that made it certain.
+    """
+
+    def __init__(
+        self, message: str, *, reason: AbortReason, hint: str, cause: BaseException
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason: AbortReason = reason
+        self.hint = hint
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.hint}"

@@ -19,10 +19,11 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from asyncrun.errors import APIConnectionError, PollingTimeoutError, RateLimitError, ServerError
+from asyncrun._retry import is_transient
+from asyncrun._types import Clock, Sleep
+from asyncrun.errors import PollingTimeoutError
 
 __all__ = [
-    "TRANSIENT_ERRORS",
     "PollOutcome",
     "PollingOptions",
     "backoff_delay",
@@ -33,13 +34,6 @@ __all__ = [
 logger = logging.getLogger("asyncrun")
 
 T = TypeVar("T")
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
-# Failures the transport already retried and may still heal: polling keeps going through them
-# until max_unreachable has passed since the last good answer.
-TRANSIENT_ERRORS = (APIConnectionError, ServerError, RateLimitError)
 
 
 class PollingOptions(BaseModel):
@@ -123,8 +117,10 @@ async def poll(
         polls += 1
         try:
             last = await fetch()
-        except TRANSIENT_ERRORS as exc:
-            if clock() - last_ok >= options.max_unreachable:
+        except Exception as exc:
+            # A failure the transport already retried may still heal: polling keeps going
+            # through it until max_unreachable has passed since the last good answer.
+            if not is_transient(exc) or clock() - last_ok >= options.max_unreachable:
                 raise
             logger.info("poll of run %s failed (%s); polling on", run_id, type(exc).__name__)
         else:

@@ -15,17 +15,15 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asyncrun._types import Clock, Sleep
 from asyncrun.config import Bucket, Rate, RateLimits, RetryPolicy
 
 __all__ = ["CoolDown", "RateLimiter", "TokenBucket"]
 
 logger = logging.getLogger("asyncrun")
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class _Grant:

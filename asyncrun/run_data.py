@@ -16,6 +16,7 @@ from typing import Any
 from asyncrun import payload
 from asyncrun._answers import loads, parse
 from asyncrun._app_core import AppCore, PathArg
+from asyncrun._retry import is_transient
 from asyncrun.config import Bucket
 from asyncrun.errors import ConfigError
 from asyncrun.models import (
@@ -25,7 +26,7 @@ from asyncrun.models import (
     TimestampedRunLog,
     WireModel,
 )
-from asyncrun.polling import TRANSIENT_ERRORS, PollingOptions, backoff_delay, check_budget
+from asyncrun.polling import PollingOptions, backoff_delay, check_budget
 
 __all__ = ["RunDataMixin", "one_of"]
 
@@ -117,8 +118,8 @@ class RunDataMixin:
             hint: float | None = None
             try:
                 raw = await self._call("GET", path, params={"since": token} if token else None)
-            except TRANSIENT_ERRORS:
-                if self._clock() - last_ok >= options.max_unreachable:
+            except Exception as exc:
+                if not is_transient(exc) or self._clock() - last_ok >= options.max_unreachable:
                     raise
             else:
                 last_ok = self._clock()

@@ -9,21 +9,22 @@ the client (connect failure, connect or pool timeout) or the server rejected it 
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import functools
 import logging
-import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any, Literal
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from asyncrun._retry import Failure, parse_retry_after, retry_delay, retrying
+from asyncrun._tls import Verify, ssl_setting
+from asyncrun._types import Clock, Sleep
 from asyncrun.config import Bucket, Limits, RetryPolicy, Timeouts, _Secret
 from asyncrun.errors import (
     AmbiguousSubmitError,
@@ -32,6 +33,7 @@ from asyncrun.errors import (
     APIStatusError,
     APITimeoutError,
     AsyncrunError,
+    CertificateVerifyError,
     ConfigError,
     RateLimitError,
     UploadError,
@@ -40,65 +42,16 @@ from asyncrun.errors import (
 )
 from asyncrun.ratelimit import RateLimiter
 
-__all__ = [
-    "BodyFactory",
-    "Response",
-    "Transport",
-    "full_jitter_delay",
-    "parse_retry_after",
-]
+__all__ = ["BodyFactory", "Response", "Transport"]
 
 logger = logging.getLogger("asyncrun")
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 BodyFactory = Callable[[], "bytes | aiohttp.payload.Payload"]
 
+EXPRESS_CONNECTIONS = 2
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _USER_AGENT = "asyncrun/0.1.0"
 _CHUNK = 64 * 1024
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date.
-
-    None for a missing or unusable value (empty, garbage, inf, nan); a negative delta or a date
-    in the past gives 0. The caller applies its cap.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        return _parse_http_date(text, time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _parse_http_date(text: str, now: float) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    try:
-        return max(0.0, when.timestamp() - now)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def full_jitter_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
-    """uniform(0, min(max_delay, initial_delay * 2**attempt)); safe for any attempt number."""
-    try:
-        ceiling = math.ldexp(policy.initial_delay, max(attempt, 0))
-    except OverflowError:
-        ceiling = math.inf
-    return rng.uniform(0.0, min(policy.max_delay, ceiling))
 
 
 @dataclass(frozen=True)
@@ -118,16 +71,6 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-request-id") or headers.get("request-id")
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """One failed attempt: the error to raise if it is the last, and how to retry it."""
-
-    error: AsyncrunError
-    retryable: bool
-    retry_after: float | None = None
-    rate_limited: bool = False
-
-
 Phase = Literal["connect", "read", "pool", "total"]
 
 
@@ -142,6 +85,7 @@ class Transport:
         timeouts: Timeouts,
         limits: Limits,
         retry: RetryPolicy,
+        verify: Verify = True,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -151,10 +95,14 @@ class Transport:
         self._timeouts = timeouts
         self._limits = limits
         self._retry = retry
+        self._verify = verify
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(limits.rate, retry, clock=clock, sleep=sleep)
         self._slots = asyncio.Semaphore(limits.max_connections)
+        # A few connections of their own for requests that answer for many (a page of the run
+        # list standing for up to 50 status reads): they never queue behind a submit storm.
+        self._express = asyncio.Semaphore(EXPRESS_CONNECTIONS)
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -177,7 +125,10 @@ class Transport:
     async def open(self) -> None:
         if self._session is not None and not self._session.closed:
             return
-        connector = aiohttp.TCPConnector(limit=self._limits.max_connections)
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections + EXPRESS_CONNECTIONS,
+            ssl=ssl_setting(self._verify),
+        )
         # No default headers: the Authorization header is added per API request only, so a
         # presigned transfer can never carry it.
         self._session = aiohttp.ClientSession(
@@ -207,22 +158,29 @@ class Transport:
         idempotent: bool,
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
+        express: bool = False,
     ) -> Response:
-        """Send an API request (path relative to the base URL) with retries; 2xx or an error."""
+        """Send an API request (path relative to the base URL) with retries; 2xx or an error.
+        `express`: on the few connections kept for requests that answer for many (it still
+        draws from its rate bucket)."""
         url = self._url(path, params)
-        for attempt in range(self._retry.max_attempts):
+        slots = self._express if express else self._slots
+
+        async def once() -> Response | Failure:
             grant = await self._limiter.acquire(bucket)
             try:
-                outcome = await self._attempt(method, url, body, idempotent)
+                outcome = await self._attempt(method, url, body, idempotent, slots)
             finally:
                 self._limiter.release(grant)
             if isinstance(outcome, Response):
                 self._limiter.cooldown.reset()
-                return outcome
-            if not outcome.retryable or attempt + 1 >= self._retry.max_attempts:
-                raise outcome.error
-            await self._before_retry(method, url, attempt, outcome)
-        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+            return outcome
+
+        return await retrying(
+            once,
+            attempts=self._retry.max_attempts,
+            pause=functools.partial(self._before_retry, method, url),
+        )
 
     def _url(self, path: str, params: Mapping[str, str] | None) -> URL:
         # Ids in `path` are already percent-escaped by the caller; keep them as they are.
@@ -238,42 +196,52 @@ class Transport:
         }
 
     async def _attempt(
-        self, method: str, url: URL, body: bytes | None, idempotent: bool
-    ) -> Response | _Failure:
+        self,
+        method: str,
+        url: URL,
+        body: bytes | None,
+        idempotent: bool,
+        slots: asyncio.Semaphore,
+    ) -> Response | Failure:
         # The hot path of every API call: plain try/finally and a URL redacted only when an
         # error needs it (a batch makes thousands of these calls a second).
         try:
-            await self._acquire_slot(method, url)
+            await self._acquire_slot(method, url, slots)
         except APITimeoutError as exc:  # no free connection slot: nothing was sent
-            return _Failure(exc, retryable=True)
+            return Failure(exc, retryable=True)
         try:
             async with self.session.request(
                 method, url, data=body, headers=self._api_headers()
             ) as resp:
                 response = Response(resp.status, resp.headers, await resp.read())
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return Failure(certificate_error(method, _shown(url), exc), retryable=False)
         except aiohttp.ClientConnectorError as exc:
-            return _Failure(_connect_error(method, _shown(url), exc), retryable=True)
+            return Failure(_connect_error(method, _shown(url), exc), retryable=True)
         except aiohttp.ConnectionTimeoutError:
-            return _Failure(_timeout(method, _shown(url), "connect"), retryable=True)
+            return Failure(_timeout(method, _shown(url), "connect"), retryable=True)
         except (TimeoutError, aiohttp.ClientError) as exc:
             error = _after_send_error(method, _shown(url), exc, idempotent)
-            return _Failure(error, idempotent)
+            return Failure(error, idempotent)
         finally:
-            self._slots.release()
+            slots.release()
         if 200 <= response.status < 300:
             return response
         return _status_failure(method, _shown(url), response, idempotent)
 
-    async def _acquire_slot(self, method: str, url: URL | str) -> None:
+    async def _acquire_slot(
+        self, method: str, url: URL | str, slots: asyncio.Semaphore | None = None
+    ) -> None:
         """Take a connection slot, waiting at most the pool timeout (APITimeoutError)."""
-        if not self._slots.locked():
-            await self._slots.acquire()  # free: returns without suspending
+        slots = self._slots if slots is None else slots
+        if not slots.locked():
+            await slots.acquire()  # free: returns without suspending
             return
         try:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
             # that arrives as the acquire completes, and the caller then runs on.
             async with asyncio.timeout(self._timeouts.pool):
-                await self._slots.acquire()
+                await slots.acquire()
         except TimeoutError:
             raise _timeout(method, _shown(url), "pool") from None
 
@@ -285,13 +253,11 @@ class Transport:
         finally:
             self._slots.release()
 
-    async def _before_retry(self, method: str, url: URL, attempt: int, failure: _Failure) -> None:
+    async def _before_retry(self, method: str, url: URL, attempt: int, failure: Failure) -> None:
         if failure.rate_limited:
             delay = self._limiter.cooldown.trigger(failure.retry_after)
-        elif failure.retry_after is not None:
-            delay = min(failure.retry_after, self._retry.max_retry_after)
         else:
-            delay = full_jitter_delay(self._retry, attempt, self._rng)
+            delay = retry_delay(self._retry, attempt, failure, self._rng)
         logger.warning(
             "retrying %s %s: attempt %d failed (%s), next in %.2f s",
             method,
@@ -322,15 +288,12 @@ class Transport:
         headers = {"Content-Length": str(size)}
         if content_type is not None:
             headers["Content-Type"] = content_type
-        for attempt in range(self._retry.max_attempts):
-            failure = await self._put_once(url, shown, body_factory, headers, limit)
-            if failure is None:
-                return
-            if not failure.retryable or attempt + 1 >= self._retry.max_attempts:
-                raise failure.error
-            delay = full_jitter_delay(self._retry, attempt, self._rng)
-            if failure.retry_after is not None:
-                delay = min(failure.retry_after, self._retry.max_retry_after)
+
+        async def once() -> Failure | None:
+            return await self._put_once(url, shown, body_factory, headers, limit)
+
+        async def pause(attempt: int, failure: Failure) -> None:
+            delay = retry_delay(self._retry, attempt, failure, self._rng)
             logger.warning(
                 "retrying upload to %s: attempt %d failed (%s), next in %.2f s",
                 shown,
@@ -340,6 +303,8 @@ class Transport:
             )
             await self._sleep(delay)
 
+        await retrying(once, attempts=self._retry.max_attempts, pause=pause)
+
     async def _put_once(
         self,
         url: str,
@@ -347,7 +312,7 @@ class Transport:
         body_factory: BodyFactory,
         headers: dict[str, str],
         limit: float,
-    ) -> _Failure | None:
+    ) -> Failure | None:
         timeout = aiohttp.ClientTimeout(total=limit, sock_connect=self._timeouts.connect)
         try:
             async with (
@@ -362,15 +327,17 @@ class Transport:
             ):
                 status, text = resp.status, await _short_text(resp)
         except APITimeoutError:
-            return _Failure(UploadError("upload waited too long for a connection", url=url), True)
+            return Failure(UploadError("upload waited too long for a connection", url=url), True)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return Failure(certificate_error("PUT", shown, exc), retryable=False)
         except (TimeoutError, aiohttp.ClientError) as exc:
-            return _Failure(UploadError(f"upload failed: {_reason(exc)}", url=url), True)
+            return Failure(UploadError(f"upload failed: {_reason(exc)}", url=url), True)
         if 200 <= status < 300:
             return None
         error = UploadError(
             f"upload rejected: {text}" if text else "upload rejected", url=url, status_code=status
         )
-        return _Failure(error, status in _RETRY_STATUSES)
+        return Failure(error, status in _RETRY_STATUSES)
 
     @asynccontextmanager
     async def stream_presigned(self, url: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -388,29 +355,30 @@ class Transport:
                     resp.close()
 
     async def _open_download(self, url: str, shown: str) -> aiohttp.ClientResponse:
-        for attempt in range(self._retry.max_attempts):
+        async def once() -> aiohttp.ClientResponse | Failure:
             try:
                 resp = await self.session.get(URL(url, encoded=True))
+            except aiohttp.ClientConnectorCertificateError as exc:
+                return Failure(certificate_error("GET", shown, exc), retryable=False)
             except (TimeoutError, aiohttp.ClientError) as exc:
-                error: UploadError = UploadError(f"download failed: {_reason(exc)}", url=url)
-                retryable = True
-            else:
-                if 200 <= resp.status < 300:
-                    return resp
-                text = await _short_text(resp)
-                resp.release()
-                error = UploadError(
-                    f"download rejected: {text}" if text else "download rejected",
-                    url=url,
-                    status_code=resp.status,
-                )
-                retryable = resp.status in _RETRY_STATUSES
-            if not retryable or attempt + 1 >= self._retry.max_attempts:
-                raise error
-            delay = full_jitter_delay(self._retry, attempt, self._rng)
-            logger.warning("retrying download from %s in %.2f s (%s)", shown, delay, error)
+                return Failure(UploadError(f"download failed: {_reason(exc)}", url=url), True)
+            if 200 <= resp.status < 300:
+                return resp
+            text = await _short_text(resp)
+            resp.release()
+            error = UploadError(
+                f"download rejected: {text}" if text else "download rejected",
+                url=url,
+                status_code=resp.status,
+            )
+            return Failure(error, retryable=resp.status in _RETRY_STATUSES)
+
+        async def pause(attempt: int, failure: Failure) -> None:
+            delay = retry_delay(self._retry, attempt, failure, self._rng)
+            logger.warning("retrying download from %s in %.2f s (%s)", shown, delay, failure.error)
             await self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return await retrying(once, attempts=self._retry.max_attempts, pause=pause)
 
 
 async def _chunks(resp: aiohttp.ClientResponse, url: str) -> AsyncIterator[bytes]:
@@ -444,6 +412,24 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
     return type(exc).__name__
+
+
+def certificate_error(
+    method: str, shown: str, exc: aiohttp.ClientConnectorCertificateError
+) -> CertificateVerifyError:
+    """One line: what failed (host, OpenSSL's reason) and how to trust the server's CA."""
+    cause = exc.certificate_error
+    reason = getattr(cause, "verify_message", None) or _reason(cause)
+    host = exc.host if exc.port in (None, 443) else f"{exc.host}:{exc.port}"
+    return CertificateVerifyError(
+        f"{method} {shown}: the TLS certificate of {host} is not trusted ({reason}); "
+        "trust its CA with --ca-file PATH, AsyncClient(verify=PATH) or SSL_CERT_FILE=PATH "
+        "(`asyncrun emulator --tls --ca-out PATH` writes the emulator's)",
+        host=host,
+        reason=reason,
+        method=method,
+        url=shown,
+    )
 
 
 def _connect_error(method: str, shown: str, exc: aiohttp.ClientConnectorError) -> APIError:
@@ -484,7 +470,7 @@ def _after_send_error(
     )
 
 
-def _status_failure(method: str, shown: str, response: Response, idempotent: bool) -> _Failure:
+def _status_failure(method: str, shown: str, response: Response, idempotent: bool) -> Failure:
     status = response.status
     text = response.body[:2000].decode("utf-8", "replace")
     kwargs: dict[str, Any] = {
@@ -498,7 +484,7 @@ def _status_failure(method: str, shown: str, response: Response, idempotent: boo
     message = f"{method} {shown} failed"
     if status == 429:
         error: APIStatusError = RateLimitError(message, retry_after=retry_after, **kwargs)
-        return _Failure(error, retryable=True, retry_after=retry_after, rate_limited=True)
+        return Failure(error, retryable=True, retry_after=retry_after, rate_limited=True)
     error = status_error_class(status)(message, **kwargs)
     retryable = idempotent and status in _RETRY_STATUSES
-    return _Failure(error, retryable=retryable, retry_after=retry_after)
+    return Failure(error, retryable=retryable, retry_after=retry_after)

@@ -42,6 +42,7 @@ import random
 import resource
 import statistics
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -71,17 +72,19 @@ def _emulator(profile: str, duration: tuple[float, float]) -> AbstractContextMan
     return emulator_process("--api-key", KEY, "--profile", profile, "--duration", low, high)
 
 
-def _scenarios(runs: int, tag: str, durations: tuple[float, float] | None) -> list[Any]:
+def _scenarios(
+    runs: int, tag: str, durations: tuple[float, float] | None, expected: dict[str, str]
+) -> Iterator[asyncrun.Scenario]:
+    """The scenarios, made as the batch pulls them (as a user's generator would); the digest
+    each output must carry goes into `expected`."""
     rng = random.Random(f"durations-{runs}")
-    scenarios = []
     for i in range(runs):
         options = {}
         if durations is not None:
             options["emulator.duration"] = f"{rng.uniform(*durations):.3f}"
-        scenarios.append(
-            asyncrun.Scenario(key=f"s{i:05d}", input={"bench": tag, "i": i}, options=options)
-        )
-    return scenarios
+        scenario = asyncrun.Scenario(key=f"s{i:05d}", input={"bench": tag, "i": i}, options=options)
+        expected[scenario.key] = input_digest(scenario.input)
+        yield scenario
 
 
 async def one_batch(
@@ -94,11 +97,14 @@ async def one_batch(
     durations: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     limits = asyncrun.Limits(max_connections=200, rate=preset)
-    scenarios = _scenarios(runs, tag, durations)
-    expected = {s.key: input_digest(s.input) for s in scenarios}
+    expected: dict[str, str] = {}
+    scenarios = _scenarios(runs, tag, durations, expected)
     counters = BatchCounters()
     wall0, t0, cpu0 = time.time(), time.monotonic(), time.process_time()
-    outcomes = []
+    # Kept of each outcome: what the report needs (a stream's consumer keeps no more; the
+    # client's memory is what is measured).
+    detected: dict[str, float] = {}
+    bad: list[str] = []
     async with asyncrun.AsyncClient(api_key=KEY, url=url, limits=limits) as client:
         app = client.application(APP)
         async for outcome in run_batch(
@@ -109,23 +115,21 @@ async def one_batch(
             adaptive_polling=adaptive,
             counters=counters,
         ):
-            outcomes.append(outcome)
+            if not outcome.ok or outcome.output["input_digest"] != expected[outcome.key]:
+                bad.append(outcome.key)
+            if outcome.detected_at is not None:
+                detected[outcome.run_name] = outcome.detected_at.timestamp()
     makespan = time.monotonic() - t0
     cpu = time.process_time() - cpu0
     stats = await get_json(url, "/_emulator/stats")
     run_log = await get_json(url, "/_emulator/runs")
     timeline = [r for r in run_log if r["name"].startswith(tag + "/")]
-    bad = [o.key for o in outcomes if not o.ok or o.output["input_digest"] != expected[o.key]]
     ended = {r["name"]: r["ended"] for r in timeline}
-    lags = [
-        o.detected_at.timestamp() - ended[o.run_name]
-        for o in outcomes
-        if o.detected_at is not None and ended.get(o.run_name) is not None
-    ]
+    lags = [seen - ended[name] for name, seen in detected.items() if ended.get(name) is not None]
     last_submitted = max(timeline, key=lambda r: r["created"])
     return {
         "runs": runs,
-        "outcomes": len(outcomes),
+        "outcomes": counters.finished,
         "wrong_or_failed": len(bad),
         "duplicates": sum(1 for n, c in stats["runs_per_name"].items() if c > 1),
         "makespan_s": makespan,

@@ -75,6 +75,10 @@ class PollEstimator:
         self._recent.append(seconds)
         bisect.insort(self._ordered, seconds)
 
+    def quantile(self, q: float) -> float:
+        """The q-quantile of the observed durations (0 before any was observed)."""
+        return quantile(self._ordered, q) if self._ordered else 0.0
+
     def ready(self) -> bool:
         return len(self._recent) >= self.min_samples
 

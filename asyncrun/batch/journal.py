@@ -25,12 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike, fspath
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from asyncrun.errors import ConfigError
 
-__all__ = ["STATES", "Journal", "JournalRow", "State", "utc_now"]
+__all__ = ["STATES", "Journal", "JournalRow", "State", "read_journal_meta", "utc_now"]
 
 T = TypeVar("T")
 State = Literal["pending", "submitting", "submitted", "terminal"]
@@ -74,6 +75,7 @@ _UPDATABLE = frozenset(
     }
 )
 _TIMES = ("submitted_at", "finished_at", "detected_at")
+_OUR_TABLES = frozenset({"scenarios", "meta"})
 
 
 def utc_now() -> datetime:
@@ -157,6 +159,7 @@ class Journal:
             raise ConfigError(f"cannot open journal {self.path!r}: {exc}") from None
         try:
             conn.row_factory = sqlite3.Row
+            _check_ours(conn, self.path)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
@@ -164,6 +167,9 @@ class Journal:
         except sqlite3.Error as exc:
             conn.close()
             raise ConfigError(f"{self.path!r} is not a usable journal: {exc}") from None
+        except ConfigError:
+            conn.close()
+            raise
         return conn
 
     async def __aenter__(self) -> Journal:
@@ -375,6 +381,41 @@ class Journal:
             return _row(found) if found is not None else None
 
         return await self._submit(op)
+
+
+def _check_ours(conn: sqlite3.Connection, path: str | None) -> None:
+    """Refuse an SQLite file of some other program (our tables must not be added to it)."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and not tables >= _OUR_TABLES:
+        raise ConfigError(
+            f"{path!r} is an SQLite database of another program, not an asyncrun journal"
+        )
+
+
+def read_journal_meta(path: str | PathLike[str]) -> dict[str, str]:
+    """The meta of the journal at `path`, read only ({} for an empty file or database).
+
+    Blocking (call it before the event loop starts, or in a thread). Raises ConfigError when
+    the file cannot be read, is not SQLite, or is another program's database.
+    """
+    shown = fspath(path)
+    try:
+        # Read-write without create: a read-only connection to a WAL journal would leave its
+        # -wal and -shm files behind; this one closes like a writer, having written nothing.
+        conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=rw", uri=True)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"cannot open journal {shown!r}: {exc}") from None
+    try:
+        _check_ours(conn, shown)
+        if "meta" not in {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }:
+            return {}
+        return {name: value for name, value in conn.execute("SELECT name, value FROM meta")}
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{shown!r} is not an asyncrun journal ({exc})") from None
+    finally:
+        conn.close()
 
 
 def command_of(meta: Mapping[str, str]) -> list[str] | None:

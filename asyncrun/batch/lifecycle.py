@@ -23,7 +23,7 @@ from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.scenario import Scenario, run_name
 from asyncrun.batch.schedule import PollSchedule
 from asyncrun.batch.submission import Submission, describe, read_with_retries
-from asyncrun.models import StatusV2
+from asyncrun.models import ContentFormat, RunResult, StatusV2
 from asyncrun.polling import PollingOptions
 
 __all__ = ["Lifecycle"]
@@ -160,12 +160,16 @@ class Lifecycle:
         location = None
         status = str(meta.status_v2)
         if meta.status_v2 == StatusV2.succeeded:
-            files_dir = results.files_dir(self.output_dir, scenario.key, meta.output_type)
-            result = await read_with_retries(
-                lambda: self.app.run_result(run_id, info=info, output_dir=files_dir),
-                self.polling,
-                self.rng,
-            )
+            if isinstance(info, RunResult) and meta.output_type == ContentFormat.json:
+                result = info  # the last poll was the result read
+            else:
+                files_dir = results.files_dir(self.output_dir, scenario.key, meta.output_type)
+                result = await read_with_retries(
+                    lambda: self.app.run_result(run_id, info=info, output_dir=files_dir),
+                    self.polling,
+                    self.rng,
+                )
+            self.schedule.saw_output(meta)
         if self.output_dir is not None:
             location = await results.write_result(
                 self.output_dir, scenario.key, run_id, status, result, error

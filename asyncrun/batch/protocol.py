@@ -13,8 +13,7 @@ from os import PathLike
 from typing import Any, Protocol
 
 from asyncrun.config import Limits
-from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult
-from asyncrun.polling import PollingOptions
+from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult, RunsPage
 
 __all__ = ["BatchApplication"]
 
@@ -52,17 +51,6 @@ class BatchApplication(Protocol):
         """Runs named `name`, newest first (reconciling a submission whose fate is unknown)."""
         ...
 
-    async def run_metadata_with_polling(
-        self,
-        run_id: str,
-        polling_options: PollingOptions | None = None,
-        /,
-        *,
-        first_poll_after: float | None = None,
-    ) -> RunInformation:
-        """Poll until the run is final."""
-        ...
-
     async def run_result(
         self,
         run_id: str,
@@ -72,6 +60,18 @@ class BatchApplication(Protocol):
         output_dir: str | PathLike[str] | None = None,
     ) -> RunResult:
         """The result of a final run (`info`: its metadata, already fetched while polling)."""
+        ...
+
+    async def run_metadata(self, run_id: str, /) -> RunInformation:
+        """One status read of one run (a poll no page answered)."""
+        ...
+
+    async def run_result_direct(self, run_id: str, /) -> RunResult:
+        """The result read with no metadata read first: a run's last poll and its result."""
+        ...
+
+    async def list_runs_page(self, page_token: str | None = None, /) -> RunsPage:
+        """One page of the application's runs, newest first: many runs' status at once."""
         ...
 
     async def cancel_run(self, run_id: str, /) -> None:

@@ -32,6 +32,7 @@ from asyncrun.batch.lifecycle import Lifecycle
 from asyncrun.batch.outcome import RunOutcome
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
+from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission
 from asyncrun.errors import ConfigError
 from asyncrun.polling import PollingOptions
@@ -62,8 +63,14 @@ class _Batch:
         self.counters = counters
         self.in_flight = InFlight()
         self.submission = Submission(app, journal, self.in_flight, polling=polling, rng=rng)
+        self.reads = StatusReads(app)
         self.schedule = PollSchedule(
-            polling, adaptive=adaptive, limits=app.limits, counters=counters, rng=rng
+            polling,
+            adaptive=adaptive,
+            limits=app.limits,
+            counters=counters,
+            rng=rng,
+            reads=self.reads,
         )
         self.lifecycle = Lifecycle(
             app,
@@ -222,6 +229,7 @@ async def _stream(
                 ),
                 batch.in_flight,
             )
+        await batch.reads.aclose()  # walks still under way answer no one now
 
 
 async def run_batch_all(

@@ -3,8 +3,16 @@
 The pause between two polls of a run is the estimator's advice (`estimator.py`, from the
 durations of the runs finished so far), shortened by spare capacity and lengthened by queueing
 (`pacing.py`, from the latency of the batch's own polls, measured from when each poll was due
-to its answer); without data yet, or with adaptive polling off, the backoff of the polling
-options alone.
+to its answer, less any time it waited for company); without data yet, or with adaptive
+polling off, the backoff of the polling options alone.
+
+How a poll is answered is `status_reads.py`'s business: a page of the run list shared with the
+other runs due at about the same time, or the run's own read. A run polls with a patience of
+half its pause (it may wait that long for company), and once the batch has seen that outputs
+are small JSON and the run is older than half the runs seen finishing, its poll is its result
+read (one request that is both its last status read and its result). A final status seen on a
+page is confirmed by the run's own read (the result read where it may be, else metadata); a page
+contradicted by that read is not trusted for the run again.
 """
 
 from __future__ import annotations
@@ -12,14 +20,18 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.estimator import PollEstimator
 from asyncrun.batch.pacing import PollPacer
 from asyncrun.batch.protocol import BatchApplication
+from asyncrun.batch.status_reads import News, StatusReads
+from asyncrun.batch.submission import read_with_retries
 from asyncrun.config import Limits
-from asyncrun.models import RunInformation
-from asyncrun.polling import PollingOptions, backoff_delay
+from asyncrun.errors import PollingTimeoutError
+from asyncrun.models import ContentFormat, Metadata, RunInformation
+from asyncrun.polling import PollingOptions, backoff_delay, poll
 
 __all__ = ["BATCH_POLLING", "PollSchedule"]
 
@@ -28,6 +40,25 @@ BATCH_POLLING = PollingOptions(
 )
 """Default polling of batch runs: until the estimator has data, a first poll after 1 s and a
 gentle backoff (sleeps of about 0.8, 1.4, 2.6, 5, 10 s)."""
+
+PATIENCE = 0.5  # share of its pause a run may wait for others to share a page with
+DIRECT_MAX_BYTES = 2**20  # outputs up to this size make the last poll the result read
+_LIKELY_OVER = 0.5  # a run older than this quantile of the observed durations is likely over
+
+
+@dataclass(eq=False, slots=True)
+class _Poll:
+    """One run's polling state (kept small: many thousands are in flight)."""
+
+    started: float
+    polls: int = 0
+    due: float | None = None  # when the poll answered now was due to be sent
+    pause: float = 0.0  # the pause before it
+    waited: float = 0.0  # how long it then waited for company
+
+
+def _is_final(news: News) -> bool:
+    return news.final
 
 
 class PollSchedule:
@@ -42,26 +73,90 @@ class PollSchedule:
         limits: Limits,
         counters: BatchCounters,
         rng: random.Random,
+        reads: StatusReads,
     ) -> None:
         self.polling = polling
         self.estimator = PollEstimator() if adaptive else None
         self.pacer = PollPacer(limits)
         self.counters = counters
         self.rng = rng
+        self.reads = reads
         self.draining = False
+        # None until a succeeded run's output was seen; then whether every one so far was JSON
+        # of at most DIRECT_MAX_BYTES (the result read may then serve as the last poll).
+        self.small_outputs: bool | None = None
 
     async def wait_final(
         self, app: BatchApplication, run_id: str, *, started: float, resumed: bool
     ) -> tuple[RunInformation, int]:
-        """Poll the run until it is final: its metadata and the number of polls made. `started`
-        is when the run was submitted (monotonic clock); a resumed run is polled at once."""
-        polls = [0]
-        options = self.polling.model_copy(
-            update={"sleep_duration_func": self._sleeper(started, polls)}
-        )
+        """Poll the run until it is final: its metadata (a RunResult when the last poll was
+        the result read) and the number of polls made. `started` is when the run was
+        submitted (monotonic clock); a resumed run is polled at once."""
+        self.reads.track(run_id, older=resumed)
+        try:
+            return await self._wait_final(app, run_id, _Poll(started), resumed)
+        finally:
+            self.reads.forget(run_id)
+
+    async def _wait_final(
+        self, app: BatchApplication, run_id: str, state: _Poll, resumed: bool
+    ) -> tuple[RunInformation, int]:
+        options = self.polling.model_copy(update={"sleep_duration_func": self._sleeper(state)})
         first = 0.0 if resumed else self._first_poll_after()
-        info = await app.run_metadata_with_polling(run_id, options, first_poll_after=first)
-        return info, polls[0] + 1
+        while True:
+            state.pause = first if first is not None else self.polling.initial_delay
+            outcome = await poll(
+                lambda: self._read(run_id, state),
+                _is_final,
+                options,
+                run_id=run_id,
+                first_poll_after=first,
+                sleep=lambda seconds: self.reads.sleep(run_id, seconds),
+                rng=self.rng,
+            )
+            state.polls += 1
+            news = outcome.value
+            if news is None:
+                raise PollingTimeoutError(
+                    f"polling of run {run_id} was stopped by stop() before the first poll",
+                    run_id=run_id,
+                )
+            if news.info is not None:
+                return news.info, state.polls
+            info = await self._confirm(app, run_id, state.started)
+            if info.metadata.run_is_finalized() or not outcome.done:
+                return info, state.polls
+            # The page said final and the run's own read says not: trust its reads only.
+            self.reads.unlist(run_id)
+            first = self.next_pause(time.monotonic() - state.started, state.polls)
+
+    async def _read(self, run_id: str, state: _Poll) -> News:
+        age = time.monotonic() - state.started
+        news = await self.reads.read(
+            run_id, direct=self._direct(age), patience=PATIENCE * state.pause
+        )
+        state.waited = news.waited
+        return news
+
+    async def _confirm(self, app: BatchApplication, run_id: str, started: float) -> RunInformation:
+        """The run's own read after a page showed it final (or polling was stopped)."""
+        if self.small_outputs:
+            return await read_with_retries(
+                lambda: app.run_result_direct(run_id), self.polling, self.rng
+            )
+        return await read_with_retries(lambda: app.run_metadata(run_id), self.polling, self.rng)
+
+    def _direct(self, age: float) -> bool:
+        """Whether the run's poll should be its result read: outputs are known small and the
+        run is older than most runs seen finishing."""
+        if not self.small_outputs or self.estimator is None or not self.estimator.ready():
+            return False
+        return age >= self.estimator.quantile(_LIKELY_OVER)
+
+    def saw_output(self, meta: Metadata) -> None:
+        """A succeeded run's output was read: whether outputs so far stay small JSON."""
+        small = meta.output_type == ContentFormat.json and meta.output_size <= DIRECT_MAX_BYTES
+        self.small_outputs = small if self.small_outputs is None else self.small_outputs and small
 
     def observe(self, server_seconds: float | None, seen_seconds: float) -> None:
         """A run finished: `server_seconds` its duration on the server, `seen_seconds` from
@@ -76,17 +171,15 @@ class PollSchedule:
     def _first_poll_after(self) -> float | None:
         return self.estimator.first_poll_after() if self.estimator is not None else None
 
-    def _sleeper(self, started: float, polls: list[int]) -> Callable[[], float]:
-        due: float | None = None  # when the poll answered now was due to be sent
-
+    def _sleeper(self, state: _Poll) -> Callable[[], float]:
         def next_sleep() -> float:
-            nonlocal due
-            polls[0] += 1
+            state.polls += 1
             now = time.monotonic()
-            if due is not None:
-                self.pacer.record_latency(now - due)
-            pause = self.next_pause(now - started, polls[0])
-            due = now + pause
+            if state.due is not None:
+                # Waiting for company was chosen, not suffered: it is no sign of load.
+                self.pacer.record_latency(max(0.0, now - state.due - state.waited))
+            pause = self.next_pause(now - state.started, state.polls)
+            state.due, state.pause = now + pause, pause
             return pause
 
         return next_sleep

@@ -13,6 +13,17 @@ requests each way costs:
 - every other due run gets its own read (metadata, or the result read when the caller expects
   the run to be final with a small output, so that one request is also its last).
 
+A run may be answered a little later for company (`patience`, a share of the pause it just
+slept): the due set is decided when the first of its runs has used half its patience, so runs
+whose schedules are not aligned still share a walk, and the other half is the walk's time. A
+run that expects to be final with a small output (`direct`) never waits and is never a walk's
+target: its own result read answers it in one request, which a page could only add to; it
+still takes an answer from a walk that passes it anyway.
+
+Pages come one after the other (each needs the last one's token), so a walk reaches deep runs
+late when the client or the server is busy: a run is only given to a walk that reaches it
+within its patience left plus about one page's latency (what its own read would take).
+
 A run's depth in the list is estimated from the order of submission (every run of ours
 submitted after it lies above it), scaled by the share of other runs (other batches, other
 users) seen interleaved on earlier pages, and corrected whenever a page shows the run itself. A
@@ -51,6 +62,7 @@ Status = StatusV2 | str
 _PAGE_SIZE = 50  # the cloud's documented page size; learned from full pages
 _MAX_WALKS = 4  # walks under way at once (each is sequential: a page needs the last token)
 _FRESH = 0.8  # a page counts as news for a run if seen after this share of its sleep
+_SMOOTHING = 0.3  # weight of the latest page in the page latency
 
 
 class StatusSource(Protocol):
@@ -71,6 +83,7 @@ class News:
     status: Status
     info: RunInformation | None = None
     result: RunResult | None = None
+    waited: float = 0.0  # seconds it waited for company before its read was under way
 
     @property
     def final(self) -> bool:
@@ -93,6 +106,12 @@ class _Run:
     waiter: asyncio.Future[News | _Single] | None = None  # wants news now
     walk: _Walk | None = None  # the walk that will answer it
     estimate: float = 0.0  # its depth as estimated for that walk
+    deadline: float = 0.0  # its answer may come this much later than its own read's
+    plan_at: float = 0.0  # it waits for company until then (half its patience: the walk
+    # that answers it needs the other half)
+    asked: float = 0.0  # when it asked for news ...
+    waited: float = 0.0  # ... and how long it then waited for company
+    direct: bool = False  # its own read is its result read: no walk is started for it
     sleeper: asyncio.Future[None] | None = None  # sleeping; resolved to wake it early
     fresh_after: float = math.inf  # a page seen after this moment is news
     seen: Status | None = None  # what the last page showed, and when
@@ -124,6 +143,7 @@ class StatusReads:
         clock: Callable[[], float] = time.monotonic,
         page_size: int = _PAGE_SIZE,
         max_walks: int = _MAX_WALKS,
+        page_latency: float | None = None,
     ) -> None:
         self._app = app
         self._clock = clock
@@ -134,7 +154,10 @@ class StatusReads:
         self._pending: dict[str, _Run] = {}  # want news, not yet given a way to get it
         self._walks: list[_Walk] = []
         self._planned = False
+        self._timer: asyncio.TimerHandle | None = None
         self._interleave = 1.0  # list items per run of ours (other runs sit in between)
+        # Seconds a page takes to come back (smoothed); None: not timed yet.
+        self._latency = page_latency
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ runs
@@ -163,6 +186,9 @@ class StatusReads:
 
     async def aclose(self) -> None:
         """Stop the walks under way (their runs' readers are cancelled with the batch)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         walks, self._walks = self._walks, []
         for walk in walks:
             if walk.task is not None:
@@ -191,16 +217,23 @@ class StatusReads:
             handle.cancel()
             run.sleeper = None
 
-    async def read(self, run_id: str, *, direct: bool = False) -> News:
+    async def read(self, run_id: str, *, direct: bool = False, patience: float = 0.0) -> News:
         """The run's status now: from a page seen since most of its sleep went by, else from a
         page of a walk, else from its own read (the result read when `direct`: the caller
-        expects the run final and its output small, so that read is also its last)."""
+        expects the run final and its output small, so that read is also its last). It may
+        wait up to `patience` seconds for other runs to share a walk with."""
         run = self._runs[run_id]
         seen = run.seen
         if seen is not None and (seen in TERMINAL_STATUSES or run.seen_at >= run.fresh_after):
             run.seen = None
             self.stats["from_pages"] += 1
             return News(seen)
+        run.direct = direct
+        run.asked = self._clock()
+        run.waited = 0.0
+        patience = 0.0 if direct else max(0.0, patience)
+        run.deadline = run.asked + patience
+        run.plan_at = run.asked + patience / 2
         answer: News | _Single = _SINGLE
         if run.listed:
             waiter: asyncio.Future[News | _Single] = asyncio.get_running_loop().create_future()
@@ -218,13 +251,14 @@ class StatusReads:
         if isinstance(answer, News):
             self.stats["from_pages"] += 1
             run.seen = None
-            return answer
+            return News(answer.status, waited=run.waited)
         self.stats["single_reads"] += 1
+        waited = run.waited
         if direct:
             result = await self._app.run_result_direct(run_id)
-            return News(result.metadata.status_v2, info=result, result=result)
+            return News(result.metadata.status_v2, info=result, result=result, waited=waited)
         info = await self._app.run_metadata(run_id)
-        return News(info.metadata.status_v2, info=info)
+        return News(info.metadata.status_v2, info=info, waited=waited)
 
     # ------------------------------------------------------------------ planning
 
@@ -235,33 +269,59 @@ class StatusReads:
             asyncio.get_running_loop().call_soon(self._plan)
 
     def _plan(self) -> None:
-        """Give every run that wants news a way to get it: a walk (under way or new) where that
-        costs fewer requests than reading each, else its own read."""
+        """Give the runs that want news a way to get it. A run a walk under way will pass is
+        given to that walk at once. The others wait until the first of them runs out of
+        patience; then walks (extended, or new) answer those that costs fewer requests for,
+        and the runs out of patience that are left read for themselves."""
         self._planned = False
-        pending = [(rid, run) for rid, run in self._pending.items() if run.walk is None]
-        self._pending.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = self._clock()
         rest: list[tuple[float, str, _Run]] = []
-        for run_id, run in pending:
+        for run_id, run in list(self._pending.items()):
             if run.waiter is None or run.waiter.done():
+                del self._pending[run_id]
                 continue
-            walk = self._free_ride(run)
+            walk = self._free_ride(run, now)
             if walk is not None:
+                del self._pending[run_id]
                 self._assign(walk, run_id, run, self._depth(run, walk.total))
+            elif run.direct:
+                del self._pending[run_id]
+                self._answer(run, _SINGLE)
             else:
                 rest.append((self._depth(run, self._submitted), run_id, run))
+        if not rest:
+            return
+        first = min(run.plan_at for _, _, run in rest)
+        if first > now:
+            self._wake_at(first - now)
+            return
         rest.sort(key=lambda item: item[0])
         while rest:
-            choice = self._best_walk(rest)
+            choice = self._best_walk(rest, now)
             if choice is None:
                 break
             walk, start, count = choice
             for _, run_id, run in rest[start : start + count]:
+                del self._pending[run_id]
                 self._assign(walk, run_id, run, self._depth(run, walk.total))
             del rest[start : start + count]
             if walk.task is None:
                 self._start(walk)
-        for _, _, run in rest:
-            _answer(run, _SINGLE)
+        waiting = []
+        for _, run_id, run in rest:
+            if run.plan_at <= now:
+                del self._pending[run_id]
+                self._answer(run, _SINGLE)
+            else:
+                waiting.append(run.plan_at)
+        if waiting:  # patience left: they are planned again at the first deadline
+            self._wake_at(min(waiting) - now)
+
+    def _wake_at(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(delay, self._plan_soon)
 
     def _depth(self, run: _Run, total: int) -> float:
         """Where the run should be in a list taken when `total` runs of ours were submitted."""
@@ -269,21 +329,39 @@ class StatusReads:
             return run.depth + max(0, total - run.depth_total) * self._interleave
         return max(0, total - run.seq) * self._interleave
 
-    def _free_ride(self, run: _Run) -> _Walk | None:
-        """A walk under way that will pass the run anyway (the one closest to it)."""
+    def _free_ride(self, run: _Run, now: float) -> _Walk | None:
+        """A walk under way that will pass the run anyway, soon enough (the closest one)."""
         best: _Walk | None = None
         for walk in self._walks:
             depth = self._depth(run, walk.total)
-            if walk.position <= depth <= walk.target and (
-                best is None or walk.position > best.position
+            if (
+                walk.position <= depth <= walk.target
+                and self._reach_time(walk, depth) <= self._budget(run, now)
+                and (best is None or walk.position > best.position)
             ):
                 best = walk
         return best
 
-    def _best_walk(self, rest: list[tuple[float, str, _Run]]) -> tuple[_Walk, int, int] | None:
+    def _reach_time(self, walk: _Walk, depth: float) -> float:
+        """Seconds until the walk's page with `depth` on it is answered (pages go one by one;
+        until a page was timed, only the next one is taken to come at once)."""
+        pages = math.floor((depth - walk.position) / self._page) + 1
+        if self._latency is None:
+            return 0.0 if pages <= 1 else math.inf
+        return pages * self._latency
+
+    def _budget(self, run: _Run, now: float) -> float:
+        """How long a walk may take to answer the run: its patience left plus the time its own
+        read would take (about one page's)."""
+        return max(0.0, run.deadline - now) + (self._latency or 0.0)
+
+    def _best_walk(
+        self, rest: list[tuple[float, str, _Run]], now: float
+    ) -> tuple[_Walk, int, int] | None:
         """The walk (one under way, extended, or a new one from the top) and the slice of
         `rest` (sorted by depth) it should answer that saves the most requests over reading
-        each run; None when no walk saves any."""
+        each run; None when no walk saves any. A walk reaches deep runs late (each page waits
+        for the one before): the slice ends where a run would wait longer than its budget."""
         best: tuple[int, _Walk, int, int] | None = None
         candidates = list(self._walks)
         if len(self._walks) < self._max_walks:
@@ -294,15 +372,24 @@ class StatusReads:
             start = 0
             while start < len(rest) and rest[start][0] - shift < walk.position:
                 start += 1  # passed already: only a later walk can see these
-            for count, (estimate, _, _) in enumerate(rest[start:], 1):
+            for count, (estimate, _, run) in enumerate(rest[start:], 1):
                 depth = estimate - shift
+                if self._reach_time(walk, depth) > self._budget(run, now):
+                    break
                 pages = math.ceil((depth - reach) / self._page) if depth > reach else 0
                 saving = count - pages
                 if saving > 0 and (best is None or saving > best[0]):
                     best = (saving, walk, start, count)
         return None if best is None else best[1:]
 
+    def _answer(self, run: _Run, answer: News | _Single) -> None:
+        if run.waiter is not None and not run.waiter.done():
+            if run.walk is None:  # told to read for itself: its wait for company ends now
+                run.waited = self._clock() - run.asked
+            run.waiter.set_result(answer)
+
     def _assign(self, walk: _Walk, run_id: str, run: _Run, depth: float) -> None:
+        run.waited = self._clock() - run.asked
         run.walk = walk
         run.estimate = depth
         walk.waiting.add(run_id)
@@ -318,9 +405,15 @@ class StatusReads:
         token: str | None = None
         try:
             while walk.waiting:
+                asked = self._clock()
                 page = await self._app.list_runs_page(token)
+                took = self._clock() - asked
+                last = took if self._latency is None else self._latency
+                self._latency = last + _SMOOTHING * (took - last)
                 self.stats["pages"] += 1
                 self._observe(walk, page)
+                if self._pending:
+                    self._plan_soon()  # runs waiting for company may ride this walk
                 token = page.next_page_token or None
                 if token is None:
                     break
@@ -337,7 +430,7 @@ class StatusReads:
             for run_id in list(walk.waiting):
                 run = self._runs.get(run_id)
                 if run is not None:
-                    _answer(run, _SINGLE)
+                    self._answer(run, _SINGLE)
             walk.waiting.clear()
 
     def _observe(self, walk: _Walk, page: RunsPage) -> None:
@@ -352,7 +445,7 @@ class StatusReads:
             run.seen, run.seen_at = item.status_v2, now
             run.depth, run.depth_total = walk.position + index, walk.total
             if run.waiter is not None and not run.waiter.done():
-                _answer(run, News(item.status_v2))
+                self._answer(run, News(item.status_v2))
             elif item.status_v2 in TERMINAL_STATUSES and run.sleeper is not None:
                 self.stats["woken"] += 1
                 _wake(run.sleeper)
@@ -371,12 +464,7 @@ class StatusReads:
             elif run.estimate < limit:
                 walk.waiting.discard(run_id)
                 self.stats["missed"] += 1
-                _answer(run, _SINGLE)
-
-
-def _answer(run: _Run, answer: News | _Single) -> None:
-    if run.waiter is not None and not run.waiter.done():
-        run.waiter.set_result(answer)
+                self._answer(run, _SINGLE)
 
 
 def _wake(sleeper: asyncio.Future[None]) -> None:

@@ -17,16 +17,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from asyncrun._retry import Failure, no_pause, retry_transient, retrying
 from asyncrun.batch.interrupts import InFlight
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.scenario import Scenario
 from asyncrun.errors import (
     AmbiguousSubmitError,
-    APIConnectionError,
     AsyncrunError,
     ConfigError,
-    RateLimitError,
     ServerError,
 )
 from asyncrun.polling import PollingOptions, backoff_delay
@@ -39,7 +38,6 @@ T = TypeVar("T")
 _SUBMIT_ATTEMPTS = 5
 _READ_ATTEMPTS = 5
 _LOOKUP_MARGIN = timedelta(minutes=10)  # clock skew allowed between us and the server
-_TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
 
 
 class Submission:
@@ -87,7 +85,9 @@ class Submission:
     ) -> tuple[str, datetime, int]:
         """Create the run of `scenario` under `name`: (run id, submitted at, attempts so far)."""
         kwargs = await _run_arguments(scenario)
-        for _ in range(_SUBMIT_ATTEMPTS):
+
+        async def once() -> str | Failure:
+            nonlocal attempts
             attempts += 1
             asked = utc_now()
             # Durable before the POST: a crash from here on is reconciled by name.
@@ -95,25 +95,28 @@ class Submission:
             # Until its fate is known, an interrupt with "cancel" looks this run up by name.
             self.in_flight.asking(scenario.key, name, asked)
             try:
-                run_id = await self.app.new_run(name=name, **kwargs)
+                return await self.app.new_run(name=name, **kwargs)
             except (AmbiguousSubmitError, ServerError) as exc:
                 logger.info("submit of %s was ambiguous (%s): looking it up", name, exc)
                 found = await self.lookup_twice(name, asked, attempts)
-                if found is None:
-                    continue
-                run_id = found[0]
             except Exception as exc:
                 # A definite refusal: no run exists, so the next attempt may submit again.
                 self.in_flight.answered(scenario.key)
                 await self.journal.update(scenario.key, state="pending", error=describe(exc))
                 raise
-            self.in_flight.known(scenario.key, run_id)
-            submitted = utc_now()
-            await self.journal.update(
-                scenario.key, state="submitted", run_id=run_id, submitted_at=submitted
-            )
-            return run_id, submitted, attempts
-        raise AsyncrunError(f"run {name!r} could not be submitted after {attempts} attempts")
+            if found is not None:
+                return found[0]
+            # Not found after the lookup's own pause: no run exists, submit again at once.
+            error = AsyncrunError(f"run {name!r} could not be submitted after {attempts} attempts")
+            return Failure(error, retryable=True)
+
+        run_id = await retrying(once, attempts=_SUBMIT_ATTEMPTS, pause=no_pause)
+        self.in_flight.known(scenario.key, run_id)
+        submitted = utc_now()
+        await self.journal.update(
+            scenario.key, state="submitted", run_id=run_id, submitted_at=submitted
+        )
+        return run_id, submitted, attempts
 
     async def lookup_twice(
         self, name: str, since: datetime | None, attempt: int
@@ -151,14 +154,11 @@ async def read_with_retries(
 ) -> T:
     """A read the transport does not retry (a 500 answer) is retried here: the run is done
     and its result must not be lost to one bad answer."""
-    for attempt in range(1, _READ_ATTEMPTS + 1):
-        try:
-            return await read()
-        except _TRANSIENT:
-            if attempt == _READ_ATTEMPTS:
-                raise
-            await asyncio.sleep(backoff_delay(polling, attempt, rng))
-    raise AssertionError("unreachable")
+
+    async def pause(attempt: int, failure: Failure) -> None:
+        await asyncio.sleep(backoff_delay(polling, attempt + 1, rng))
+
+    return await retry_transient(read, attempts=_READ_ATTEMPTS, pause=pause)
 
 
 def describe(exc: BaseException) -> str:

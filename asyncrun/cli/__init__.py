@@ -1,32 +1,103 @@
-"""The `asyncrun` command line: one sub-module per command group, registered here."""
+"""The `asyncrun` command line: one sub-module per command group, registered here.
+
+`main` owns what every command shares: parsing (one-line usage errors), the command's
+`check` before anything is sent or drawn, log output (-v / -q), and one line instead of a
+traceback for every error, with the exit codes of `asyncrun.cli.args`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from asyncrun.cli import apps_cmd, batch_cmd, demo_cmd, emulator_cmd, run_cmd
+from asyncrun.cli.args import (
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandParser,
+    HelpFormatter,
+)
+from asyncrun.cli.log_output import log_output
+from asyncrun.errors import (
+    AsyncrunError,
+    BatchAbortedError,
+    CertificateVerifyError,
+    ConfigError,
+    InputError,
+)
 
-# Each command module has `register(subparsers)`, which adds its parser and sets `func`
-# (argparse.Namespace -> exit code).
+# Each command module has `register(subparsers)`, which adds its parser (through
+# `args.new_command`) and sets `func` (argparse.Namespace -> exit code) and, optionally,
+# `check` (argparse.Namespace -> None, raises ConfigError).
 _COMMAND_MODULES = [apps_cmd, batch_cmd, demo_cmd, emulator_cmd, run_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="asyncrun", description="High-concurrency batch runs on Nextmv Cloud."
+    parser = CommandParser(
+        prog="asyncrun",
+        description="High-concurrency batch runs on Nextmv Cloud, and a local emulator of it.",
+        formatter_class=HelpFormatter,
+        epilog="`asyncrun COMMAND --help` shows a command's options and examples.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _COMMAND_MODULES:
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    code: int = args.func(args)
-    return code
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named by the command they were given to, not by `asyncrun`
+            prog = f"{parser.prog} {args.command}"
+            print(
+                f"{prog}: unrecognized arguments: {' '.join(extra)} (see {prog} --help)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    except SystemExit as exc:  # --help (0) or a usage error, already printed on one line
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    with log_output(args.verbose, args.quiet):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    prog = f"asyncrun {args.command}"
+    try:
+        if args.check is not None:
+            args.check(args)
+        code: int = args.func(args)
+        return code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BatchAbortedError as exc:
+        print(f"{prog}: stopped: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ABORTED
+    except (ConfigError, InputError, CertificateVerifyError) as exc:
+        # An untrusted certificate is set-up, like a bad argument: fixed by --ca-file, not time.
+        print(f"{prog}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (AsyncrunError, OSError) as exc:
+        print(f"{prog}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:
+        if args.verbose >= 2:
+            traceback.print_exc()
+        print(
+            f"{prog}: unexpected error {type(exc).__name__}: {_one_line(exc)} "
+            "(-vv shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,11 @@ from rich.console import Console
 
 from asyncrun.application import AsyncApplication
 from asyncrun.apps.models import InstanceConfiguration
-from asyncrun.batch.scenario import parse_assignment
-from asyncrun.cli.common import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    add_client_arguments,
-    client_from_args,
-)
+from asyncrun.cli.args import app_id, assignment, new_command, non_empty
+from asyncrun.cli.common import add_client_arguments, check_client_arguments, client_from_args
 from asyncrun.client import AsyncClient
-from asyncrun.errors import AsyncrunError, ConfigError, InputError
 
 Action = Callable[[AsyncClient, argparse.Namespace], Awaitable[Any]]
-_EXIT_USAGE = 2
 
 
 def register(subparsers: Any) -> None:
@@ -37,43 +30,73 @@ def register(subparsers: Any) -> None:
     _register_instance(subparsers)
 
 
-def _group(subparsers: Any, name: str, help: str) -> Any:
-    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help)
-    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+def _group(subparsers: Any, name: str, help: str, examples: Sequence[str]) -> Any:
+    parser = new_command(subparsers, name, help=help, examples=examples)
+    return parser.add_subparsers(
+        dest=f"{name}_command",
+        required=True,
+        metavar="ACTION",
+        help=f"what to do (`asyncrun {name} ACTION --help` for its options)",
+    )
 
 
 def _action(
-    group: Any, name: str, help: str, action: Action, *, app_id: bool = True
+    group: Any,
+    name: str,
+    help: str,
+    action: Action,
+    *,
+    with_app: bool = True,
+    examples: Sequence[str] = (),
 ) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = group.add_parser(name, help=help, description=help)
-    if app_id:
-        parser.add_argument("--app-id", required=True, help="the application id")
+    parser = new_command(group, name, help=help, examples=examples)
+    if with_app:
+        parser.add_argument("--app-id", type=app_id, required=True, help="the application id")
     add_client_arguments(parser)
-    parser.set_defaults(func=lambda args: _execute(action, args))
+    parser.set_defaults(func=lambda args: _execute(action, args), check=check_client_arguments)
     return parser
 
 
 def _texts(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--name", default=None, help="a name (default: the id)")
-    parser.add_argument("--description", default=None)
+    parser.add_argument("--name", type=non_empty, default=None, help="a name (default: the id)")
+    parser.add_argument("--description", default=None, help="a description")
 
 
 def _register_app(subparsers: Any) -> None:
     group = _group(
-        subparsers, "app", "custom apps: create, get, list, update, delete, push, promote"
+        subparsers,
+        "app",
+        "custom apps: create, get, list, update, delete, push, promote",
+        [
+            "asyncrun app create --app-id knapsack",
+            "asyncrun app push --app-id knapsack --app-dir examples/knapsack",
+            "asyncrun app promote --app-id knapsack --version-id v1 --instance-id stable",
+        ],
     )
-    p = _action(group, "create", "create an application (prints it as JSON)", _app_create)
+    p = _action(
+        group,
+        "create",
+        "create an application (prints it as JSON)",
+        _app_create,
+        examples=["asyncrun app create --app-id knapsack --name Knapsack"],
+    )
     _texts(p)
-    p.add_argument("--default-instance-id", default=None)
+    p.add_argument("--default-instance-id", default=None, help="runs without --instance-id go here")
     _action(group, "get", "print an application as JSON", _app_get)
-    _action(group, "list", "print every application as a JSON list", _app_list, app_id=False)
+    _action(group, "list", "print every application as a JSON list", _app_list, with_app=False)
     p = _action(
         group, "update", "change an application's name, description or default", _app_update
     )
     _texts(p)
     p.add_argument("--default-instance-id", default=None, help="runs without --instance-id go here")
     _action(group, "delete", "delete an application", _app_delete)
-    p = _action(group, "push", "package --app-dir as its app.yaml says and push it", _app_push)
+    p = _action(
+        group,
+        "push",
+        "package --app-dir as its app.yaml says and push it (devint runs it then)",
+        _app_push,
+        examples=["asyncrun app push --app-id knapsack --app-dir examples/knapsack"],
+    )
     p.add_argument(
         "--app-dir", type=Path, default=Path("."), help="the app's directory (default .)"
     )
@@ -83,44 +106,69 @@ def _register_app(subparsers: Any) -> None:
         "a new version from the current binary, on the default instance or --instance-id "
         "(created if missing, then the default); prints the instance",
         _app_promote,
+        examples=["asyncrun app promote --app-id knapsack --version-id v2 --instance-id stable"],
     )
-    p.add_argument("--version-id", required=True)
+    p.add_argument("--version-id", required=True, help="the version id")
     p.add_argument("--name", default=None, help="the version's name (default: its id)")
-    p.add_argument("--instance-id", default=None)
+    p.add_argument(
+        "--instance-id",
+        default=None,
+        help="the instance to promote to, created if missing, then the default "
+        "(default: the app's default instance)",
+    )
 
 
 def _register_version(subparsers: Any) -> None:
-    group = _group(subparsers, "version", "versions of an app: create, get, list, update, delete")
+    group = _group(
+        subparsers,
+        "version",
+        "versions of an app: create, get, list, update, delete",
+        ["asyncrun version create --app-id knapsack --version-id v2"],
+    )
     p = _action(group, "create", "a version pinning the app's current binary", _version_create)
     p.add_argument("--version-id", default=None, help="the id (default: generated)")
     _texts(p)
     p = _action(group, "get", "print a version as JSON", _version_get)
-    p.add_argument("--version-id", required=True)
+    p.add_argument("--version-id", required=True, help="the version id")
     _action(group, "list", "print the app's versions as a JSON list", _version_list)
     p = _action(group, "update", "change a version's name or description", _version_update)
-    p.add_argument("--version-id", required=True)
+    p.add_argument("--version-id", required=True, help="the version id")
     _texts(p)
     p = _action(group, "delete", "delete a version no instance uses", _version_delete)
-    p.add_argument("--version-id", required=True)
+    p.add_argument("--version-id", required=True, help="the version id")
 
 
 def _register_instance(subparsers: Any) -> None:
-    group = _group(subparsers, "instance", "instances of an app: create, get, list, update, delete")
-    p = _action(group, "create", "an instance running --version-id", _instance_create)
+    group = _group(
+        subparsers,
+        "instance",
+        "instances of an app: create, get, list, update, delete",
+        ["asyncrun instance update --app-id knapsack --instance-id candidate --version-id v2"],
+    )
+    p = _action(
+        group,
+        "create",
+        "an instance running --version-id",
+        _instance_create,
+        examples=[
+            "asyncrun instance create --app-id knapsack --instance-id candidate "
+            "--version-id v2 --option duration=5"
+        ],
+    )
     p.add_argument("--instance-id", default=None, help="the id (default: generated)")
-    p.add_argument("--version-id", required=True)
+    p.add_argument("--version-id", required=True, help="the version id")
     _texts(p)
     _instance_options(p)
     p = _action(group, "get", "print an instance as JSON", _instance_get)
-    p.add_argument("--instance-id", required=True)
+    p.add_argument("--instance-id", required=True, help="the instance id")
     _action(group, "list", "print the app's instances as a JSON list", _instance_list)
     p = _action(group, "update", "point an instance at a version, rename it", _instance_update)
-    p.add_argument("--instance-id", required=True)
-    p.add_argument("--version-id", default=None)
+    p.add_argument("--instance-id", required=True, help="the instance id")
+    p.add_argument("--version-id", default=None, help="the version to run (default: unchanged)")
     _texts(p)
     _instance_options(p)
     p = _action(group, "delete", "delete an instance (not the app's default)", _instance_delete)
-    p.add_argument("--instance-id", required=True)
+    p.add_argument("--instance-id", required=True, help="the instance id")
 
 
 def _instance_options(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +176,7 @@ def _instance_options(parser: argparse.ArgumentParser) -> None:
         "--option",
         action="append",
         metavar="K=V",
+        type=assignment,
         help="a default run option of the instance (repeatable; replaces the instance's options)",
     )
 
@@ -136,17 +185,9 @@ def _instance_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _execute(action: Action, args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
-    try:
-        return asyncio.run(_with_client(action, args))
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except (ConfigError, InputError) as exc:
-        console.print(f"[red]asyncrun: {exc}[/]", highlight=False)
-        return _EXIT_USAGE
-    except AsyncrunError as exc:
-        console.print(f"[red]asyncrun: {exc}[/]", highlight=False)
-        return EXIT_FAILED
+    """Errors are main's to show: ConfigError and InputError exit 2, API errors 1."""
+    code: int = asyncio.run(_with_client(action, args))
+    return code
 
 
 async def _with_client(action: Action, args: argparse.Namespace) -> int:
@@ -173,7 +214,7 @@ def _app(client: AsyncClient, args: argparse.Namespace) -> AsyncApplication:
 def _configuration(args: argparse.Namespace) -> InstanceConfiguration | None:
     if not args.option:
         return None
-    return InstanceConfiguration(options=dict(parse_assignment(o) for o in args.option))
+    return InstanceConfiguration(options=dict(args.option))
 
 
 def _done(message: str) -> None:

@@ -14,14 +14,25 @@ from rich.table import Table
 from asyncrun import _runtime
 from asyncrun.batch.interrupts import cancel_journal_rows
 from asyncrun.batch.journal import Journal, command_of
+from asyncrun.cli.args import (
+    EXIT_FAILED,
+    app_id,
+    assignment,
+    batch_tag,
+    check_batch_journal,
+    check_existing_journal,
+    check_out_dir,
+    grid_axis,
+    new_command,
+    non_empty,
+    positive_int,
+)
 from asyncrun.cli.common import (
-    EXIT_INTERRUPTED,
     add_client_arguments,
-    check_positive,
+    check_client_arguments,
     client_from_args,
     count_scenarios,
     execute_batch,
-    fail,
     resume_command,
     scenario_factory,
 )
@@ -34,34 +45,94 @@ def register(subparsers: Any) -> None:
     _register_cancel(subparsers)
 
 
+_BATCH_EXAMPLES = (
+    "asyncrun batch --app-id my-app inputs/*.json --journal sweep.db --out results/",
+    "asyncrun batch --app-id my-app instances/ sweep.jsonl --grid solve.duration=10s,30s \\",
+    "    --grid seed=1,2 --max-in-flight 200 --journal sweep.db --out results/",
+    "NEXTMV_API_KEY=any asyncrun batch --app-id my-app inputs/ --journal j.db --out out/ \\",
+    "    --url http://127.0.0.1:8710 --limits unlimited     # against `asyncrun emulator`",
+    "Run the same command again with the same --journal to resume an interrupted batch.",
+)
+
+
 def _register_batch(subparsers: Any) -> None:
-    p: argparse.ArgumentParser = subparsers.add_parser(
+    p = new_command(
+        subparsers,
         "batch",
         help="run many scenarios (input files, directories, a JSONL manifest; --grid products)",
+        examples=_BATCH_EXAMPLES,
     )
-    p.add_argument("--app-id", required=True)
     p.add_argument(
-        "sources", nargs="+", metavar="SOURCES", help="input files, directories, .jsonl manifests"
+        "sources",
+        nargs="+",
+        metavar="SOURCES",
+        help="input files (one scenario each), directories (one multi-file scenario each), "
+        ".jsonl manifests (one scenario per line)",
     )
-    p.add_argument("--instance-id", default=None)
-    p.add_argument("--option", action="append", metavar="K=V", help="a run option (repeatable)")
-    p.add_argument("--grid", action="append", metavar="K=V1,V2", help="an option swept over values")
-    p.add_argument("--max-in-flight", type=check_positive, default=100)
-    p.add_argument("--journal", type=Path, required=True, help="SQLite journal (resume with it)")
-    p.add_argument("--out", type=Path, required=True, help="results/ and summary.csv go here")
-    p.add_argument("--on-interrupt", choices=["detach", "cancel"], default="detach")
-    p.add_argument("--batch-tag", default=None, help="run-name prefix (default: random, kept)")
+    p.add_argument("--app-id", required=True, type=app_id, help="the Nextmv application to run")
+    p.add_argument(
+        "--instance-id",
+        type=non_empty,
+        default=None,
+        help="instance every scenario runs on unless its manifest line names one "
+        "(default: the application's default instance)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        type=assignment,
+        metavar="NAME=VALUE",
+        help="a run option for every scenario (repeatable; default: none)",
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        type=grid_axis,
+        metavar="NAME=V1,V2",
+        help="run every scenario once per value of this option; several --grid multiply "
+        "(default: none)",
+    )
+    p.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        default=100,
+        help="runs submitted and not yet finished, at most",
+    )
+    p.add_argument(
+        "--journal",
+        type=Path,
+        required=True,
+        help="SQLite file that records the batch; run the same command with it to resume",
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="folder for results/<key>.json and summary.csv"
+    )
+    p.add_argument(
+        "--on-interrupt",
+        choices=["detach", "cancel"],
+        default="detach",
+        help="on Ctrl-C: detach (runs keep going, resume later) or cancel the runs in flight",
+    )
+    p.add_argument(
+        "--batch-tag",
+        type=batch_tag,
+        default=None,
+        help="run-name prefix, <tag>/<key> (default: a random tag, stored in the journal)",
+    )
     add_client_arguments(p)
-    p.set_defaults(func=run_batch_command)
+    p.set_defaults(func=run_batch_command, check=check_batch_arguments)
+
+
+def check_batch_arguments(args: argparse.Namespace) -> None:
+    check_out_dir(args.out)
+    check_batch_journal(args.journal, app=args.app_id, tag=args.batch_tag)
+    check_client_arguments(args)
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
     console = Console()
     factory = scenario_factory(args)
-    try:
-        total = count_scenarios(factory)
-    except (AsyncrunError, OSError) as exc:
-        return fail(console, exc)
+    total = count_scenarios(factory)
 
     async def main() -> int:
         async with client_from_args(args) as client:
@@ -78,29 +149,30 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 batch_tag=args.batch_tag,
             )
 
-    try:
-        return _runtime.run(main())
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except AsyncrunError as exc:
-        return fail(console, exc)
+    return _runtime.run(main())
 
 
 # ---------------------------------------------------------------------- status
 
 
 def _register_status(subparsers: Any) -> None:
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "status", help="what a batch journal holds (no network)"
-    )
-    p.add_argument("--journal", type=Path, required=True)
-    p.set_defaults(func=run_status)
+    p = _journal_command(subparsers, "status", "what a batch journal holds (no network)")
+    p.set_defaults(func=run_status, check=check_journal_argument)
+
+
+def _journal_command(subparsers: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A command about the batch of a journal: `asyncrun NAME --journal FILE`."""
+    p = new_command(subparsers, name, help=help, examples=(f"asyncrun {name} --journal sweep.db",))
+    p.add_argument("--journal", type=Path, required=True, help="the journal of a batch")
+    return p
+
+
+def check_journal_argument(args: argparse.Namespace) -> None:
+    check_existing_journal(args.journal)
 
 
 def run_status(args: argparse.Namespace) -> int:
     console = Console()
-    if not args.journal.is_file():
-        return fail(console, AsyncrunError(f"no journal at {args.journal}"))
 
     async def main() -> tuple[dict[str, str], dict[tuple[str, str | None], int]]:
         async with Journal(args.journal) as journal:
@@ -130,26 +202,23 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def _register_cancel(subparsers: Any) -> None:
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "cancel", help="cancel every run of a batch journal that is still in flight"
+    p = _journal_command(
+        subparsers, "cancel", "cancel every run of a batch journal that is still in flight"
     )
-    p.add_argument("--journal", type=Path, required=True)
     add_client_arguments(p)
-    p.set_defaults(func=run_cancel)
+    p.set_defaults(func=run_cancel, check=check_cancel_arguments)
+
+
+def check_cancel_arguments(args: argparse.Namespace) -> None:
+    check_existing_journal(args.journal)
+    check_client_arguments(args)
 
 
 def run_cancel(args: argparse.Namespace) -> int:
     console = Console()
-    if not args.journal.is_file():
-        return fail(console, AsyncrunError(f"no journal at {args.journal}"))
-    try:
-        canceled, failed = asyncio.run(_cancel_all(args))
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except AsyncrunError as exc:
-        return fail(console, exc)
+    canceled, failed = asyncio.run(_cancel_all(args))
     console.print(f"canceled {canceled} runs" + (f", {failed} cancels failed" if failed else ""))
-    return 0 if not failed else 1
+    return 0 if not failed else EXIT_FAILED
 
 
 async def _cancel_all(args: argparse.Namespace) -> tuple[int, int]:

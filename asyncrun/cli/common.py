@@ -16,29 +16,33 @@ from typing import Any
 
 from rich.console import Console
 
+from asyncrun._tls import check_verify, ssl_setting
 from asyncrun.application import AsyncApplication
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome, result_value
 from asyncrun.batch.runner import run_batch
-from asyncrun.batch.scenario import Scenario, from_sources, parse_assignment, parse_grid, with_grid
+from asyncrun.batch.scenario import Scenario, from_sources, with_grid
+from asyncrun.cli.args import EXIT_FAILED, http_url
 from asyncrun.cli.render import BatchProgress, Summary, SummaryCSV
 from asyncrun.client import AsyncClient
-from asyncrun.config import Limits, RateLimits
-from asyncrun.errors import ConfigError
+from asyncrun.config import (
+    Limits,
+    RateLimits,
+    needs_profile_file,
+    read_profile,
+    resolve_credentials,
+)
 
 __all__ = [
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
     "add_client_arguments",
+    "check_client_arguments",
     "client_from_args",
     "execute_batch",
     "limits_named",
     "scenario_factory",
 ]
 
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
 _PRESETS: Mapping[str, Callable[[], RateLimits]] = MappingProxyType(
     {
         "standard": RateLimits.standard,
@@ -52,15 +56,35 @@ _REFRESH_SECONDS = 0.2
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
+        type=http_url,
         default=None,
-        help="API base URL (default: NEXTMV_ENDPOINT, the profile, the cloud)",
+        help="API base URL, http:// or https:// (default: NEXTMV_ENDPOINT, else `endpoint` in "
+        "~/.nextmv/config.yaml, else the Nextmv Cloud)",
     )
     parser.add_argument(
         "--limits",
         choices=sorted(_PRESETS),
         default="standard",
-        help="client-side rate limits: the plan's published limits (default standard)",
+        help="client-side rate limits: a plan's published limits (standard, power) or none "
+        "(unlimited, for the emulator)",
     )
+    parser.add_argument(
+        "--ca-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="trust the CA certificates in PATH (PEM) for HTTPS "
+        "(default: the system's, or SSL_CERT_FILE)",
+    )
+
+
+def check_client_arguments(args: argparse.Namespace) -> None:
+    """The API key and URL resolve (NEXTMV_API_KEY, NEXTMV_ENDPOINT, the profile file), before
+    anything is sent: the same resolution the client makes when it opens."""
+    profile = read_profile(None) if needs_profile_file(None, args.url) else None
+    resolve_credentials(None, args.url, profile)
+    if args.ca_file is not None:
+        ssl_setting(check_verify(args.ca_file))  # a bundle that is missing or holds no CA
 
 
 def limits_named(name: str) -> Limits:
@@ -70,14 +94,17 @@ def limits_named(name: str) -> Limits:
 def client_from_args(args: argparse.Namespace, *, api_key: str | None = None) -> AsyncClient:
     """The API key comes from NEXTMV_API_KEY or ~/.nextmv/config.yaml, never from the command
     line (a command line is stored in the journal and shown in `ps`)."""
-    return AsyncClient(api_key=api_key, url=args.url, limits=limits_named(args.limits))
+    verify = args.ca_file if args.ca_file is not None else True
+    return AsyncClient(
+        api_key=api_key, url=args.url, limits=limits_named(args.limits), verify=verify
+    )
 
 
 def scenario_factory(args: argparse.Namespace) -> Callable[[], Iterator[Scenario]]:
     """A function making a fresh scenario generator from SOURCES, --instance-id, --option and
     --grid (called once to count, once to run: nothing is held in memory)."""
-    options = dict(parse_assignment(o) for o in args.option or [])
-    grid = [parse_grid(g) for g in args.grid or []]
+    options = dict(args.option or [])
+    grid = list(args.grid or [])
     base: dict[str, Any] = {"options": options}
     if args.instance_id:
         base["instance_id"] = args.instance_id
@@ -142,6 +169,11 @@ async def execute_batch(
         console.print(_interrupted_message(on_interrupt, journal, command))
         raise
     console.print(summary.table())
+    reasons = summary.reason_lines()
+    if reasons:
+        console.print("why scenarios did not succeed:")
+        for line in reasons:
+            console.print("  " + line, markup=False, highlight=False)
     console.print(f"results in {out / 'results'}, summary in {out / 'summary.csv'}")
     return 0 if summary.statuses.get("succeeded", 0) == summary.total else EXIT_FAILED
 
@@ -180,15 +212,3 @@ def count_scenarios(scenarios: Callable[[], Iterator[Scenario]]) -> int:
     """How many scenarios there are (one pass over the generator; raises ConfigError early for a
     bad source or manifest line, before anything is submitted)."""
     return sum(1 for _ in scenarios())
-
-
-def check_positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return number
-
-
-def fail(console: Console, exc: ConfigError | Exception) -> int:
-    console.print(f"[red]asyncrun: {exc}[/]")
-    return 2

@@ -14,35 +14,55 @@ from rich.console import Console
 
 from asyncrun import _runtime
 from asyncrun.batch.scenario import Scenario, with_grid
-from asyncrun.cli.common import EXIT_INTERRUPTED, check_positive, execute_batch, limits_named
+from asyncrun.cli.args import check_out_dir, new_command, non_negative_float, positive_int
+from asyncrun.cli.common import execute_batch, limits_named
 from asyncrun.client import AsyncClient
 from asyncrun.emulator import EmulatorConfig, serve
+from asyncrun.errors import ConfigError
 
 _GRID = (("solve.duration", ("1s", "5s")), ("seed", ("1", "2")))
 _FAIL_EVERY = 40  # a few scenarios fail on purpose, to show how failures are reported
 
 
 def register(subparsers: Any) -> None:
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "demo", help="a sweep against an in-process emulator (no account needed)"
+    p = new_command(
+        subparsers,
+        "demo",
+        help="a sweep against an in-process emulator (no account needed)",
+        examples=(
+            "asyncrun demo",
+            "asyncrun demo --scenarios 2000 --max-in-flight 500 --duration 0.5 2",
+        ),
     )
-    p.add_argument("--scenarios", type=check_positive, default=200)
-    p.add_argument("--max-in-flight", type=check_positive, default=50)
+    p.add_argument("--scenarios", type=positive_int, default=200, help="how many scenarios to run")
+    p.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        default=50,
+        help="runs submitted and not yet finished, at most",
+    )
     p.add_argument(
         "--duration",
-        type=float,
+        type=non_negative_float,
         nargs=2,
         metavar=("LOW", "HIGH"),
         default=(1.0, 5.0),
-        help="run durations in seconds (uniform; default 1 5)",
+        help="run durations in seconds, uniform between LOW and HIGH",
     )
     p.add_argument(
         "--out",
         type=Path,
         default=Path("demo-out"),
-        help="result files and summary.csv go here (default: ./demo-out)",
+        help="folder for the result files and summary.csv",
     )
-    p.set_defaults(func=run_demo)
+    p.set_defaults(func=run_demo, check=check_demo_arguments)
+
+
+def check_demo_arguments(args: argparse.Namespace) -> None:
+    low, high = args.duration
+    if low > high:
+        raise ConfigError(f"--duration LOW HIGH: LOW ({low}) is above HIGH ({high})")
+    check_out_dir(args.out)
 
 
 def demo_scenarios(count: int) -> Iterator[Scenario]:
@@ -64,10 +84,7 @@ def run_demo(args: argparse.Namespace) -> int:
         f"asyncrun demo: {args.scenarios} scenarios, at most {args.max_in_flight} in flight, "
         "against an in-process emulator"
     )
-    try:
-        return _runtime.run(_demo(args, console))
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    return _runtime.run(_demo(args, console))
 
 
 async def _demo(args: argparse.Namespace, console: Console) -> int:

@@ -5,11 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
+from asyncrun.cli.args import (
+    check_out_dir,
+    check_writable_file,
+    new_command,
+    non_empty,
+    non_negative_float,
+    port_number,
+    positive_float,
+    positive_int,
+    probability,
+)
 from asyncrun.emulator import Emulator, EmulatorConfig, FaultProfile, serve
+from asyncrun.errors import ConfigError
 
 # (command-line flag, FaultProfile field)
 _FAULT_FLAGS = (
@@ -28,40 +39,85 @@ _FAULT_FLAGS = (
 
 
 def register(subparsers: Any) -> None:
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "emulator", help="serve a local Nextmv-compatible cloud (runs, storage, faults, stats)"
+    p = new_command(
+        subparsers,
+        "emulator",
+        help="serve a local Nextmv-compatible cloud (runs, storage, faults, stats)",
+        examples=(
+            "asyncrun emulator --port 8710 --time-scale 10",
+            "asyncrun emulator --profile realistic --fault-503 0.02 --fault-lost-create 0.01",
+        ),
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8710)
-    p.add_argument("--api-key", default=None, help="the accepted key (default: any non-empty key)")
-    p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--host", type=non_empty, default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=port_number, default=8710, help="port (0: any free port)")
+    p.add_argument(
+        "--api-key", type=non_empty, default=None, help="the accepted key (default: any key)"
+    )
+    p.add_argument(
+        "--time-scale", type=positive_float, default=1.0, help="simulated seconds per second"
+    )
     p.add_argument(
         "--duration",
-        type=float,
+        type=non_negative_float,
         nargs=2,
         metavar=("LOW", "HIGH"),
         default=(0.05, 0.2),
-        help="default run duration range in simulated seconds (uniform)",
+        help="run duration range in simulated seconds (uniform) when a run sets none",
     )
-    p.add_argument("--queue-delay", type=float, default=0.0, help="simulated seconds queued")
     p.add_argument(
-        "--capacity", type=int, default=None, help="runs executing at once (default: no limit)"
+        "--queue-delay",
+        type=non_negative_float,
+        default=0.0,
+        help="simulated seconds each run stays queued",
     )
-    p.add_argument("--profile", choices=["unlimited", "realistic"], default="unlimited")
-    for flag, _ in _FAULT_FLAGS:
-        p.add_argument("--" + flag.replace("_", "-"), type=float, default=0.0, metavar="RATE")
-    p.add_argument("--slow-seconds", type=float, default=0.5, help="delay of a 'slow' fault")
+    p.add_argument(
+        "--capacity",
+        type=positive_int,
+        default=None,
+        help="runs executing at once, the rest queue (default: no limit)",
+    )
+    p.add_argument(
+        "--profile",
+        choices=["unlimited", "realistic"],
+        default="unlimited",
+        help="rate limits: none, or the published plan's (429 with Retry-After)",
+    )
+    for flag, field in _FAULT_FLAGS:
+        p.add_argument(
+            "--" + flag.replace("_", "-"),
+            type=probability,
+            default=0.0,
+            metavar="RATE",
+            help=f"probability of the {field!r} fault per request",
+        )
+    p.add_argument(
+        "--slow-seconds",
+        type=non_negative_float,
+        default=0.5,
+        help="delay of a 'slow' fault, seconds",
+    )
     p.add_argument(
         "--late-seconds",
-        type=float,
+        type=non_negative_float,
         default=5.0,
         help="seconds after its dropped POST that a 'late_create' run is created",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--app-command", default=None, help="run CMD per run: stdin in, stdout out")
-    p.add_argument("--app-concurrency", type=int, default=4, help="app processes at once")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fault and duration draws")
+    p.add_argument(
+        "--app-command",
+        type=non_empty,
+        default=None,
+        help="run CMD per run: input on stdin, output from stdout (default: the built-in app)",
+    )
+    p.add_argument(
+        "--app-concurrency",
+        type=positive_int,
+        default=4,
+        help="app processes at once (pushed apps and --app-command)",
+    )
     p.add_argument(
         "--app-python",
+        type=non_empty,
         default=None,
         metavar="PATH",
         help="interpreter of pushed python apps, with their requirements installed "
@@ -69,7 +125,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--app-timeout",
-        type=float,
+        type=positive_float,
         default=600.0,
         metavar="SECONDS",
         help="stop an app process (pushed or --app-command) running longer than this",
@@ -80,32 +136,65 @@ def register(subparsers: Any) -> None:
         help="runs for an app never created answer 404, as the cloud does (default: the app "
         "is created on first use)",
     )
-    p.add_argument("--url-ttl", type=float, default=900.0, help="presigned URL lifetime, seconds")
-    p.add_argument("--upload-cap", type=int, default=500 * 2**20, help="largest upload, bytes")
-    p.add_argument("--page-size", type=int, default=50)
-    p.add_argument("--storage-dir", type=Path, default=None)
+    p.add_argument(
+        "--url-ttl", type=positive_float, default=900.0, help="presigned URL lifetime, seconds"
+    )
+    p.add_argument(
+        "--upload-cap", type=positive_int, default=500 * 2**20, help="largest upload, bytes"
+    )
+    p.add_argument("--page-size", type=positive_int, default=50, help="runs per page of GET runs")
+    p.add_argument(
+        "--storage-dir",
+        type=Path,
+        default=None,
+        help="keep stored objects here (default: a temporary folder removed on exit)",
+    )
     p.add_argument(
         "--tls",
         action="store_true",
         help="serve HTTPS with a local CA and server certificate made at start (needs trustme)",
     )
-    p.add_argument("--cert", type=Path, default=None, help="server certificate chain (PEM): HTTPS")
-    p.add_argument("--key", type=Path, default=None, help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--cert",
+        type=Path,
+        default=None,
+        help="server certificate chain (PEM) to serve HTTPS with (default: none)",
+    )
+    p.add_argument(
+        "--key",
+        type=Path,
+        default=None,
+        help="the certificate's private key (PEM) (default: none)",
+    )
     p.add_argument(
         "--ca-out",
         type=Path,
         default=None,
         metavar="PATH",
-        help="write the CA certificate made at start to PATH (for REQUESTS_CA_BUNDLE, --ca-file)",
+        help="write the CA certificate made at start to PATH, for REQUESTS_CA_BUNDLE or "
+        "--ca-file (default: only into the storage folder)",
     )
     p.add_argument(
         "--rtt",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         metavar="MS",
         help="add a network round trip of MS milliseconds (a latency proxy in its own process)",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, check=check_emulator_arguments)
+
+
+def check_emulator_arguments(args: argparse.Namespace) -> None:
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.ca_out is not None and (config.tls_cert is not None or not config.tls):
+        raise ConfigError("--ca-out writes the CA made with --tls (not with --cert/--key)")
+    if args.ca_out is not None:
+        check_writable_file(args.ca_out, "--ca-out")
+    if args.storage_dir is not None:
+        check_out_dir(args.storage_dir, "--storage-dir")
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -141,14 +230,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args)
-        if args.ca_out is not None and (config.tls_cert is not None or not config.tls):
-            raise ValueError("--ca-out writes the CA made with --tls (not with --cert/--key)")
-        asyncio.run(_serve_until_signal(config, args.host, args.port, args.ca_out))
-    except ValueError as exc:
-        # Bad settings, and TLS that cannot be set up (TLSSetupError is a ValueError).
-        print(f"asyncrun emulator: {exc}", file=sys.stderr)
-        return 2
+        asyncio.run(_serve_until_signal(config_from_args(args), args.host, args.port, args.ca_out))
+    except ValueError as exc:  # TLS that cannot be set up (TLSSetupError is a ValueError)
+        raise ConfigError(str(exc)) from None
     return 0
 
 

@@ -4,6 +4,7 @@ the summary CSV."""
 from __future__ import annotations
 
 import csv
+import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,7 +29,14 @@ from rich.text import Text
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.outcome import RunOutcome
 
-__all__ = ["CSV_FIELDS", "BatchProgress", "Summary", "SummaryCSV", "progress_detail"]
+__all__ = [
+    "CSV_FIELDS",
+    "BatchProgress",
+    "Summary",
+    "SummaryCSV",
+    "progress_detail",
+    "reason_of",
+]
 
 CSV_FIELDS = (
     "key",
@@ -123,13 +131,45 @@ def _spread(values: list[float]) -> tuple[str, str, str]:
     )
 
 
+_ERROR_CLASS = re.compile(r"^[A-Za-z]*Error: ")
+_QUOTED = re.compile(r"\s*'[^']*'")
+_REQUEST_ID = re.compile(r",? request id [^),]*")
+_RUN_PATH = re.compile(r"/runs/[^/\s?:]+")
+_REASON_WIDTH = 160
+_EXAMPLE_KEYS = 3
+_SHOWN_REASONS = 10
+
+
+def reason_of(outcome: RunOutcome) -> str:
+    """What went wrong, with what differs between scenarios taken out (the class name, quoted
+    paths and keys, request ids, run ids in URLs), so that the same problem groups together:
+    "ConfigError: input file 'in/s001.json' is not valid JSON" -> "input file is not valid
+    JSON"."""
+    text = " ".join((outcome.error or f"run {outcome.status}").split())
+    text = _ERROR_CLASS.sub("", text)
+    text = _QUOTED.sub("", text)
+    text = _REQUEST_ID.sub("", text)
+    text = _RUN_PATH.sub("/runs/{id}", text).strip().rstrip(":").strip()
+    if len(text) > _REASON_WIDTH:
+        text = text[: _REASON_WIDTH - 3] + "..."
+    return text or f"run {outcome.status}"
+
+
+@dataclass
+class _Reason:
+    count: int = 0
+    keys: list[str] = field(default_factory=list)
+
+
 @dataclass
 class Summary:
-    """Status counts and the spread of run durations and result values of a batch."""
+    """Status counts, the spread of run durations and result values of a batch, and why the
+    scenarios that did not succeed did not, grouped (`reason_lines`)."""
 
     statuses: Counter[str] = field(default_factory=Counter)
     durations: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
+    reasons: dict[tuple[str, str], _Reason] = field(default_factory=dict)
 
     def add(self, outcome: RunOutcome, value: float | None) -> None:
         self.statuses[outcome.status] += 1
@@ -137,6 +177,28 @@ class Summary:
             self.durations.append(outcome.run_duration)
         if value is not None:
             self.values.append(value)
+        if outcome.status != "succeeded":
+            reason = self.reasons.setdefault((outcome.status, reason_of(outcome)), _Reason())
+            reason.count += 1
+            if len(reason.keys) < _EXAMPLE_KEYS:
+                reason.keys.append(outcome.key)
+
+    def reason_lines(self) -> list[str]:
+        """`198 error: input file is not valid JSON (s001, s002, s003, ...)`, most frequent
+        first; the first ten reasons, then how many more there are."""
+        ranked = sorted(self.reasons.items(), key=lambda kv: (-kv[1].count, kv[0]))
+        width = len(str(ranked[0][1].count)) if ranked else 1
+        lines = []
+        for (status, text), reason in ranked[:_SHOWN_REASONS]:
+            keys = ", ".join(reason.keys) + (", ..." if reason.count > len(reason.keys) else "")
+            lines.append(f"{reason.count:>{width}} {status}: {text} ({keys})")
+        if len(ranked) > _SHOWN_REASONS:
+            rest = sum(r.count for _, r in ranked[_SHOWN_REASONS:])
+            lines.append(
+                f"... {len(ranked) - _SHOWN_REASONS} more reasons ({rest} scenarios): "
+                "see the error column of summary.csv"
+            )
+        return lines
 
     @property
     def total(self) -> int:

@@ -11,39 +11,98 @@ from typing import Any
 
 from rich.console import Console
 
-from asyncrun.batch.scenario import parse_assignment
 from asyncrun.batch.schedule import BATCH_POLLING
-from asyncrun.cli.common import (
+from asyncrun.cli.args import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    add_client_arguments,
-    client_from_args,
-    fail,
+    app_id,
+    assignment,
+    check_out_dir,
+    check_readable,
+    check_writable_file,
+    new_command,
+    non_empty,
+    positive_float,
 )
-from asyncrun.errors import AsyncrunError, ConfigError
+from asyncrun.cli.common import add_client_arguments, check_client_arguments, client_from_args
+from asyncrun.errors import ConfigError
 from asyncrun.models import ContentFormat, StatusV2
 
 
 def register(subparsers: Any) -> None:
-    p: argparse.ArgumentParser = subparsers.add_parser("run", help="submit one run")
-    p.add_argument("--app-id", required=True)
-    p.add_argument("input", nargs="?", type=Path, help="an input file or a directory")
-    p.add_argument("--input-json", default=None, help="the input as JSON text")
-    p.add_argument("--instance-id", default=None)
-    p.add_argument("--option", action="append", metavar="K=V", help="a run option (repeatable)")
-    p.add_argument("--name", default=None)
+    p = new_command(
+        subparsers,
+        "run",
+        help="submit one run; with --wait or --output, wait for it and show its output",
+        examples=(
+            "asyncrun run --app-id my-app input.json --option solve.duration=10s --wait",
+            "asyncrun run --app-id my-app --input-json '{\"demand\": [3, 4]}' --output out.json",
+            "asyncrun run --app-id my-app inputs/ --output out/     # a multi-file run",
+        ),
+    )
+    p.add_argument("--app-id", required=True, type=app_id, help="the Nextmv application to run")
+    p.add_argument(
+        "input",
+        nargs="?",
+        type=Path,
+        help="an input file (.json is sent as JSON, anything else as text) or a directory "
+        "(multi-file); or give --input-json",
+    )
+    p.add_argument(
+        "--input-json",
+        default=None,
+        help="the input as JSON text (default: none, give INPUT instead)",
+    )
+    p.add_argument(
+        "--instance-id",
+        type=non_empty,
+        default=None,
+        help="instance to run on (default: the application's default instance)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        type=assignment,
+        metavar="NAME=VALUE",
+        help="a run option (repeatable; default: none)",
+    )
+    p.add_argument("--name", type=non_empty, default=None, help="run name (default: no name)")
     p.add_argument("--wait", action="store_true", help="wait for the run to finish")
     p.add_argument(
-        "--output", type=Path, default=None, help="write the output here (implies --wait)"
+        "--output",
+        type=Path,
+        default=None,
+        help="write the output to this file (a folder for multi-file outputs); implies --wait "
+        "(default: print it)",
     )
-    p.add_argument("--timeout", type=float, default=-1, help="seconds to wait (-1: no limit)")
+    p.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=-1,
+        help="seconds to wait for the run, -1 for no limit",
+    )
     add_client_arguments(p)
-    p.set_defaults(func=run_one)
+    p.set_defaults(func=run_one, check=check_run_arguments)
+
+
+def _timeout(text: str) -> float:
+    if text.strip() == "-1":
+        return -1.0
+    return positive_float(text)
+
+
+def check_run_arguments(args: argparse.Namespace) -> None:
+    if (args.input is None) == (args.input_json is None):
+        raise ConfigError("give an input file or directory, or --input-json (one of them)")
+    if args.input is not None:
+        check_readable(args.input, "input")
+    if args.output is not None and args.output.is_dir():  # a multi-file output goes there
+        check_out_dir(args.output, "--output")
+    elif args.output is not None:
+        check_writable_file(args.output, "--output")
+    check_client_arguments(args)
 
 
 def _input_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    if (args.input is None) == (args.input_json is None):
-        raise ConfigError("give an input file or directory, or --input-json (one of them)")
     if args.input_json is not None:
         try:
             return {"input": json.loads(args.input_json)}
@@ -65,18 +124,12 @@ def _input_arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_one(args: argparse.Namespace) -> int:
-    console = Console()
-    try:
-        return asyncio.run(_run(args, console))
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except AsyncrunError as exc:
-        return fail(console, exc)
+    return asyncio.run(_run(args, Console()))
 
 
 async def _run(args: argparse.Namespace, console: Console) -> int:
     kwargs = _input_arguments(args)
-    options = dict(parse_assignment(o) for o in args.option or [])
+    options = dict(args.option or [])
     async with client_from_args(args) as client:
         app = client.application(args.app_id)
         run_id = await app.new_run(

@@ -13,8 +13,7 @@ from typing import Any
 
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.config import Limits
-from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult
-from asyncrun.polling import PollingOptions
+from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult, RunsPage
 
 
 class FakeApplication:
@@ -26,6 +25,7 @@ class FakeApplication:
         self.submits = 0
         self.polls = 0
         self.results = 0
+        self.pages = 0
         self.cancels: list[str] = []
 
     async def new_run(
@@ -47,18 +47,21 @@ class FakeApplication:
     ) -> list[Run]:
         return []
 
-    async def run_metadata_with_polling(
-        self,
-        run_id: str,
-        options: PollingOptions | None = None,
-        *,
-        first_poll_after: float | None = None,
-    ) -> RunInformation:
+    async def run_metadata(self, run_id: str) -> RunInformation:
         self.polls += 1
         await asyncio.sleep(0)
         return RunInformation.model_validate(
-            {"id": run_id, "metadata": {"status_v2": "succeeded", "duration": 1000.0}}
+            {"id": run_id, "metadata": {"status_v2": "succeeded", "duration": 10.0}}
         )
+
+    async def run_result_direct(self, run_id: str) -> RunResult:
+        self.results += 1
+        return _succeeded(run_id)
+
+    async def list_runs_page(self, page_token: str | None = None) -> RunsPage:
+        # Keeps nothing per run, so it lists none: every poll is the run's own read.
+        self.pages += 1
+        return RunsPage(runs=[])
 
     async def run_result(
         self,
@@ -68,12 +71,16 @@ class FakeApplication:
         output_dir: str | PathLike[str] | None = None,
     ) -> RunResult:
         self.results += 1
-        return RunResult.model_validate(
-            {"id": run_id, "metadata": {"status_v2": "succeeded"}, "output": {"value": 1.0}}
-        )
+        return _succeeded(run_id)
 
     async def cancel_run(self, run_id: str) -> None:
         self.cancels.append(run_id)
+
+
+def _succeeded(run_id: str) -> RunResult:
+    return RunResult.model_validate(
+        {"id": run_id, "metadata": {"status_v2": "succeeded"}, "output": {"value": 1.0}}
+    )
 
 
 def _conforms(app: FakeApplication) -> BatchApplication:

@@ -10,8 +10,11 @@ import pytest
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.pacing import PollPacer
 from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
+from asyncrun.batch.status_reads import StatusReads
 from asyncrun.config import Limits, Rate, RateLimits
 from asyncrun.polling import backoff_delay
+
+from .fakes import FakeApplication
 
 
 def _pacer(connections: int = 100, rate: RateLimits | None = None, **kwargs: float) -> PollPacer:
@@ -83,6 +86,7 @@ def _schedule(adaptive: bool = True) -> PollSchedule:
         limits=Limits(),
         counters=BatchCounters(running=1),
         rng=random.Random(1),
+        reads=StatusReads(FakeApplication()),
     )
 
 

@@ -320,7 +320,10 @@ async def test_20000_scenarios_in_bounded_memory() -> None:
     tracemalloc.start()
     try:
         seen = 0
-        async for outcome in run_batch(app, scenarios(), max_in_flight=200, counters=counters):
+        batch = run_batch(
+            app, scenarios(), max_in_flight=200, counters=counters, polling_options=FAST
+        )
+        async for outcome in batch:
             assert outcome.ok
             seen += 1
         _, peak = tracemalloc.get_traced_memory()
@@ -377,6 +380,6 @@ async def test_an_async_source_in_input_order() -> None:
             await asyncio.sleep(0)
             yield Scenario(key=f"a{i}", input={"i": i})
 
-    outcomes = await run_batch_all(app, source(), max_in_flight=7)
+    outcomes = await run_batch_all(app, source(), max_in_flight=7, polling_options=FAST)
     assert [o.key for o in outcomes] == [f"a{i}" for i in range(300)]
     assert app.submits == 300 and {o.status for o in outcomes} == {"succeeded"}

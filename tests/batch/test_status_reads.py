@@ -35,8 +35,10 @@ async def _submit(app: AsyncApplication, count: int, seconds: str) -> list[str]:
 
 
 def _tracking(app: AsyncApplication, runs: list[str], emu: Emulator) -> StatusReads:
-    """A reader answering for `runs` (in submission order); the emulator's counts restart."""
-    reads = StatusReads(app, page_size=PAGE)
+    """A reader answering for `runs` (in submission order); the emulator's counts restart.
+    Pages are taken to come back at once until one was timed (a fresh reader in a batch
+    assumes nothing and walks one page)."""
+    reads = StatusReads(app, page_size=PAGE, page_latency=0.0)
     for run_id in runs:
         reads.track(run_id)
     emu.reset_stats()
@@ -112,9 +114,10 @@ async def test_other_batches_and_apps_interleaved_still_answer_every_run(
             await _submit(app, 2, "0")
             await _submit(other, 1, "0")
         reads = _tracking(app, ours, emu)
-        first = await asyncio.gather(*(reads.read(r) for r in ours))
+        # Patience: a walk of 12 pages takes 12 page latencies, more than one read's.
+        first = await asyncio.gather(*(reads.read(r, patience=1.0) for r in ours))
         singles, pages = reads.stats["single_reads"], _requests(emu, "/runs")
-        second = await asyncio.gather(*(reads.read(r) for r in ours))
+        second = await asyncio.gather(*(reads.read(r, patience=1.0) for r in ours))
         expected = [(await app.run_metadata(r)).metadata.status_v2 for r in ours]
         await reads.aclose()
     assert [n.status for n in first] == expected == [n.status for n in second]
@@ -167,7 +170,7 @@ async def test_a_failing_page_is_every_waiting_run_s_failed_poll(
             emulator_factory(page_size=PAGE, faults=faults) as broken,
             _app(broken) as broken_app,
         ):
-            reads = StatusReads(broken_app, page_size=PAGE)
+            reads = StatusReads(broken_app, page_size=PAGE, page_latency=0.0)
             for run_id in runs:
                 reads.track(run_id)
             answers: list[Any] = await asyncio.gather(
@@ -176,3 +179,34 @@ async def test_a_failing_page_is_every_waiting_run_s_failed_poll(
             await reads.aclose()
     assert all(isinstance(a, asyncrun.ServerError) for a in answers)
     assert reads.stats["pages"] == 0 and reads.stats["single_reads"] == 0
+
+
+async def test_runs_with_patience_wait_for_company(emu: Emulator) -> None:
+    """The two oldest of 40 runs want news first: alone, their own reads are cheaper than 4
+    pages. With patience they wait, the 25 newest join them a loop turn later, and 4 pages
+    answer all 27 (3 pages and 2 reads without the wait)."""
+    async with _app(emu) as app:
+        runs = await _submit(app, 40, "1000")
+        reads = _tracking(app, runs, emu)
+        oldest = [asyncio.ensure_future(reads.read(r, patience=1.0)) for r in runs[:2]]
+        await asyncio.sleep(0)
+        newest = [asyncio.ensure_future(reads.read(r, patience=1.0)) for r in runs[-25:]]
+        news = await asyncio.gather(*oldest, *newest)
+        await reads.aclose()
+    assert {n.status for n in news} == {"running"}
+    assert _pages_and_reads(emu) == (4, 0)
+
+
+async def test_a_direct_run_does_not_wait_and_is_no_walk_s_target(emu: Emulator) -> None:
+    """A run expected final reads its result at once, even when others wait for a walk."""
+    async with _app(emu) as app:
+        runs = await _submit(app, 30, "0")
+        reads = _tracking(app, runs, emu)
+        waiting = [asyncio.ensure_future(reads.read(r, patience=1.0)) for r in runs[1:]]
+        direct = await reads.read(runs[0], direct=True, patience=1.0)
+        assert not any(w.done() for w in waiting)
+        await asyncio.gather(*waiting)
+        await reads.aclose()
+    assert direct.result is not None and direct.final
+    assert _pages_and_reads(emu) == (3, 0)
+    assert _requests(emu, "/runs/{run_id}") == 1

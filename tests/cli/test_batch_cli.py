@@ -151,5 +151,5 @@ def test_bad_sources_fail_before_anything_is_sent(
     with emulator_thread_factory() as emu:
         result = run_cli(batch_args(emu.url, tmp_path), tmp_path)
         assert result.returncode == 2
-        assert "manifest.jsonl:2" in result.stdout
+        assert "manifest.jsonl:2" in result.stderr
         assert emu.stats()["runs_created"] == 0

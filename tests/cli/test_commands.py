@@ -85,5 +85,5 @@ def test_run_without_wait_only_submits(emulator_thread: ThreadedEmulator, tmp_pa
 def test_status_of_a_missing_journal_is_an_error(tmp_path: Path) -> None:
     result = run_cli(["status", "--journal", "nope.db"], tmp_path)
     assert result.returncode == 2
-    assert "no journal" in result.stdout
+    assert "no journal" in result.stderr
     assert not (tmp_path / "nope.db").exists()

@@ -344,3 +344,28 @@ async def test_a_malformed_answer_is_an_api_error_not_a_crash(body: Any, message
             with pytest.raises(APIError, match=message) as caught:
                 await client.application("app").run_metadata("r1")
     assert caught.type is APIError  # not a status error: the answer itself was unusable
+
+
+async def test_a_direct_result_read_fetches_a_left_out_large_output_by_url() -> None:
+    """run_result_direct: one GET runs/{id}; when the answer leaves a large JSON output out,
+    the `?format=url` read and the download follow (the answer serves as the metadata)."""
+    from .scripted_server import Reply, ScriptedServer
+
+    async with ScriptedServer() as server:
+        path = "/v1/applications/app/runs/r1"
+        meta = {"status_v2": "succeeded", "output_size": 6 * 2**20}
+        server.script(
+            "GET",
+            path,
+            Reply(200, body={"id": "r1", "metadata": meta, "output": None}),
+            Reply(200, body={"id": "r1", "metadata": meta, "output": {"url": server.url + "/dl"}}),
+        )
+        server.script("GET", "/dl", Reply(200, body={"big": True}))
+        server.script("GET", "/v1/applications/app/runs/r2", Reply(200, body={"id": "r2"}))
+        async with fast_client(server.url) as client:
+            app = client.application("app")
+            result = await app.run_result_direct("r1")
+            pending = await app.run_result_direct("r2")
+    assert result.output == {"big": True}
+    assert [c.query for c in server.calls("GET", path)] == [{}, {"format": "url"}]
+    assert pending.metadata.status_v2 == "none" and pending.output is None

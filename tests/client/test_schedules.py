@@ -10,10 +10,10 @@ from email.utils import format_datetime
 import pytest
 
 from asyncrun import PollingOptions, RetryPolicy
+from asyncrun._retry import full_jitter_delay, parse_retry_after
 from asyncrun.config import Bucket, Rate, RateLimits
 from asyncrun.polling import backoff_delay
 from asyncrun.ratelimit import CoolDown, RateLimiter, TokenBucket
-from asyncrun.transport import full_jitter_delay, parse_retry_after
 
 from .fakes import FakeClock
 

@@ -202,6 +202,30 @@ async def test_pool_wait_is_its_own_timeout_phase(server: ScriptedServer) -> Non
     await t.close()
 
 
+async def test_an_express_request_does_not_queue_behind_a_full_pool(
+    server: ScriptedServer,
+) -> None:
+    """The pool's one connection is held by a slow answer; an express request (a page of the
+    run list) is answered meanwhile, a plain one waits for the connection."""
+    server.script("GET", "/v1/slow", Reply(200, delay=3.0))
+    server.script("GET", "/v1/b", Reply(200, body={"runs": []}))
+    t = make_transport(server.url, limits=Limits(max_connections=1, rate=RateLimits.unlimited()))
+    await t.open()
+    slow = asyncio.ensure_future(t.request("GET", "v1/slow", bucket="general", idempotent=True))
+    for _ in range(10_000):  # until the slow request holds the pool's connection
+        if server.calls("GET", "/v1/slow"):
+            break
+        await asyncio.sleep(0.001)
+    plain = asyncio.ensure_future(t.request("GET", "v1/a", bucket="general", idempotent=True))
+    page = await t.request("GET", "v1/b", bucket="general", idempotent=True, express=True)
+    assert page.status == 200 and not plain.done()
+    assert server.calls("GET", "/v1/a") == []
+    slow.cancel()
+    plain.cancel()
+    await asyncio.gather(slow, plain, return_exceptions=True)
+    await t.close()
+
+
 @pytest.mark.parametrize(
     ("header", "expected_sleep"),
     [("2", 2.0), ("0", 0.0), ("-5", 0.0), ("100000", 60.0), ("garbage", None)],

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from asyncrun.cli import emulator_cmd
+from asyncrun.cli import emulator_cmd, main
 from asyncrun.emulator import EmulatorConfig, FaultProfile
 
 
@@ -46,8 +46,8 @@ def test_command_line_flags_reach_the_config() -> None:
 
 
 def test_bad_flags_are_refused_before_serving() -> None:
-    assert emulator_cmd.run(_parse(["--fault-500", "0.9", "--fault-drop", "0.9"])) == 2
-    assert emulator_cmd.run(_parse(["--fault-late-create", "0.1", "--late-seconds", "-1"])) == 2
+    assert main(["emulator", "--fault-500", "0.9", "--fault-drop", "0.9"]) == 2
+    assert main(["emulator", "--fault-late-create", "0.1", "--late-seconds", "-1"]) == 2
 
 
 @pytest.mark.parametrize(

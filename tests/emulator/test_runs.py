@@ -276,7 +276,8 @@ async def test_list_pages_hold_50_runs_of_one_app_newest_first_with_their_status
     async with emulator_factory(time_scale=1.0) as emu:
         mine: list[str] = []
         for i in range(60):
-            fast_one = {"emulator.duration": "0"} if i % 3 == 0 else {}
+            # Every run's status is fixed while the test reads it: instant or an hour long.
+            fast_one = {"emulator.duration": "0" if i % 3 == 0 else "3600"}
             mine.append(
                 await create(
                     http, emu, {"input": {"i": i}, "name": f"b{i % 2}/{i}", "options": fast_one}

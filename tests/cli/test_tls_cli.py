@@ -1,0 +1,64 @@
+"""`asyncrun run` against an HTTPS emulator: --ca-file trusts it; without it, one line, exit 2,
+and the one connection's handshake is the only thing that happened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pytest
+
+from asyncrun.emulator import ThreadedEmulator
+
+from .conftest import run_cli
+
+
+@pytest.fixture
+def tls_emulator(
+    emulator_thread_factory: Callable[..., AbstractContextManager[ThreadedEmulator]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[ThreadedEmulator]:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with emulator_thread_factory(tls=True, time_scale=20) as emu:
+        yield emu
+
+
+def test_ca_file_trusts_the_emulator(tls_emulator: ThreadedEmulator, tmp_path: Path) -> None:
+    assert tls_emulator.ca_file is not None
+    trust = ["--url", tls_emulator.url, "--ca-file", str(tls_emulator.ca_file)]
+    result = run_cli(
+        ["run", "--app-id", "tls-app", "--input-json", '{"a": 1}', "--wait", *trust], tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "succeeded" in result.stdout
+
+
+def test_untrusted_certificate_is_one_line_and_exit_2(
+    tls_emulator: ThreadedEmulator, tmp_path: Path
+) -> None:
+    result = run_cli(
+        ["run", "--app-id", "tls-app", "--input-json", '{"a": 1}', "--url", tls_emulator.url],
+        tmp_path,
+    )
+    assert result.returncode == 2
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "TLS certificate of 127.0.0.1" in lines[0]
+    assert "--ca-file" in lines[0]
+    assert "Traceback" not in result.stderr
+    stats = tls_emulator.stats()
+    assert stats["connections"]["opened"] == 1
+    assert stats["connections"]["tls_handshakes"] == 0
+    assert stats["requests"] == {}
+
+
+def test_a_missing_ca_file_is_refused_before_any_request(
+    tls_emulator: ThreadedEmulator, tmp_path: Path
+) -> None:
+    trust = ["--url", tls_emulator.url, "--ca-file", str(tmp_path / "nope.pem")]
+    result = run_cli(["run", "--app-id", "tls-app", "--input-json", "{}", *trust], tmp_path)
+    assert result.returncode == 2
+    assert "no CA bundle" in result.stdout + result.stderr
+    assert tls_emulator.stats()["connections"]["opened"] == 0

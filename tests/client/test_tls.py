@@ -1,0 +1,162 @@
+"""The client over HTTPS: `verify=` as httpx has it, connections reused over TLS, and a
+certificate it does not trust failing once, clearly, with nothing retried."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncrun import (
+    APIConnectionError,
+    AsyncClient,
+    CertificateVerifyError,
+    ConfigError,
+    Limits,
+    PollingOptions,
+    RateLimits,
+    RetryPolicy,
+    Scenario,
+    run_batch_all,
+)
+from asyncrun._retry import is_transient
+from asyncrun.emulator import Emulator
+from asyncrun.transport import EXPRESS_CONNECTIONS
+
+Factory = Callable[..., AbstractAsyncContextManager[Emulator]]
+KEY = "test-key"
+FAST = PollingOptions(initial_delay=0.01, delay=0.01, backoff=0.01, max_delay=0.1, jitter=0.01)
+CLIENT = "asyncrun/0.1.0"
+
+
+@pytest.fixture(autouse=True)
+def _system_trust_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The runner's environment must not decide what these tests trust.
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+
+def client_of(emu: Emulator, verify: Any, **kwargs: Any) -> AsyncClient:
+    kwargs.setdefault("limits", Limits(max_connections=10, rate=RateLimits.unlimited()))
+    return AsyncClient(KEY, emu.url, verify=verify, **kwargs)
+
+
+def connections_of(emu: Emulator) -> dict[str, int]:
+    counts: dict[str, int] = emu.stats()["connections"]["by_client"][CLIENT]
+    return counts
+
+
+async def test_ca_file_trusts_the_emulator_for_api_and_storage(
+    emulator_factory: Factory, tmp_path: Path
+) -> None:
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "data.csv").write_text("a,b\n1,2\n")
+    async with emulator_factory(tls=True, time_scale=20) as emu:
+        assert emu.ca_file is not None
+        async with client_of(emu, emu.ca_file) as client:
+            app = client.application("tls-app")
+            result = await app.new_run_with_result(input={"n": 1}, polling_options=FAST)
+            # A directory input goes up through a presigned https URL.
+            run_id = await app.new_run(dir_path=tmp_path / "inputs")
+        stats = emu.stats()
+    assert result.metadata.status_v2 == "succeeded"
+    assert run_id
+    assert stats["requests"]["PUT /_storage/{key}"] == {"200": 1}
+    assert stats["connections"]["tls_handshakes"] == stats["connections"]["opened"]
+
+
+async def test_ssl_context_and_ssl_cert_file_are_trusted(
+    emulator_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with emulator_factory(tls=True) as emu:
+        assert emu.ca_pem is not None and emu.ca_file is not None
+        context = ssl.create_default_context(cadata=emu.ca_pem.decode())
+        async with client_of(emu, context) as client:
+            await client.application("tls-app").new_run(input={"n": 1})
+        monkeypatch.setenv("SSL_CERT_FILE", str(emu.ca_file))
+        async with client_of(emu, True) as client:
+            await client.application("tls-app").new_run(input={"n": 2})
+        assert emu.stats()["runs_created"] == 2
+
+
+async def test_verify_false_skips_the_check_and_says_so(
+    emulator_factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with emulator_factory(tls=True) as emu:
+        with caplog.at_level(logging.WARNING, logger="asyncrun"):
+            async with client_of(emu, False) as client:
+                await client.application("tls-app").new_run(input={"n": 1})
+    assert "verification is off" in caplog.text
+
+
+async def test_untrusted_certificate_fails_once_with_a_clear_error(
+    emulator_factory: Factory,
+) -> None:
+    retry = RetryPolicy(max_attempts=5, initial_delay=0.001, max_delay=0.01)
+    async with emulator_factory(tls=True) as emu:
+        async with client_of(emu, True, retry=retry) as client:
+            with pytest.raises(CertificateVerifyError) as caught:
+                await client.application("tls-app").run_metadata("run-1")
+        stats = emu.stats()
+    error = caught.value
+    assert isinstance(error, APIConnectionError)
+    message = str(error)
+    assert "\n" not in message
+    assert f"TLS certificate of 127.0.0.1:{emu.port}" in message
+    assert "unable to get local issuer certificate" in message
+    assert "--ca-file" in message and "SSL_CERT_FILE" in message
+    assert KEY not in message
+    # One connection, its handshake refused, no request: nothing was retried.
+    assert stats["connections"]["opened"] == 1
+    assert stats["connections"]["tls_handshakes"] == 0
+    assert stats["requests"] == {}
+
+
+def test_bad_verify_settings_are_refused_before_any_request(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no CA bundle"):
+        AsyncClient(KEY, "https://127.0.0.1:1", verify=tmp_path / "missing.pem")
+    with pytest.raises(ConfigError, match="verify must be"):
+        AsyncClient(KEY, "https://127.0.0.1:1", verify=3)  # type: ignore[arg-type]
+
+
+async def test_a_file_that_is_no_ca_bundle_is_refused_on_open(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match="cannot read the CA bundle"):
+        async with AsyncClient(KEY, "https://127.0.0.1:1", verify=bogus):
+            pass
+
+
+@pytest.mark.slow
+async def test_a_1000_run_sweep_over_tls_opens_at_most_its_connection_limit(
+    emulator_factory: Factory, tmp_path: Path
+) -> None:
+    limit = 8
+    scenarios = [Scenario(key=f"s{i}", input={"i": i}) for i in range(1000)]
+    async with emulator_factory(tls=True, time_scale=50) as emu:
+        limits = Limits(max_connections=limit, rate=RateLimits.unlimited())
+        async with client_of(emu, emu.ca_file, limits=limits) as client:
+            outcomes = await run_batch_all(
+                client.application("tls-app"),
+                iter(scenarios),
+                max_in_flight=200,
+                journal=tmp_path / "j.db",
+                polling_options=FAST,
+            )
+        counts = connections_of(emu)
+    assert [o.status for o in outcomes] == ["succeeded"] * 1000
+    assert counts["requests"] >= 2000  # a create and at least one poll per run
+    # The pool's limit: max_connections plus the few kept for list pages (express).
+    assert 1 <= counts["connections"] <= limit + EXPRESS_CONNECTIONS
+    assert counts["tls_handshakes"] == counts["connections"]
+
+
+def test_the_retry_helper_takes_a_certificate_failure_as_lasting() -> None:
+    error = CertificateVerifyError("GET https://h/v1: not trusted", host="h", reason="r")
+    assert not is_transient(error)
+    assert is_transient(APIConnectionError("GET https://h/v1: connection lost"))
