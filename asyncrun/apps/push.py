@@ -45,7 +45,9 @@ async def prepare_manifest(
         raise ConfigError(f"app directory {str(root)!r} does not exist")
     if isinstance(manifest, Manifest):
         return manifest
-    return check_manifest(dict(manifest), "the manifest given")
+    dump = getattr(manifest, "model_dump", None)  # the SDK's nextmv.Manifest, say
+    raw = dump(mode="json", by_alias=True, exclude_none=True) if callable(dump) else dict(manifest)
+    return check_manifest(raw, "the manifest given")
 
 
 async def push_app(

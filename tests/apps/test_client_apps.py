@@ -315,3 +315,19 @@ async def test_a_multi_file_app_reads_inputs_and_returns_its_outputs(
     json_input = await app.new_run_with_result({"x": 1}, polling_options=FAST)
     assert json_input.metadata.status_v2 == "failed"
     assert "takes its input as a multi-file" in json_input.metadata.error
+
+
+async def test_push_with_the_manifest_given_instead_of_app_yaml(
+    client: AsyncClient, emu: Emulator, tmp_path: Path
+) -> None:
+    from nextmv.manifest import Manifest as SdkManifest
+
+    source = app_dir(tmp_path / "app", MOODY)
+    sdk_manifest = SdkManifest.from_yaml(str(source))
+    (source / "app.yaml").unlink()
+    app = await client.new_application("given")
+    await app.push(source, manifest=sdk_manifest)
+    result = await app.new_run_with_result({"n": 5}, polling_options=FAST)
+    assert result.output == {"n": 5, "square": 25}
+    (binary,) = emu.state.storage.path("executables").iterdir()
+    assert "files:" in (binary / "app.yaml").read_text()  # the archive carries the manifest
