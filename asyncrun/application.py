@@ -638,6 +638,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         cancel_deadline: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        fetch_results: bool = True,
     ) -> AsyncGenerator[RunOutcome, None]:
         """Run many scenarios through this application; yield a RunOutcome as each run
         finishes. The arguments are asyncrun.run_batch's (this application is its `app`)."""
@@ -654,6 +655,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
         )
 
     async def run_batch_all(
@@ -670,6 +672,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         cancel_deadline: float = 30.0,
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
+        fetch_results: bool = True,
     ) -> list[RunOutcome]:
         """run_batch, collected in the order of the scenarios."""
         return await batch_runner.run_batch_all(
@@ -685,6 +688,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
         )
 
     def _console_url(self, run_id: str) -> str:

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from asyncrun.errors import ConfigError
+from asyncrun.models import ManagedInput
 
 __all__ = ["STATES", "Journal", "JournalRow", "State", "read_journal_meta", "utc_now"]
 
@@ -57,6 +58,16 @@ CREATE TABLE IF NOT EXISTS scenarios (
 );
 CREATE INDEX IF NOT EXISTS scenarios_state ON scenarios (state);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inputs (
+    source TEXT PRIMARY KEY,
+    managed_input TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    key TEXT PRIMARY KEY,
+    metrics TEXT,
+    statistics TEXT
+);
 """
 _UPDATABLE = frozenset(
     {
@@ -375,12 +386,69 @@ class Journal:
 
         return await self._submit(op)
 
+    async def input_of(self, source: str) -> ManagedInput | None:
+        """The managed input this batch made for an input source (shared_inputs.py)."""
+
+        def op(conn: sqlite3.Connection) -> ManagedInput | None:
+            query = "SELECT managed_input FROM inputs WHERE source = ?"
+            found = conn.execute(query, (source,)).fetchone()
+            return ManagedInput.model_validate_json(found[0]) if found is not None else None
+
+        return await self._submit(op)
+
+    def record_input(self, source: str, managed: ManagedInput) -> asyncio.Future[None]:
+        """Remember the managed input of a source (so a resumed batch does not upload it)."""
+        document = managed.model_dump_json(include={"id", "name", "format"}, by_alias=True)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO inputs (source, managed_input, created_at) "
+                "VALUES (?, ?, ?)",
+                (source, document, utc_now().isoformat()),
+            )
+
+        return self._submit(op)
+
+    def record_metrics(
+        self, key: str, metrics: Mapping[str, Any] | None, statistics: Mapping[str, Any] | None
+    ) -> asyncio.Future[None]:
+        """A finished run's metrics (and deprecated statistics), for a resumed outcome's value."""
+        values = (key, _json_or_none(metrics), _json_or_none(statistics))
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO metrics (key, metrics, statistics) VALUES (?, ?, ?)",
+                values,
+            )
+
+        return self._submit(op)
+
+    async def metrics_of(self, key: str) -> tuple[Any, Any]:
+        """(metrics, statistics) recorded for a scenario, (None, None) when none were."""
+
+        def op(conn: sqlite3.Connection) -> tuple[Any, Any]:
+            query = "SELECT metrics, statistics FROM metrics WHERE key = ?"
+            found = conn.execute(query, (key,)).fetchone()
+            if found is None:
+                return None, None
+            metrics, statistics = found
+            return (
+                json.loads(metrics) if metrics is not None else None,
+                json.loads(statistics) if statistics is not None else None,
+            )
+
+        return await self._submit(op)
+
     async def get(self, key: str) -> JournalRow | None:
         def op(conn: sqlite3.Connection) -> JournalRow | None:
             found = conn.execute("SELECT * FROM scenarios WHERE key = ?", (key,)).fetchone()
             return _row(found) if found is not None else None
 
         return await self._submit(op)
+
+
+def _json_or_none(value: Any) -> str | None:
+    return json.dumps(value, separators=(",", ":")) if value is not None else None
 
 
 def _check_ours(conn: sqlite3.Connection, path: str | None) -> None:

@@ -10,6 +10,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.scenario import Scenario, run_name
 from asyncrun.batch.schedule import PollSchedule
 from asyncrun.batch.submission import Submission, describe, read_with_retries
-from asyncrun.models import ContentFormat, RunResult, StatusV2
+from asyncrun.models import ContentFormat, RunInformation, RunResult, StatusV2
 from asyncrun.polling import PollingOptions
 
 __all__ = ["Lifecycle"]
@@ -55,6 +56,7 @@ class Lifecycle:
         counters: BatchCounters,
         polling: PollingOptions,
         rng: random.Random,
+        fetch_results: bool = True,
     ) -> None:
         self.app = app
         self.journal = journal
@@ -66,6 +68,8 @@ class Lifecycle:
         self.counters = counters
         self.polling = polling
         self.rng = rng
+        # Result files need the results; without them, metrics give the value.
+        self.fetch_results = fetch_results or output_dir is not None
 
     async def outcome(self, item: Any) -> RunOutcome:
         """The outcome of one scenario (a Scenario or a dict) pulled from the source."""
@@ -111,7 +115,7 @@ class Lifecycle:
             )
         if row is not None and row.state == "terminal":
             self.counters.move("queued", "skipped")
-            return _outcome_of_row(row)
+            return await self._earlier_outcome(scenario, row)
         attempts = row.attempts if row is not None else 0
         earlier = await self.submission.earlier_run(scenario.key, name, row)
         resumed = earlier is not None
@@ -162,14 +166,12 @@ class Lifecycle:
         if meta.status_v2 == StatusV2.succeeded:
             if isinstance(info, RunResult) and meta.output_type == ContentFormat.json:
                 result = info  # the last poll was the result read
-            else:
-                files_dir = results.files_dir(self.output_dir, scenario.key, meta.output_type)
-                result = await read_with_retries(
-                    lambda: self.app.run_result(run_id, info=info, output_dir=files_dir),
-                    self.polling,
-                    self.rng,
-                )
-            self.schedule.saw_output(meta)
+            elif self.fetch_results:
+                result = await self._read_result(scenario.key, run_id, info)
+            if self.fetch_results:  # else no poll may become a result read
+                self.schedule.saw_output(meta)
+        if meta.metrics is not None or meta.statistics is not None:
+            await self.journal.record_metrics(scenario.key, meta.metrics, meta.statistics)
         if self.output_dir is not None:
             location = await results.write_result(
                 self.output_dir, scenario.key, run_id, status, result, error
@@ -202,6 +204,68 @@ class Lifecycle:
             attempts=attempts,
             resumed=resumed,
             result_location=location,
+            instance_id=scenario.instance_id,
+            metrics=meta.metrics,
+            statistics=meta.statistics,
+            fetcher=None if result is not None else self._fetcher(scenario.key, run_id),
+        )
+
+    async def _read_result(self, key: str, run_id: str, info: RunInformation) -> RunResult:
+        files_dir = results.files_dir(self.output_dir, key, info.metadata.output_type)
+        return await read_with_retries(
+            lambda: self.app.run_result(run_id, info=info, output_dir=files_dir),
+            self.polling,
+            self.rng,
+        )
+
+    def _fetcher(self, key: str, run_id: str) -> Callable[[], Awaitable[RunResult]]:
+        """Reads the result of a finished run later, when asked (RunOutcome.fetch_result)."""
+
+        async def fetch() -> RunResult:
+            app = self.app
+            info = await read_with_retries(lambda: app.run_metadata(run_id), self.polling, self.rng)
+            return await self._read_result(key, run_id, info)
+
+        return fetch
+
+    async def _earlier_outcome(self, scenario: Scenario, row: JournalRow) -> RunOutcome:
+        """A scenario finished in an earlier session: its journal row, metrics and a fetcher;
+        with result files, the file is written now if it is missing (a new --out, a file
+        removed), so the files stay complete across resumes."""
+        metrics, statistics = await self.journal.metrics_of(row.key)
+        fetcher = self._fetcher(row.key, row.run_id) if row.run_id else None
+        result, location = None, row.result_location
+        if (
+            self.output_dir is not None
+            and row.run_id
+            and not _exists(results.result_path(self.output_dir, row.key))
+        ):
+            if row.status == StatusV2.succeeded and fetcher is not None:
+                result = await fetcher()
+            status = row.status or ERROR
+            location = await results.write_result(
+                self.output_dir, row.key, row.run_id, status, result, row.error
+            )
+            await self.journal.update(row.key, result_location=location)
+        return RunOutcome(
+            key=row.key,
+            run_name=row.run_name,
+            run_id=row.run_id,
+            status=row.status or ERROR,
+            result=result,
+            error=row.error,
+            submitted_at=row.submitted_at,
+            finished_at=row.finished_at,
+            detected_at=row.detected_at,
+            run_duration=row.run_duration,
+            polls=row.polls,
+            attempts=row.attempts,
+            resumed=True,
+            result_location=location,
+            instance_id=scenario.instance_id,
+            metrics=metrics,
+            statistics=statistics,
+            fetcher=fetcher,
         )
 
 
@@ -213,19 +277,5 @@ def _monotonic_of(when: datetime | None, default: float) -> float:
     return time.monotonic() - max(0.0, age) if math.isfinite(age) else default
 
 
-def _outcome_of_row(row: JournalRow) -> RunOutcome:
-    return RunOutcome(
-        key=row.key,
-        run_name=row.run_name,
-        run_id=row.run_id,
-        status=row.status or ERROR,
-        error=row.error,
-        submitted_at=row.submitted_at,
-        finished_at=row.finished_at,
-        detected_at=row.detected_at,
-        run_duration=row.run_duration,
-        polls=row.polls,
-        attempts=row.attempts,
-        resumed=True,
-        result_location=row.result_location,
-    )
+def _exists(path: Path) -> bool:
+    return path.exists()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from asyncrun.models import RunResult
 
-__all__ = ["ERROR", "TERMINAL_STATUSES", "RunOutcome", "result_value"]
+__all__ = ["ERROR", "TERMINAL_STATUSES", "RunOutcome", "metrics_value", "result_value"]
 
 ERROR = "error"
 """Status of a scenario that never got a final run status (bad input, submit or poll failed)."""
@@ -26,6 +27,10 @@ class RunOutcome:
     answered), `finished_at` (the server's end of the run, from its metadata), `detected_at`
     (when this client saw it end). `polls` and `attempts` (submits) count requests;
     `resumed` is true when the run was submitted by an earlier process of the same journal.
+    `instance_id` is the scenario's instance (None: the app's default); `metrics` and
+    `statistics` are what the run's metadata carried (no result read needed for them).
+    `fetch_result()` reads the result of a run whose result the outcome does not hold (a run
+    finished in an earlier session, or a batch run with `fetch_results=False`).
     """
 
     key: str
@@ -42,6 +47,12 @@ class RunOutcome:
     attempts: int = 0
     resumed: bool = False
     result_location: str | None = None
+    instance_id: str | None = None
+    metrics: Mapping[str, Any] | None = None
+    statistics: Mapping[str, Any] | None = None
+    fetcher: Callable[[], Awaitable[RunResult]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def ok(self) -> bool:
@@ -54,8 +65,18 @@ class RunOutcome:
 
     @property
     def value(self) -> float | None:
-        """The output's objective value, when it has one (see `result_value`)."""
-        return result_value(self.output)
+        """The objective value: from the run's metrics when they have one (see
+        `metrics_value`), else from the output (see `result_value`)."""
+        found = metrics_value(self.metrics, self.statistics)
+        return found if found is not None else result_value(self.output)
+
+    async def fetch_result(self) -> RunResult:
+        """The run's result: the one held, else read now (while the batch's client is open)."""
+        if self.result is not None:
+            return self.result
+        if self.fetcher is None:
+            raise ValueError(f"scenario {self.key!r} has no run whose result could be read")
+        return await self.fetcher()
 
     @property
     def detection_lag(self) -> float | None:
@@ -63,6 +84,28 @@ class RunOutcome:
         if self.finished_at is None or self.detected_at is None:
             return None
         return (self.detected_at - self.finished_at).total_seconds()
+
+
+def metrics_value(
+    metrics: Mapping[str, Any] | None, statistics: Mapping[str, Any] | None = None
+) -> float | None:
+    """The value in a run's metadata: `metrics["value"]`, `metrics["result"]["value"]` or
+    `metrics["result.value"]`, else the deprecated `statistics["result"]["value"]`."""
+    candidates: list[Any] = []
+    if isinstance(metrics, Mapping):
+        result = metrics.get("result")
+        nested = result.get("value") if isinstance(result, Mapping) else None
+        candidates += [metrics.get("value"), nested, metrics.get("result.value")]
+    if isinstance(statistics, Mapping) and isinstance(statistics.get("result"), Mapping):
+        candidates.append(statistics["result"].get("value"))
+    return _first_number(candidates)
+
+
+def _first_number(candidates: list[Any]) -> float | None:
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 def result_value(output: Any) -> float | None:
@@ -74,7 +117,4 @@ def result_value(output: Any) -> float | None:
     stats = output.get("statistics")
     if isinstance(stats, dict) and isinstance(stats.get("result"), dict):
         candidates.append(stats["result"].get("value"))
-    for value in candidates:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
+    return _first_number(candidates)

@@ -13,7 +13,14 @@ from os import PathLike
 from typing import Any, Protocol
 
 from asyncrun.config import Limits
-from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult, RunsPage
+from asyncrun.models import (
+    ManagedInput,
+    Run,
+    RunConfiguration,
+    RunInformation,
+    RunResult,
+    RunsPage,
+)
 
 __all__ = ["BatchApplication"]
 
@@ -76,4 +83,21 @@ class BatchApplication(Protocol):
 
     async def cancel_run(self, run_id: str, /) -> None:
         """Cancel a run."""
+        ...
+
+    async def new_managed_input(
+        self,
+        id: str | None = None,
+        /,
+        *,
+        input: Any = None,
+        dir_path: str | PathLike[str] | None = None,
+    ) -> ManagedInput:
+        """Upload an input once as a managed input with this id (runs then name it); raise
+        AmbiguousSubmitError / ServerError when it may exist anyway, ConflictError when it
+        does."""
+        ...
+
+    async def managed_input(self, managed_input_id: str, /) -> ManagedInput:
+        """A managed input by id (NotFoundError when there is none)."""
         ...

@@ -32,6 +32,7 @@ from asyncrun.batch.lifecycle import Lifecycle
 from asyncrun.batch.outcome import RunOutcome
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
+from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission
 from asyncrun.errors import ConfigError
@@ -58,11 +59,15 @@ class _Batch:
         output_dir: Path | None,
         counters: BatchCounters,
         rng: random.Random,
+        fetch_results: bool = True,
     ) -> None:
         self.app = app
         self.counters = counters
         self.in_flight = InFlight()
-        self.submission = Submission(app, journal, self.in_flight, polling=polling, rng=rng)
+        self.inputs = SharedInputs(app, journal, batch_tag=batch_tag, polling=polling, rng=rng)
+        self.submission = Submission(
+            app, journal, self.in_flight, polling=polling, rng=rng, inputs=self.inputs
+        )
         self.reads = StatusReads(app)
         self.schedule = PollSchedule(
             polling,
@@ -83,6 +88,7 @@ class _Batch:
             counters=counters,
             polling=polling,
             rng=rng,
+            fetch_results=fetch_results,
         )
         self.slots = asyncio.Semaphore(max_in_flight)
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
@@ -156,6 +162,7 @@ async def run_batch(
     cancel_deadline: float = 30.0,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
+    fetch_results: bool = True,
 ) -> AsyncGenerator[RunOutcome, None]:
     """Run every scenario (Scenario or dict, from a sync or async iterable of any length) and
     yield a RunOutcome as each run finishes.
@@ -167,6 +174,8 @@ async def run_batch(
     "detach" stops polling and keeps the journal; "cancel" also cancels every run in flight
     (shielded, within `cancel_deadline` seconds). `output_dir`: one result file per scenario.
     `command` is stored in the journal as the command that resumes the batch.
+    `fetch_results=False` reads no results (without `output_dir`): each outcome has the run's
+    metrics and their value, and `outcome.fetch_result()` reads the result when asked.
     """
     if max_in_flight < 1:
         raise ConfigError("max_in_flight must be >= 1")
@@ -187,11 +196,15 @@ async def run_batch(
             output_dir=Path(output_dir) if output_dir is not None else None,
             counters=counters,
             rng=random.Random(),
+            fetch_results=fetch_results,
         )
         stream = _stream(batch, scenarios, on_interrupt, cancel_deadline)
-        async with contextlib.aclosing(stream):
-            async for outcome in stream:
-                yield outcome
+        try:
+            async with contextlib.aclosing(stream):
+                async for outcome in stream:
+                    yield outcome
+        finally:
+            await batch.inputs.aclose()
 
 
 async def _stream(
@@ -246,6 +259,7 @@ async def run_batch_all(
     cancel_deadline: float = 30.0,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
+    fetch_results: bool = True,
 ) -> list[RunOutcome]:
     """run_batch, collected: every outcome, in the order of the scenarios."""
     order: dict[str, int] = {}
@@ -271,6 +285,7 @@ async def run_batch_all(
             cancel_deadline=cancel_deadline,
             command=command,
             counters=counters,
+            fetch_results=fetch_results,
         )
     ]
     outcomes.sort(key=lambda o: order.get(o.key, len(order)))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from asyncrun.errors import ConfigError
 
 __all__ = [
+    "INSTANCE_DIMENSION",
     "MAX_KEY_LENGTH",
     "MAX_RUN_NAME_LENGTH",
     "Scenario",
@@ -188,11 +189,17 @@ def parse_grid(text: str) -> tuple[str, list[str]]:
     return name, parts
 
 
+INSTANCE_DIMENSION = "instance_id"
+"""A grid dimension with this name sweeps the scenario's instance, not a run option."""
+
+
 def with_grid(
     scenarios: Iterable[Scenario], grid: Sequence[tuple[str, Sequence[str]]]
 ) -> Iterator[Scenario]:
     """Each scenario once per point of the grid's cartesian product: the point's options are
-    added and the key gets a suffix, e.g. `inst-7/solve.duration=10s,seed=2`."""
+    added and the key gets a suffix, e.g. `inst-7/solve.duration=10s,seed=2`. The dimension
+    `instance_id` sets the run's instance instead (`inst-7/instance_id=v2,seed=2`), so the same
+    scenarios run side by side on several instances."""
     if not grid:
         yield from scenarios
         return
@@ -200,14 +207,18 @@ def with_grid(
     points = list(itertools.product(*(values for _, values in grid)))
     for scenario in scenarios:
         for point in points:
-            suffix = ",".join(f"{n}={v}" for n, v in zip(names, point, strict=True))
-            options = {**scenario.options, **dict(zip(names, point, strict=True))}
-            name = f"{scenario.name}/{suffix}" if scenario.name is not None else None
+            chosen = dict(zip(names, point, strict=True))
+            suffix = ",".join(f"{n}={v}" for n, v in chosen.items())
+            update: dict[str, Any] = {
+                "instance_id": chosen.pop(INSTANCE_DIMENSION, scenario.instance_id),
+                "options": {**scenario.options, **chosen},
+                "name": f"{scenario.name}/{suffix}" if scenario.name is not None else None,
+            }
             try:
-                key = _checked_key(f"{scenario.key}/{suffix}")
-                yield scenario.model_copy(update={"key": key, "options": options, "name": name})
+                update["key"] = _checked_key(f"{scenario.key}/{suffix}")
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+            yield scenario.model_copy(update=update)
 
 
 def _checked_key(key: str) -> str:

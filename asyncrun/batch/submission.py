@@ -9,23 +9,21 @@ name before anything is submitted again. A definite refusal puts the row back to
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from asyncrun._retry import Failure, no_pause, retry_transient, retrying
 from asyncrun.batch.interrupts import InFlight
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.scenario import Scenario
+from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.errors import (
     AmbiguousSubmitError,
     AsyncrunError,
-    ConfigError,
     ServerError,
 )
 from asyncrun.polling import PollingOptions, backoff_delay
@@ -52,12 +50,14 @@ class Submission:
         *,
         polling: PollingOptions,
         rng: random.Random,
+        inputs: SharedInputs,
     ) -> None:
         self.app = app
         self.journal = journal
         self.in_flight = in_flight
         self.polling = polling
         self.rng = rng
+        self.inputs = inputs
 
     async def earlier_run(
         self, key: str, name: str, row: JournalRow | None
@@ -84,7 +84,7 @@ class Submission:
         self, scenario: Scenario, name: str, attempts: int
     ) -> tuple[str, datetime, int]:
         """Create the run of `scenario` under `name`: (run id, submitted at, attempts so far)."""
-        kwargs = await _run_arguments(scenario)
+        kwargs = await self.inputs.run_arguments(scenario)
 
         async def once() -> str | Failure:
             nonlocal attempts
@@ -165,32 +165,3 @@ def describe(exc: BaseException) -> str:
     """An error as one line for the journal and the outcome: `Type: text`."""
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"
-
-
-async def _run_arguments(scenario: Scenario) -> dict[str, Any]:
-    """Keyword arguments of new_run for a scenario (an input file is read in a thread)."""
-    kwargs: dict[str, Any] = {
-        "options": scenario.options or None,
-        "instance_id": scenario.instance_id,
-        "configuration": scenario.configuration,
-    }
-    if scenario.dir_path is not None:
-        kwargs["dir_path"] = scenario.dir_path
-    elif scenario.input_file is not None:
-        kwargs["input"] = await asyncio.to_thread(_read_input_file, scenario.input_file)
-    else:
-        kwargs["input"] = scenario.input
-    return kwargs
-
-
-def _read_input_file(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read input file {str(path)!r}: {exc}") from None
-    if path.suffix.lower() != ".json":
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise ConfigError(f"input file {str(path)!r} is not valid JSON") from None

@@ -73,9 +73,11 @@ def _register_batch(subparsers: Any) -> None:
     p.add_argument(
         "--instance-id",
         type=non_empty,
-        default=None,
-        help="instance every scenario runs on unless its manifest line names one "
-        "(default: the application's default instance)",
+        action="append",
+        metavar="ID",
+        help="instance every scenario runs on unless its manifest line names one; repeat it to "
+        "run every scenario on each instance, side by side (keys get /instance_id=ID, the "
+        "summary compares the instances) (default: the application's default instance)",
     )
     p.add_argument(
         "--option",

@@ -22,7 +22,7 @@ from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome, result_value
 from asyncrun.batch.runner import run_batch
-from asyncrun.batch.scenario import Scenario, from_sources, with_grid
+from asyncrun.batch.scenario import INSTANCE_DIMENSION, Scenario, from_sources, with_grid
 from asyncrun.cli.args import EXIT_FAILED, http_url
 from asyncrun.cli.render import BatchProgress, Summary, SummaryCSV
 from asyncrun.client import AsyncClient
@@ -106,8 +106,11 @@ def scenario_factory(args: argparse.Namespace) -> Callable[[], Iterator[Scenario
     options = dict(args.option or [])
     grid = list(args.grid or [])
     base: dict[str, Any] = {"options": options}
-    if args.instance_id:
-        base["instance_id"] = args.instance_id
+    instances = list(dict.fromkeys(args.instance_id or []))
+    if len(instances) == 1:
+        base["instance_id"] = instances[0]
+    elif instances:  # several: the same scenarios side by side on each
+        grid.insert(0, (INSTANCE_DIMENSION, instances))
     sources: Sequence[str] = args.sources
 
     def make() -> Iterator[Scenario]:
@@ -168,7 +171,8 @@ async def execute_batch(
     except asyncio.CancelledError:
         console.print(_interrupted_message(on_interrupt, journal, command))
         raise
-    console.print(summary.table())
+    for rendered in summary.tables():
+        console.print(rendered)
     reasons = summary.reason_lines()
     if reasons:
         console.print("why scenarios did not succeed:")

@@ -4,6 +4,7 @@ the summary CSV."""
 from __future__ import annotations
 
 import csv
+import math
 import re
 import statistics
 from collections import Counter
@@ -38,11 +39,15 @@ __all__ = [
     "reason_of",
 ]
 
+DEFAULT_INSTANCE = "(default)"
+"""How a scenario with no instance id (the app's default instance) is shown."""
+
 CSV_FIELDS = (
     "key",
     "status",
     "run_id",
     "run_name",
+    "instance_id",
     "value",
     "run_duration_s",
     "polls",
@@ -131,6 +136,39 @@ def _spread(values: list[float]) -> tuple[str, str, str]:
     )
 
 
+def _p95(values: list[float]) -> float:
+    """The 95th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+@dataclass
+class _Group:
+    """The outcomes of one instance."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    durations: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    def add(self, outcome: RunOutcome, value: float | None) -> None:
+        self.statuses[outcome.status] += 1
+        if outcome.run_duration is not None:
+            self.durations.append(outcome.run_duration)
+        if value is not None:
+            self.values.append(value)
+
+    def cells(self) -> tuple[str, str, str, str, str]:
+        failed = sum(n for status, n in self.statuses.items() if status != "succeeded")
+        durations, values = self.durations, self.values
+        return (
+            str(self.statuses.get("succeeded", 0)),
+            str(failed),
+            f"{statistics.median(durations):.3g}" if durations else "-",
+            f"{_p95(durations):.3g}" if durations else "-",
+            f"{statistics.median(values):.6g}" if values else "-",
+        )
+
+
 _ERROR_CLASS = re.compile(r"^[A-Za-z]*Error: ")
 _QUOTED = re.compile(r"\s*'[^']*'")
 _REQUEST_ID = re.compile(r",? request id [^),]*")
@@ -162,21 +200,18 @@ class _Reason:
 
 
 @dataclass
-class Summary:
-    """Status counts, the spread of run durations and result values of a batch, and why the
-    scenarios that did not succeed did not, grouped (`reason_lines`)."""
+class Summary(_Group):
+    """Status counts, the spread of run durations and result values of a batch, the same per
+    instance (`instance_table`), and why the scenarios that did not succeed did not, grouped
+    (`reason_lines`)."""
 
-    statuses: Counter[str] = field(default_factory=Counter)
-    durations: list[float] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
     reasons: dict[tuple[str, str], _Reason] = field(default_factory=dict)
+    instances: dict[str, _Group] = field(default_factory=dict)
 
     def add(self, outcome: RunOutcome, value: float | None) -> None:
-        self.statuses[outcome.status] += 1
-        if outcome.run_duration is not None:
-            self.durations.append(outcome.run_duration)
-        if value is not None:
-            self.values.append(value)
+        super().add(outcome, value)
+        name = outcome.instance_id or DEFAULT_INSTANCE
+        self.instances.setdefault(name, _Group()).add(outcome, value)
         if outcome.status != "succeeded":
             reason = self.reasons.setdefault((outcome.status, reason_of(outcome)), _Reason())
             reason.count += 1
@@ -217,6 +252,23 @@ class Summary:
         table.add_row("result value", *_spread(self.values))
         return table
 
+    def instance_table(self) -> Table:
+        """One row per instance: succeeded, failed, median and p95 run duration, median
+        value."""
+        table = Table(title="by instance", show_header=True)
+        table.add_column("instance")
+        for name in ("succeeded", "failed", "median s", "p95 s", "median value"):
+            table.add_column(name, justify="right")
+        for name in sorted(self.instances):
+            table.add_row(name, *self.instances[name].cells())
+        return table
+
+    def tables(self) -> list[Table]:
+        """The summary, and the per-instance table when the batch ran on several instances."""
+        if len(self.instances) > 1:
+            return [self.table(), self.instance_table()]
+        return [self.table()]
+
 
 class SummaryCSV:
     """One row per scenario, written as outcomes arrive (so an interrupted batch keeps its
@@ -253,6 +305,7 @@ class SummaryCSV:
                 "status": outcome.status,
                 "run_id": outcome.run_id or "",
                 "run_name": outcome.run_name,
+                "instance_id": outcome.instance_id or "",
                 "value": "" if value is None else repr(value),
                 "run_duration_s": "" if outcome.run_duration is None else outcome.run_duration,
                 "polls": outcome.polls,

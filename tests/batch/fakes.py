@@ -13,7 +13,15 @@ from typing import Any
 
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.config import Limits
-from asyncrun.models import Run, RunConfiguration, RunInformation, RunResult, RunsPage
+from asyncrun.errors import NotFoundError
+from asyncrun.models import (
+    ManagedInput,
+    Run,
+    RunConfiguration,
+    RunInformation,
+    RunResult,
+    RunsPage,
+)
 
 
 class FakeApplication:
@@ -27,6 +35,7 @@ class FakeApplication:
         self.results = 0
         self.pages = 0
         self.cancels: list[str] = []
+        self.managed_inputs = 0
 
     async def new_run(
         self,
@@ -75,6 +84,19 @@ class FakeApplication:
 
     async def cancel_run(self, run_id: str) -> None:
         self.cancels.append(run_id)
+
+    async def new_managed_input(
+        self,
+        id: str | None = None,
+        *,
+        input: Any = None,
+        dir_path: str | PathLike[str] | None = None,
+    ) -> ManagedInput:
+        self.managed_inputs += 1
+        return ManagedInput(id=id or f"input-{self.managed_inputs}")
+
+    async def managed_input(self, managed_input_id: str) -> ManagedInput:
+        raise NotFoundError("no such managed input", status_code=404)
 
 
 def _succeeded(run_id: str) -> RunResult:
