@@ -116,7 +116,13 @@ class APIError(AsyncrunError):
 
 
 class APIConnectionError(APIError):
-    """No HTTP answer: the connection could not be made or was dropped."""
+    """No HTTP answer: the connection could not be made or was dropped.
+
+    `unreachable` is true when no connection could be made at all (refused, no route, name
+    not resolved, connecting timed out): the request never reached the server.
+    """
+
+    unreachable: bool = False
 
 
 class APITimeoutError(APIConnectionError):

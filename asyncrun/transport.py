@@ -433,9 +433,11 @@ def certificate_error(
 
 
 def _connect_error(method: str, shown: str, exc: aiohttp.ClientConnectorError) -> APIError:
-    return APIConnectionError(
+    error = APIConnectionError(
         f"{method} {shown}: could not connect ({_reason(exc.os_error)})", method=method, url=shown
     )
+    error.unreachable = True
+    return error
 
 
 def _timeout(method: str, shown: str, phase: Phase) -> APITimeoutError:
@@ -445,9 +447,11 @@ def _timeout(method: str, shown: str, phase: Phase) -> APITimeoutError:
         "pool": "no free connection in the pool in time",
         "total": "the request took too long",
     }[phase]
-    return APITimeoutError(
+    error = APITimeoutError(
         f"{method} {shown}: {what} ({phase})", phase=phase, method=method, url=shown
     )
+    error.unreachable = phase == "connect"
+    return error
 
 
 def _after_send_error(

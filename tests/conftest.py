@@ -7,7 +7,9 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 import pytest
+from fast_polling import FAST_POLLING
 
+from asyncrun import PollingOptions
 from asyncrun.emulator import Emulator, EmulatorConfig, ThreadedEmulator, serve, serve_in_thread
 
 TEST_KEY = "test-key"
@@ -16,6 +18,12 @@ TEST_KEY = "test-key"
 def _config(config: EmulatorConfig | None, changes: dict[str, Any]) -> EmulatorConfig:
     base = config if config is not None else EmulatorConfig(api_key=TEST_KEY)
     return base.replace(**changes) if changes else base
+
+
+@pytest.fixture
+def fast_polling() -> PollingOptions:
+    """Polling options for tests: tens of milliseconds between polls (tests/fast_polling.py)."""
+    return FAST_POLLING
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from typing import Any
 
 from asyncrun.batch import results
 from asyncrun.batch.counters import BatchCounters
+from asyncrun.batch.failfast import FailFast
 from asyncrun.batch.interrupts import InFlight
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.outcome import ERROR, RunOutcome
@@ -24,6 +25,7 @@ from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.scenario import Scenario, run_name
 from asyncrun.batch.schedule import PollSchedule
 from asyncrun.batch.submission import Submission, describe, read_with_retries
+from asyncrun.errors import BatchAbortedError
 from asyncrun.models import ContentFormat, RunInformation, RunResult, StatusV2
 from asyncrun.polling import PollingOptions
 
@@ -50,6 +52,7 @@ class Lifecycle:
         *,
         batch_tag: str,
         submission: Submission,
+        failfast: FailFast,
         schedule: PollSchedule,
         in_flight: InFlight,
         output_dir: Path | None,
@@ -62,6 +65,7 @@ class Lifecycle:
         self.journal = journal
         self.tag = batch_tag
         self.submission = submission
+        self.failfast = failfast
         self.schedule = schedule
         self.in_flight = in_flight
         self.output_dir = output_dir
@@ -88,10 +92,16 @@ class Lifecycle:
         name = run_name(self.tag, scenario)
         try:
             return await self._run(scenario, name)
+        except BatchAbortedError:
+            raise
         except Exception as exc:
-            # One scenario's failure never stops the batch: it becomes its outcome.
+            # One scenario's failure never stops the batch: it becomes its outcome. Unless no
+            # scenario can get past it (failfast.py): then the batch stops.
             run_id = exc.run_id if isinstance(exc, _FailedInFlight) else None
             cause = exc.__cause__ if isinstance(exc, _FailedInFlight) else exc
+            # Polling gives up on an unreachable API only after max_unreachable seconds.
+            lasted = self.polling.max_unreachable if run_id is not None else 0.0
+            await self.failfast.check(cause or exc, submitting=run_id is None, lasted=lasted)
             logger.info("scenario %s: %s", scenario.key, cause)
             self.counters.move("queued" if run_id is None else "running", ERROR)
             return RunOutcome(
@@ -150,6 +160,7 @@ class Lifecycle:
         info, polls = await self.schedule.wait_final(
             self.app, run_id, started=started, resumed=resumed
         )
+        self.failfast.answered()
         detected = utc_now()
         meta = info.metadata
         run_duration = meta.duration / 1000.0 if meta.duration else None

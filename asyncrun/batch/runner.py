@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncrun.batch.counters import BatchCounters
+from asyncrun.batch.failfast import UNREACHABLE_AFTER, FailFast
 from asyncrun.batch.interrupts import InFlight, Interrupt, cancel_in_flight, interrupt
 from asyncrun.batch.journal import Journal
 from asyncrun.batch.lifecycle import Lifecycle
@@ -35,7 +36,7 @@ from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
 from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission
-from asyncrun.errors import ConfigError
+from asyncrun.errors import BatchAbortedError, ConfigError
 from asyncrun.polling import PollingOptions
 
 __all__ = ["BATCH_POLLING", "BatchCounters", "Interrupt", "run_batch", "run_batch_all"]
@@ -59,14 +60,22 @@ class _Batch:
         output_dir: Path | None,
         counters: BatchCounters,
         rng: random.Random,
+        unreachable_after: float,
         fetch_results: bool = True,
     ) -> None:
         self.app = app
         self.counters = counters
         self.in_flight = InFlight()
+        self.failfast = FailFast(app, unreachable_after=unreachable_after, rng=rng)
         self.inputs = SharedInputs(app, journal, batch_tag=batch_tag, polling=polling, rng=rng)
         self.submission = Submission(
-            app, journal, self.in_flight, polling=polling, rng=rng, inputs=self.inputs
+            app,
+            journal,
+            self.in_flight,
+            failfast=self.failfast,
+            polling=polling,
+            rng=rng,
+            inputs=self.inputs,
         )
         self.reads = StatusReads(app)
         self.schedule = PollSchedule(
@@ -82,6 +91,7 @@ class _Batch:
             journal,
             batch_tag=batch_tag,
             submission=self.submission,
+            failfast=self.failfast,
             schedule=self.schedule,
             in_flight=self.in_flight,
             output_dir=output_dir,
@@ -160,6 +170,7 @@ async def run_batch(
     output_dir: str | PathLike[str] | None = None,
     adaptive_polling: bool = True,
     cancel_deadline: float = 30.0,
+    unreachable_after: float = UNREACHABLE_AFTER,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
     fetch_results: bool = True,
@@ -173,6 +184,11 @@ async def run_batch(
     not given). `on_interrupt` applies when the iteration is cancelled or closed early:
     "detach" stops polling and keeps the journal; "cancel" also cancels every run in flight
     (shielded, within `cancel_deadline` seconds). `output_dir`: one result file per scenario.
+
+    A failure no scenario can get past stops the batch at once and raises BatchAbortedError
+    (after the outcomes already finished): a refused key (401/403), an unknown application,
+    or an API that could not be connected to for `unreachable_after` seconds. Nothing is
+    canceled and no scenario is marked as failed for it; the journal resumes.
     `command` is stored in the journal as the command that resumes the batch.
     `fetch_results=False` reads no results (without `output_dir`): each outcome has the run's
     metrics and their value, and `outcome.fetch_result()` reads the result when asked.
@@ -196,6 +212,7 @@ async def run_batch(
             output_dir=Path(output_dir) if output_dir is not None else None,
             counters=counters,
             rng=random.Random(),
+            unreachable_after=unreachable_after,
             fetch_results=fetch_results,
         )
         stream = _stream(batch, scenarios, on_interrupt, cancel_deadline)
@@ -205,6 +222,7 @@ async def run_batch(
                     yield outcome
         finally:
             await batch.inputs.aclose()
+            await batch.failfast.aclose()
 
 
 async def _stream(
@@ -230,7 +248,7 @@ async def _stream(
                 while not batch.outcomes.empty():
                     yield batch.outcomes.get_nowait()
                 finished = True
-                driver.result()  # the source's error, if it failed
+                _raise_from(driver)
                 return
     finally:
         if not finished:
@@ -245,6 +263,21 @@ async def _stream(
         await batch.reads.aclose()  # walks still under way answer no one now
 
 
+def _raise_from(driver: asyncio.Future[None]) -> None:
+    """The driver's error, if it failed: the source's, or the BatchAbortedError a scenario task
+    raised (the task group wraps it in an exception group)."""
+    try:
+        driver.result()
+    except BaseExceptionGroup as group:
+        matched, _ = group.split(BatchAbortedError)
+        if matched is None:
+            raise
+        first: BaseException = matched
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from first.__cause__
+
+
 async def run_batch_all(
     app: BatchApplication,
     scenarios: Iterable[Any] | AsyncIterable[Any],
@@ -257,6 +290,7 @@ async def run_batch_all(
     output_dir: str | PathLike[str] | None = None,
     adaptive_polling: bool = True,
     cancel_deadline: float = 30.0,
+    unreachable_after: float = UNREACHABLE_AFTER,
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
     fetch_results: bool = True,
@@ -283,6 +317,7 @@ async def run_batch_all(
             output_dir=output_dir,
             adaptive_polling=adaptive_polling,
             cancel_deadline=cancel_deadline,
+            unreachable_after=unreachable_after,
             command=command,
             counters=counters,
             fetch_results=fetch_results,

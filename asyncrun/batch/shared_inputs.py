@@ -43,6 +43,7 @@ __all__ = ["SharedInputs", "input_id_for"]
 logger = logging.getLogger("asyncrun")
 
 _CREATE_ATTEMPTS = 4
+_REMEMBERED = 1024
 _UNCERTAIN = (AmbiguousSubmitError, ServerError, APIConnectionError)
 Make = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -118,10 +119,24 @@ class SharedInputs:
         """The managed input of `source`: one task per source, awaited by every run using it
         (shielded: one waiter's cancellation does not cancel it for the others)."""
         task = self._pending.get(source)
-        if task is None:
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            # A failed creation is not kept: the next run of this source tries again.
             task = asyncio.ensure_future(self._obtain(source, make))
+            task.add_done_callback(lambda done: self._settled(source, done))
             self._pending[source] = task
         return await asyncio.shield(task)
+
+    def _settled(self, source: str, task: asyncio.Task[ManagedInput]) -> None:
+        """A failed creation is forgotten (a later run of the source tries again); of the
+        created ones the most recent `_REMEMBERED` stay in memory, the rest are read back
+        from the journal when needed (memory stays bounded in a sweep of many inputs)."""
+        if task.cancelled() or task.exception() is not None:
+            if self._pending.get(source) is task:
+                del self._pending[source]
+            return
+        done = [key for key, held in self._pending.items() if held.done()]
+        for key in done[: max(0, len(done) - _REMEMBERED)]:
+            del self._pending[key]
 
     async def aclose(self) -> None:
         """Cancel creations no run waits for any more (the batch was interrupted)."""
@@ -129,9 +144,6 @@ class SharedInputs:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        for task in self._pending.values():
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: a failure was already each waiter's outcome
 
     async def _obtain(self, source: str, make: Make) -> ManagedInput:
         recorded = await self.journal.input_of(source)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from asyncrun._retry import Failure, no_pause, retry_transient, retrying
+from asyncrun.batch.failfast import FailFast
 from asyncrun.batch.interrupts import InFlight
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.protocol import BatchApplication
@@ -24,6 +25,7 @@ from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.errors import (
     AmbiguousSubmitError,
     AsyncrunError,
+    BatchAbortedError,
     ServerError,
 )
 from asyncrun.polling import PollingOptions, backoff_delay
@@ -48,6 +50,7 @@ class Submission:
         journal: Journal,
         in_flight: InFlight,
         *,
+        failfast: FailFast,
         polling: PollingOptions,
         rng: random.Random,
         inputs: SharedInputs,
@@ -55,6 +58,7 @@ class Submission:
         self.app = app
         self.journal = journal
         self.in_flight = in_flight
+        self.failfast = failfast
         self.polling = polling
         self.rng = rng
         self.inputs = inputs
@@ -84,7 +88,9 @@ class Submission:
         self, scenario: Scenario, name: str, attempts: int
     ) -> tuple[str, datetime, int]:
         """Create the run of `scenario` under `name`: (run id, submitted at, attempts so far)."""
-        kwargs = await self.inputs.run_arguments(scenario)
+        # Uploading an input may be the batch's first request: it waits out an endpoint that
+        # cannot be reached, like the POST (failfast.py).
+        kwargs = await self.failfast.reach(lambda: self.inputs.run_arguments(scenario))
 
         async def once() -> str | Failure:
             nonlocal attempts
@@ -95,14 +101,23 @@ class Submission:
             # Until its fate is known, an interrupt with "cancel" looks this run up by name.
             self.in_flight.asking(scenario.key, name, asked)
             try:
-                return await self.app.new_run(name=name, **kwargs)
+                return await self.failfast.reach(lambda: self.app.new_run(name=name, **kwargs))
             except (AmbiguousSubmitError, ServerError) as exc:
                 logger.info("submit of %s was ambiguous (%s): looking it up", name, exc)
                 found = await self.lookup_twice(name, asked, attempts)
             except Exception as exc:
-                # A definite refusal: no run exists, so the next attempt may submit again.
+                # A definite refusal: no run exists, so the next attempt may submit again. A
+                # batch-wide one (wrong key, unknown app, unreachable) is no scenario's error.
                 self.in_flight.answered(scenario.key)
-                await self.journal.update(scenario.key, state="pending", error=describe(exc))
+                stop = (
+                    exc
+                    if isinstance(exc, BatchAbortedError)
+                    else await self.failfast.refusal(exc, submitting=True)
+                )
+                reason = None if stop is not None else describe(exc)
+                await self.journal.update(scenario.key, state="pending", error=reason)
+                if stop is not None and stop is not exc:
+                    raise stop from exc
                 raise
             if found is not None:
                 return found[0]
@@ -135,6 +150,7 @@ class Submission:
         runs = await read_with_retries(
             lambda: self.app.find_runs_by_name(name, created_after=after), self.polling, self.rng
         )
+        self.failfast.answered()
         if not runs:
             return None
         oldest = runs[-1]

@@ -63,37 +63,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error, already printed on one line
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     with log_output(args.verbose, args.quiet):
-        return _run(args)
+        code, last_words = _run(args)
+    if last_words:  # after the log output's own closing line: the error is the last line
+        print(f"asyncrun {args.command}: {last_words}", file=sys.stderr)
+    return code
 
 
-def _run(args: argparse.Namespace) -> int:
-    prog = f"asyncrun {args.command}"
+def _run(args: argparse.Namespace) -> tuple[int, str | None]:
+    """The command's exit code, and the one line to end with when it failed."""
     try:
         if args.check is not None:
             args.check(args)
         code: int = args.func(args)
-        return code
+        return code, None
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED, None
     except BatchAbortedError as exc:
-        print(f"{prog}: stopped: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_ABORTED
+        return EXIT_ABORTED, f"stopped: {_one_line(exc)}"
     except (ConfigError, InputError, CertificateVerifyError) as exc:
         # An untrusted certificate is set-up, like a bad argument: fixed by --ca-file, not time.
-        print(f"{prog}: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE, _one_line(exc)
     except (AsyncrunError, OSError) as exc:
-        print(f"{prog}: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILED, _one_line(exc)
     except Exception as exc:
         if args.verbose >= 2:
             traceback.print_exc()
-        print(
-            f"{prog}: unexpected error {type(exc).__name__}: {_one_line(exc)} "
-            "(-vv shows the traceback)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+        what = f"unexpected error {type(exc).__name__}: {_one_line(exc)}"
+        return EXIT_FAILED, f"{what} (-vv shows the traceback)"
 
 
 def _one_line(exc: BaseException) -> str:

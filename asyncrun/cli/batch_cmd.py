@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asyncrun import _runtime
+from asyncrun.batch.failfast import UNREACHABLE_AFTER
 from asyncrun.batch.interrupts import cancel_journal_rows
 from asyncrun.batch.journal import Journal, command_of
 from asyncrun.cli.args import (
@@ -25,6 +26,7 @@ from asyncrun.cli.args import (
     grid_axis,
     new_command,
     non_empty,
+    positive_float,
     positive_int,
 )
 from asyncrun.cli.common import (
@@ -121,6 +123,13 @@ def _register_batch(subparsers: Any) -> None:
         default=None,
         help="run-name prefix, <tag>/<key> (default: a random tag, stored in the journal)",
     )
+    p.add_argument(
+        "--unreachable-after",
+        type=positive_float,
+        default=UNREACHABLE_AFTER,
+        metavar="SECONDS",
+        help="stop the batch when every connection attempt has failed for this long",
+    )
     add_client_arguments(p)
     p.set_defaults(func=run_batch_command, check=check_batch_arguments)
 
@@ -149,6 +158,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 argv=sys.argv[1:],
                 console=console,
                 batch_tag=args.batch_tag,
+                unreachable_after=args.unreachable_after,
             )
 
     return _runtime.run(main())

@@ -19,6 +19,7 @@ from rich.console import Console
 from asyncrun._tls import check_verify, ssl_setting
 from asyncrun.application import AsyncApplication
 from asyncrun.batch.counters import BatchCounters
+from asyncrun.batch.failfast import UNREACHABLE_AFTER
 from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome, result_value
 from asyncrun.batch.runner import run_batch
@@ -135,6 +136,7 @@ async def execute_batch(
     argv: Sequence[str],
     console: Console,
     batch_tag: str | None = None,
+    unreachable_after: float = UNREACHABLE_AFTER,
 ) -> int:
     """Run the batch with a live progress bar; write one result file per scenario under
     `out/results`, `out/summary.csv`; print the summary table. Exit code: 0 when every scenario
@@ -152,6 +154,7 @@ async def execute_batch(
         command=list(argv),
         counters=counters,
         batch_tag=batch_tag,
+        unreachable_after=unreachable_after,
     )
     started = time.monotonic()
     try:

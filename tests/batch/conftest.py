@@ -6,12 +6,13 @@ import hashlib
 import json
 from typing import Any
 
-from asyncrun import AsyncClient, Limits, PollingOptions, RateLimits, RetryPolicy
+from fast_polling import FAST_POLLING
+
+from asyncrun import AsyncClient, Limits, RateLimits, RetryPolicy
 
 KEY = "test-key"
 
-FAST = PollingOptions(initial_delay=0.01, delay=0.01, backoff=0.01, max_delay=0.1, jitter=0.01)
-"""Polling for tests: tens of milliseconds between polls."""
+FAST = FAST_POLLING
 
 
 def fast_client(url: str, **kwargs: Any) -> AsyncClient:

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from asyncrun import (
     AmbiguousSubmitError,
+    BadRequestError,
     ConflictError,
     ManagedInput,
     NotFoundError,
     Scenario,
     run_batch_all,
 )
+from asyncrun.batch import shared_inputs
+from asyncrun.batch.journal import Journal
 from asyncrun.batch.scenario import with_grid
 from asyncrun.batch.shared_inputs import input_id_for
 from asyncrun.emulator import Emulator
@@ -231,3 +237,45 @@ async def test_an_unanswered_managed_input_creation_is_read_back_not_repeated() 
     outcomes = await run_batch_all(app, scenarios, polling_options=FAST)
     assert [o.status for o in outcomes] == ["succeeded"] * 3
     assert app.managed_inputs == 1 and app.lookups == 2 and app.submits == 3
+
+
+class _RefusesOnce(FakeApplication):
+    """Refuses the first managed input (a definite 400), accepts the next."""
+
+    async def new_managed_input(
+        self,
+        id: str | None = None,
+        *,
+        input: Any = None,
+        dir_path: str | PathLike[str] | None = None,
+    ) -> ManagedInput:
+        self.managed_inputs += 1
+        if self.managed_inputs == 1:
+            raise BadRequestError("refused", status_code=400)
+        return ManagedInput(id=str(id))
+
+
+async def test_a_failed_managed_input_is_tried_again_by_a_later_run() -> None:
+    app = _RefusesOnce()
+    scenarios = with_grid([Scenario(key="t", input="text input")], [("seed", ["1", "2"])])
+    outcomes = await run_batch_all(app, scenarios, polling_options=FAST, max_in_flight=1)
+    assert [o.status for o in outcomes] == ["error", "succeeded"]
+    assert "refused" in (outcomes[0].error or "")
+    assert app.managed_inputs == 2
+
+
+async def test_memory_of_managed_inputs_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shared_inputs, "_REMEMBERED", 3)
+    app = FakeApplication()
+    texts = [Scenario(key=f"t{i}", input=f"text {i}") for i in range(10)]
+    async with Journal(None) as journal:
+        await journal.begin(app_id=app.id, batch_tag="b", default_tag="b")
+        shared = shared_inputs.SharedInputs(
+            app, journal, batch_tag="b", polling=FAST, rng=random.Random(0)
+        )
+        first = [(await shared.run_arguments(s))["input"] for s in texts]
+        assert len(shared._pending) <= 3 + 1
+        again = [(await shared.run_arguments(s))["input"] for s in texts]
+        await shared.aclose()
+    assert [m.id for m in again] == [m.id for m in first]
+    assert app.managed_inputs == 10  # the forgotten ones came back from the journal

@@ -35,6 +35,7 @@ def check_exactly_once(emu: Emulator, names: set[str]) -> None:
     assert {n for n, count in per_name.items() if count != 1} == set()
 
 
+@pytest.mark.slow
 async def test_500_scenarios_through_faults_each_run_once_with_its_own_result(
     emulator_factory: Factory, tmp_path: Path
 ) -> None:
@@ -203,6 +204,7 @@ async def test_interrupt_policies(
         check_exactly_once(emu, {f"int/long{i}" for i in range(10)})
 
 
+@pytest.mark.slow
 async def test_cancel_on_interrupt_finds_and_cancels_runs_whose_submit_was_unanswered(
     emulator_factory: Factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -293,6 +295,7 @@ async def test_the_journal_never_holds_the_api_key(emulator: Emulator, tmp_path:
     assert [c for c in contents if KEY.encode() in c] == []
 
 
+@pytest.mark.slow
 async def test_realistic_rate_profile_gets_almost_no_429(emulator_factory: Factory) -> None:
     limits = Limits(max_connections=50, rate=RateLimits.standard())
     async with (
@@ -308,6 +311,7 @@ async def test_realistic_rate_profile_gets_almost_no_429(emulator_factory: Facto
     assert stats["runs_created"] == 25
 
 
+@pytest.mark.slow
 async def test_20000_scenarios_in_bounded_memory() -> None:
     app = FakeApplication()
     counters = BatchCounters()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -34,11 +35,14 @@ def start_cli(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`asyncrun ARGS` in a subprocess; `env` adds to (or overrides) the test environment."""
     return subprocess.run(
         [sys.executable, "-m", "asyncrun", *args],
         cwd=cwd,
-        env=cli_env(),
+        env={**cli_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -65,6 +69,14 @@ def journal_states(path: Path) -> dict[str, int]:
         return {}
     finally:
         conn.close()
+
+
+def printed_seed() -> int:
+    """A seed for a test's random choice: ASYNCRUN_TEST_SEED, or a fresh one; printed (pytest
+    shows it with a failure) so the same choice can be replayed."""
+    seed = int(os.environ.get("ASYNCRUN_TEST_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"seed {seed} (replay with ASYNCRUN_TEST_SEED={seed})")
+    return seed
 
 
 def wait_for(predicate: Any, timeout: float = 30.0) -> None:

@@ -9,14 +9,14 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
+from fast_polling import FAST_POLLING
 
-from asyncrun import AsyncClient, Limits, PollingOptions, RateLimits, RetryPolicy
+from asyncrun import AsyncClient, Limits, RateLimits, RetryPolicy
 from asyncrun.emulator import Emulator
 
 KEY = "test-key"
 
-FAST = PollingOptions(initial_delay=0.005, delay=0.005, backoff=0.005, max_delay=0.05, jitter=0.005)
-"""Polling options for tests: a few milliseconds between polls."""
+FAST = FAST_POLLING
 
 
 def fast_client(url: str, **kwargs: object) -> AsyncClient:

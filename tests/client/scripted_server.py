@@ -54,6 +54,7 @@ class ScriptedServer:
         self._queues: dict[tuple[str, str], deque[Script]] = {}
         self._defaults: dict[tuple[str, str], Script] = {}
         self.requests: list[Recorded] = []
+        self._arrival = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -73,6 +74,12 @@ class ScriptedServer:
             if (method is None or r.method == method) and (path is None or r.path == path)
         ]
 
+    async def arrived(self, method: str, path: str, count: int = 1) -> None:
+        """Wait until `count` requests to the route have arrived (an event, not a sleep)."""
+        while len(self.calls(method, path)) < count:
+            self._arrival.clear()
+            await self._arrival.wait()
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(
@@ -84,6 +91,7 @@ class ScriptedServer:
                 body,
             )
         )
+        self._arrival.set()
         key = (request.method, request.raw_path.split("?", 1)[0])
         queue = self._queues.get(key)
         reply = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -22,7 +23,7 @@ from asyncrun.emulator import Emulator
 from asyncrun.polling import PollOutcome, poll
 
 from .conftest import fast_client
-from .fakes import FakeClock
+from .fakes import BlockingSleep, FakeClock, cancel_and_wait
 
 NOJITTER = PollingOptions(jitter=0.0)
 
@@ -166,19 +167,37 @@ def metadata_polls(emu: Emulator) -> int:
 
 
 async def test_cancel_during_polling_is_not_swallowed(emu: Emulator) -> None:
+    """A cancellation landing in the sleep between two polls (an asyncio cancel, then an anyio
+    cancel scope) ends the polling: one poll each, and the cancelled tasks are over, so no poll
+    can follow."""
     slow = PollingOptions(initial_delay=0.0, delay=5.0, backoff=0.0, jitter=0.0)
-    async with fast_client(emu.url) as client:
+    sleep = BlockingSleep()
+    async with fast_client(emu.url, sleep=sleep) as client:
         app = client.application("test-app")
         run_id = await app.new_run({"a": 1}, options={"emulator.duration": "1000"})
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(app.run_metadata_with_polling(run_id, slow), 0.3)
-        with anyio.move_on_after(0.3) as scope:
-            await app.new_run_with_result(
-                {"a": 1}, options={"emulator.duration": "1000"}, polling_options=slow
-            )
-        assert scope.cancelled_caught
-        await asyncio.sleep(0.2)
+        polling = asyncio.ensure_future(app.run_metadata_with_polling(run_id, slow))
+        await sleep.entered.wait()  # polled once, now sleeping before the next poll
+        assert await cancel_and_wait(polling)
+        sleep.entered.clear()
+
+        async def in_a_cancel_scope() -> None:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(
+                    functools.partial(
+                        app.new_run_with_result,
+                        {"a": 1},
+                        options={"emulator.duration": "1000"},
+                        polling_options=slow,
+                    )
+                )
+                await sleep.entered.wait()
+                tasks.cancel_scope.cancel()
+
+        scoped = asyncio.ensure_future(in_a_cancel_scope())
+        await asyncio.wait({scoped}, timeout=30)  # a swallowed cancel would poll on: no hang
+        assert scoped.done()
         assert metadata_polls(emu) == 2  # exactly one poll each, none after the cancellation
+        assert sleep.sleeps == [5.0, 5.0] and sleep.cancelled == 2
         await app.cancel_run(run_id)
 
 

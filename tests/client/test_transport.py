@@ -34,7 +34,7 @@ from asyncrun import (
 from asyncrun.config import _Secret
 from asyncrun.transport import Transport
 
-from .fakes import FakeClock
+from .fakes import BlockingSleep, FakeClock, cancel_and_wait
 from .scripted_server import DROP, Reply, ScriptedServer
 
 KEY = "sk-VERY-SECRET-KEY"
@@ -193,7 +193,7 @@ async def test_pool_wait_is_its_own_timeout_phase(server: ScriptedServer) -> Non
     )
     await t.open()
     slow = asyncio.ensure_future(t.request("GET", "v1/slow", bucket="general", idempotent=True))
-    await asyncio.sleep(0.05)
+    await server.arrived("GET", "/v1/slow")  # it holds the only connection slot
     with pytest.raises(APITimeoutError) as err:
         await t.request("GET", "v1/r", bucket="general", idempotent=True)
     assert err.value.phase == "pool"
@@ -354,22 +354,36 @@ async def test_stream_presigned_chunks_without_auth(server: ScriptedServer) -> N
 
 
 async def test_cancel_during_retry_sleep_is_not_swallowed(server: ScriptedServer) -> None:
+    """A cancellation landing in the 5 s Retry-After pause (an asyncio cancel, then an anyio
+    cancel scope) ends the request: one attempt each, and the cancelled tasks are over, so no
+    retry can follow."""
     server.script("GET", "/v1/r", default=Reply(503, headers={"Retry-After": "5"}))
+    sleep = BlockingSleep()
     t = Transport(
         base_url=server.url,
         api_key=_Secret(KEY),
         timeouts=Timeouts(),
         limits=Limits(rate=RateLimits.unlimited()),
         retry=RetryPolicy(),
-    )  # real sleep: the 5 s Retry-After pause is where the cancellation lands
+        sleep=sleep,
+    )
     await t.open()
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(send(t, "GET"), 0.3)
-    with anyio.move_on_after(0.3) as scope:
-        await send(t, "GET")
-    assert scope.cancelled_caught
-    await asyncio.sleep(0.1)
+    request = asyncio.ensure_future(send(t, "GET"))
+    await sleep.entered.wait()  # the first attempt failed; waiting out Retry-After
+    assert await cancel_and_wait(request)
+    sleep.entered.clear()
+
+    async def in_a_cancel_scope() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(send, t, "GET")
+            await sleep.entered.wait()
+            tasks.cancel_scope.cancel()
+
+    scoped = asyncio.ensure_future(in_a_cancel_scope())
+    await asyncio.wait({scoped}, timeout=30)  # a swallowed cancel would retry on: no hang
+    assert scoped.done()
     assert len(server.calls("GET")) == 2  # exactly one attempt each, no retry after cancel
+    assert sleep.sleeps == [5.0, 5.0] and sleep.cancelled == 2
     await t.close()
 
 

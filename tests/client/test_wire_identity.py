@@ -230,3 +230,58 @@ def test_large_output_costs_fewer_requests(emulator_thread: ThreadedEmulator) ->
     assert our_value.output == sdk_value.output
     assert len(sdk) == 5 and len(ours) == 3  # metadata + runs/{id}?format=url + download
     assert ours == [sdk[0], sdk[1], sdk[4]]
+
+
+def test_managed_input_calls_identical(emulator_thread: ThreadedEmulator) -> None:
+    sdk_app = cloud.Application(client=cloud.Client(api_key=KEY, url=emulator_thread.url), id=APP)
+    target = sdk_app.upload_url()
+    sdk_app.upload_data(upload_url=target, data={"shared": [1, 2, 3]})
+    upload = target.upload_id
+
+    def sdk_lifecycle(app: cloud.Application) -> Any:
+        app.new_managed_input(id="mi-a", name="n", description="d", upload_id=upload)
+        app.update_managed_input("mi-a", name="renamed")
+        app.list_managed_inputs()
+        run_id = app.new_run(managed_input_id="mi-a", options={"seed": "1"})
+        app.delete_managed_input("mi-a")
+        return run_id
+
+    async def our_lifecycle(app: asyncrun.AsyncApplication) -> Any:
+        await app.new_managed_input(id="mi-a", name="n", description="d", upload_id=upload)
+        await app.update_managed_input("mi-a", name="renamed")
+        await _collect(app.list_managed_inputs())
+        run_id = await app.new_run(managed_input_id="mi-a", options={"seed": "1"})
+        await app.delete_managed_input("mi-a")
+        return run_id
+
+    sdk, ours, _, _ = both(emulator_thread, sdk_lifecycle, our_lifecycle)
+    assert _untimed(ours) == _untimed(sdk)  # the PUT echoes the input's own timestamps
+    assert [(method, path.rsplit("/", 1)[-1]) for method, path, _, _ in ours] == [
+        ("POST", "inputs"),
+        ("GET", "mi-a"),
+        ("PUT", "mi-a"),
+        ("GET", "inputs"),
+        ("GET", "mi-a"),
+        ("POST", "runs"),
+        ("DELETE", "mi-a"),
+    ]
+
+
+def test_run_input_and_output_identical(emulator_thread: ThreadedEmulator) -> None:
+    run_id = _finished_run(emulator_thread)
+    pairs: list[tuple[Callable[[cloud.Application], Any], Callable[[Any], Awaitable[Any]]]] = [
+        (lambda a: a.run_input(run_id), lambda a: a.run_input(run_id)),
+        (lambda a: a.run_output(run_id), lambda a: a.run_output(run_id)),
+    ]
+    for sdk_call, our_call in pairs:
+        sdk, ours, sdk_value, our_value = both(emulator_thread, sdk_call, our_call)
+        assert ours == sdk
+        assert our_value == sdk_value
+
+
+def _untimed(log: Wire) -> Wire:
+    times = ("created_at", "updated_at")
+    return [
+        (m, p, q, {k: "<time>" if k in times else v for k, v in b.items()} if b else b)
+        for m, p, q, b in log
+    ]

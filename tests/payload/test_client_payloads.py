@@ -29,7 +29,6 @@ from ._support import S3Server
 
 KEY = "test-key"
 MIB = 1024 * 1024
-FAST = PollingOptions(initial_delay=0.005, delay=0.005, backoff=0.005, max_delay=0.05, jitter=0.005)
 STORAGE = ("PUT /_storage/{key}", "GET /_storage/{key}")
 
 
@@ -148,11 +147,18 @@ def _posted_configuration(emu: Emulator) -> Any:
 
 
 async def test_directory_round_trip_lists_every_file(
-    client: AsyncClient, emu: Emulator, source: Path, scratch: Path, tmp_path: Path
+    client: AsyncClient,
+    emu: Emulator,
+    source: Path,
+    scratch: Path,
+    tmp_path: Path,
+    fast_polling: PollingOptions,
 ) -> None:
     app = client.application("test-app")
     out = tmp_path / "out"
-    result = await app.new_run_with_result(dir_path=source, polling_options=FAST, output_dir=out)
+    result = await app.new_run_with_result(
+        dir_path=source, polling_options=fast_polling, output_dir=out
+    )
     assert result.metadata.status_v2 == "succeeded"
     assert result.output == {"output_dir": str(out), "files": ["result.json"]}
     produced = _read_json(out / "result.json")
@@ -167,11 +173,11 @@ async def test_directory_round_trip_lists_every_file(
 
 
 async def test_requests_spent_after_polling_on_a_multi_file_output(
-    client: AsyncClient, emu: Emulator, source: Path, tmp_path: Path
+    client: AsyncClient, emu: Emulator, source: Path, tmp_path: Path, fast_polling: PollingOptions
 ) -> None:
     app = client.application("test-app")
     run_id = await app.new_run(dir_path=source)
-    info = await app.run_metadata_with_polling(run_id, FAST)
+    info = await app.run_metadata_with_polling(run_id, fast_polling)
     before = len(calls(emu))
     await app.run_result(run_id, info=info, output_dir=tmp_path / "out")
     after = calls(emu)[before:]
@@ -179,21 +185,21 @@ async def test_requests_spent_after_polling_on_a_multi_file_output(
 
 
 async def test_multi_file_output_without_output_dir_is_not_downloaded(
-    client: AsyncClient, emu: Emulator, source: Path
+    client: AsyncClient, emu: Emulator, source: Path, fast_polling: PollingOptions
 ) -> None:
     app = client.application("test-app")
-    result = await app.new_run_with_result(dir_path=source, polling_options=FAST)
+    result = await app.new_run_with_result(dir_path=source, polling_options=fast_polling)
     assert result.output is None
     assert calls(emu, "GET", "/_storage/") == []
 
 
 async def test_input_object_names_its_directory(
-    client: AsyncClient, emu: Emulator, source: Path, tmp_path: Path
+    client: AsyncClient, emu: Emulator, source: Path, tmp_path: Path, fast_polling: PollingOptions
 ) -> None:
     app = client.application("test-app")
     result = await app.new_run_with_result(
         Input(data=source, input_format=ContentFormat.csv_archive),
-        polling_options=FAST,
+        polling_options=fast_polling,
         output_dir=tmp_path / "out",
     )
     assert _read_json(tmp_path / "out" / "result.json")["files"] == _file_digests(source)
@@ -292,7 +298,9 @@ async def test_over_the_upload_cap_fails_before_any_request(
 
 
 async def test_expired_upload_url_is_replaced(
-    emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]], source: Path
+    emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]],
+    source: Path,
+    fast_polling: PollingOptions,
 ) -> None:
     async with emulator_factory(time_scale=200.0, url_ttl=1.0) as emu, _client(emu.url) as client:
         app = client.application("test-app")
@@ -311,7 +319,7 @@ async def test_expired_upload_url_is_replaced(
             return target
 
         app.upload_url = first_url_goes_stale  # type: ignore[method-assign]
-        result = await app.new_run_with_result(dir_path=source, polling_options=FAST)
+        result = await app.new_run_with_result(dir_path=source, polling_options=fast_polling)
         assert result.metadata.status_v2 == "succeeded"
         assert served == 2
         assert emu.stats()["requests"]["PUT /_storage/{key}"] == {"200": 1, "403": 1}
@@ -423,7 +431,7 @@ async def test_cancel_during_the_upload(
 
 @pytest.mark.parametrize("kind", ["traversal", "absolute", "symlink"])
 async def test_hostile_output_is_refused(
-    client: AsyncClient, tmp_path: Path, scratch: Path, kind: str
+    client: AsyncClient, tmp_path: Path, scratch: Path, kind: str, fast_polling: PollingOptions
 ) -> None:
     area = tmp_path / "area"
     area.mkdir()
@@ -433,7 +441,7 @@ async def test_hostile_output_is_refused(
             {"a": 1},
             options={"emulator.evil_output": kind},
             configuration={"format": {"input": {"type": "json"}, "output": {"type": "multi-file"}}},
-            polling_options=FAST,
+            polling_options=fast_polling,
             output_dir=area / "out",
         )
     # Not even the output dir was made: every member is checked before the first write. The
@@ -443,31 +451,33 @@ async def test_hostile_output_is_refused(
     assert _listing(scratch) == []
 
 
-async def test_large_json_output_is_streamed_and_parsed(client: AsyncClient, emu: Emulator) -> None:
+async def test_large_json_output_is_streamed_and_parsed(
+    client: AsyncClient, emu: Emulator, fast_polling: PollingOptions
+) -> None:
     app = client.application("test-app")
     result = await app.new_run_with_result(
-        {"a": 1}, options={"emulator.output_bytes": 6 * MIB}, polling_options=FAST
+        {"a": 1}, options={"emulator.output_bytes": 6 * MIB}, polling_options=fast_polling
     )
     assert len(result.output["padding"]) > 5 * MIB
     assert_storage_clean(emu)
 
 
 async def test_outputs_over_the_output_cap_are_refused(
-    emu: Emulator, source: Path, scratch: Path, tmp_path: Path
+    emu: Emulator, source: Path, scratch: Path, tmp_path: Path, fast_polling: PollingOptions
 ) -> None:
     limits = Limits(max_connections=20, rate=RateLimits.unlimited(), output_cap=MIB)
     async with _client(emu.url, limits=limits) as capped:
         app = capped.application("test-app")
         with pytest.raises(UploadError, match=f"larger than the {MIB}-byte limit"):
             await app.new_run_with_result(
-                {"a": 1}, options={"emulator.output_bytes": 6 * MIB}, polling_options=FAST
+                {"a": 1}, options={"emulator.output_bytes": 6 * MIB}, polling_options=fast_polling
             )
     tiny = Limits(max_connections=20, rate=RateLimits.unlimited(), output_cap=64)
     async with _client(emu.url, limits=tiny) as capped:
         out = tmp_path / "out"
         with pytest.raises(UploadError, match="larger than the 64-byte limit"):
             await capped.application("test-app").new_run_with_result(
-                dir_path=source, polling_options=FAST, output_dir=out
+                dir_path=source, polling_options=fast_polling, output_dir=out
             )
     assert not out.exists()
     assert _listing(scratch) == []  # the partial download was removed
