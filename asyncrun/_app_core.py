@@ -7,10 +7,11 @@ application.py.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from os import PathLike
 from typing import Any, Protocol
 
+from asyncrun._types import Clock, Sleep
 from asyncrun.config import Bucket, Limits
 from asyncrun.models import ContentFormat, ManagedInput, RunInformation
 
@@ -19,8 +20,8 @@ PathArg = str | PathLike[str] | None
 
 class AppCore(Protocol):
     _base: str
-    _clock: Callable[[], float]
-    _sleep: Callable[[float], Awaitable[None]]
+    _clock: Clock
+    _sleep: Sleep
     _rng: random.Random
 
     @property

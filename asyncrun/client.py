@@ -6,12 +6,12 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import anyio.to_thread
 
 from asyncrun._tls import Verify, check_verify
+from asyncrun._types import Clock, Sleep
 from asyncrun.application import AsyncApplication, validate_app_id
 from asyncrun.apps.management import list_application_pages
 from asyncrun.apps.models import Application
@@ -59,8 +59,8 @@ class AsyncClient:
         limits: Limits | None = None,
         retry: RetryPolicy | None = None,
         verify: Verify = True,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
         self._api_key = api_key

@@ -4,6 +4,7 @@ the summary CSV."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import statistics
@@ -49,6 +50,7 @@ CSV_FIELDS = (
     "run_name",
     "instance_id",
     "value",
+    "metrics",
     "run_duration_s",
     "polls",
     "attempts",
@@ -307,6 +309,7 @@ class SummaryCSV:
                 "run_name": outcome.run_name,
                 "instance_id": outcome.instance_id or "",
                 "value": "" if value is None else repr(value),
+                "metrics": _json(outcome.metrics),
                 "run_duration_s": "" if outcome.run_duration is None else outcome.run_duration,
                 "polls": outcome.polls,
                 "attempts": outcome.attempts,
@@ -318,6 +321,10 @@ class SummaryCSV:
                 "error": outcome.error or "",
             }
         )
+
+
+def _json(value: Any) -> str:
+    return "" if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def _iso(value: Any) -> str:

@@ -52,7 +52,7 @@ def test_batch_on_two_instances(emulator_thread: ThreadedEmulator, tmp_path: Pat
         for inst in ("v1", "v2")
         for seed in ("1", "2")
     )
-    assert all(r["value"] for r in rows)
+    assert all(json.loads(r["metrics"]) == {"value": float(r["value"])} for r in rows)
     by_instance = {
         cells[0]: cells[1:3]
         for line in done.stdout.splitlines()
