@@ -39,6 +39,7 @@ from asyncrun._input_shaping import (
     prepare_input,
     run_configuration,
 )
+from asyncrun._reachability import Reachability
 from asyncrun._types import Clock, Sleep
 from asyncrun.apps.management import ApplicationManagement
 from asyncrun.batch import runner as batch_runner
@@ -136,6 +137,11 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
     def limits(self) -> Limits:
         """The client's connection and rate limits (shared by all its applications)."""
         return self._transport.limits
+
+    @property
+    def reachability(self) -> Reachability:
+        """Whether the client's requests could connect lately (shared by its applications)."""
+        return self._transport.reachability
 
     # ---------------------------------------------------------------- plumbing
 

@@ -27,6 +27,7 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import BytesPayload, Payload
 
 from asyncrun import _tar
+from asyncrun._retry import Failure, retrying
 from asyncrun.errors import InputError, UploadError
 
 __all__ = [
@@ -313,22 +314,26 @@ async def upload_with_fresh_url(
     A 403 means the URL expired (say, while the PUT waited for a connection) or was refused:
     retrying the same URL cannot help, so a fresh one is requested, up to `attempts` in all.
     """
-    for attempt in range(attempts):
+
+    async def once() -> str | Failure:
         upload_id, url = await request_url()
         try:
             await put(url)
         except UploadError as exc:
-            if exc.status_code != 403 or attempt + 1 >= attempts:
+            if exc.status_code != 403:
                 raise
-            logger.warning(
-                "upload URL refused (403: expired or rejected); asking for a fresh one "
-                "(attempt %d of %d)",
-                attempt + 2,
-                attempts,
-            )
-            continue
+            return Failure(exc, retryable=True)
         return upload_id
-    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def log_fresh_url(attempt: int, failure: Failure) -> None:
+        logger.warning(
+            "upload URL refused (403: expired or rejected); asking for a fresh one "
+            "(attempt %d of %d)",
+            attempt + 2,
+            attempts,
+        )
+
+    return await retrying(once, attempts=attempts, pause=log_fresh_url)
 
 
 # --- downloads ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from asyncrun._reachability import Reachability
 from asyncrun._retry import Failure, parse_retry_after, retry_delay, retrying
 from asyncrun._tls import Verify, ssl_setting
 from asyncrun._types import Clock, Sleep
@@ -29,7 +30,6 @@ from asyncrun.config import Bucket, Limits, RetryPolicy, Timeouts, _Secret
 from asyncrun.errors import (
     AmbiguousSubmitError,
     APIConnectionError,
-    APIError,
     APIStatusError,
     APITimeoutError,
     AsyncrunError,
@@ -99,6 +99,8 @@ class Transport:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(limits.rate, retry, clock=clock, sleep=sleep)
+        self.reachability = Reachability(clock)
+        """Whether the API could be connected to lately (every API attempt records it)."""
         self._slots = asyncio.Semaphore(limits.max_connections)
         # A few connections of their own for requests that answer for many (a page of the run
         # list standing for up to 50 status reads): they never queue behind a submit storm.
@@ -217,14 +219,20 @@ class Transport:
         except aiohttp.ClientConnectorCertificateError as exc:
             return Failure(certificate_error(method, _shown(url), exc), retryable=False)
         except aiohttp.ClientConnectorError as exc:
-            return Failure(_connect_error(method, _shown(url), exc), retryable=True)
+            failed = _connect_error(method, _shown(url), exc)
+            self.reachability.connect_failed(failed)
+            return Failure(failed, retryable=True)
         except aiohttp.ConnectionTimeoutError:
-            return Failure(_timeout(method, _shown(url), "connect"), retryable=True)
+            failed = _timeout(method, _shown(url), "connect")
+            self.reachability.connect_failed(failed)
+            return Failure(failed, retryable=True)
         except (TimeoutError, aiohttp.ClientError) as exc:
+            self.reachability.connected()
             error = _after_send_error(method, _shown(url), exc, idempotent)
             return Failure(error, idempotent)
         finally:
             slots.release()
+        self.reachability.connected()
         if 200 <= response.status < 300:
             return response
         return _status_failure(method, _shown(url), response, idempotent)
@@ -432,7 +440,9 @@ def certificate_error(
     )
 
 
-def _connect_error(method: str, shown: str, exc: aiohttp.ClientConnectorError) -> APIError:
+def _connect_error(
+    method: str, shown: str, exc: aiohttp.ClientConnectorError
+) -> APIConnectionError:
     error = APIConnectionError(
         f"{method} {shown}: could not connect ({_reason(exc.os_error)})", method=method, url=shown
     )

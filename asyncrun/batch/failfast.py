@@ -6,12 +6,13 @@
   also mean a scenario's unknown instance; the listing is made once and shared by every
   submit that got a 404 meanwhile).
 - A server whose TLS certificate is not trusted (CertificateVerifyError): time cannot fix it.
-- An endpoint that cannot be reached: every attempt failing to connect (refused, no route, DNS,
-  connect timeout) for `unreachable_after` seconds with no answer of any kind in between. A
-  submit that cannot connect is tried again (not counted as its scenario's failure) until the
-  endpoint answers or that time has passed.
+- An endpoint that cannot be reached: every request attempt of the client failing to connect
+  (refused, no route, DNS, connect timeout) for `unreachable_after` seconds, as the
+  transport's `Reachability` records them (`watch`, a task beside the driver). A submit that
+  cannot connect is tried again meanwhile (`reach`), not counted as its scenario's failure.
 
-The scenario task that becomes certain raises BatchAbortedError; the batch's task group then
+The scenario task that becomes certain raises BatchAbortedError (for an unreachable endpoint:
+the watch task, and the stream stops the driver); the batch's task group then
 cancels every other scenario task where it waits (a rate-limit token, a journal commit, a POST
 on the wire: its row stays "submitting" and a resume reconciles it by name) and the driver
 stops pulling scenarios. So a wrong key costs at most `max_in_flight` POSTs, nothing is
@@ -73,51 +74,41 @@ class FailFast:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._failing_since: float | None = None  # first failed connection since an answer
         self._app_probe: asyncio.Task[bool] | None = None  # True: the application exists
 
     # ------------------------------------------------------------------ reachability
 
-    def answered(self) -> None:
-        """The server answered something (any status): it can be reached."""
-        self._failing_since = None
-
-    def not_reached(self, exc: APIConnectionError, *, lasted: float = 0.0) -> None:
-        """A call could not connect (and had been failing for `lasted` seconds already);
-        raise BatchAbortedError once that has gone on for `unreachable_after` seconds."""
-        now = self._clock()
-        since = now - lasted
-        if self._failing_since is None or since < self._failing_since:
-            self._failing_since = since
-        if now - self._failing_since >= self.unreachable_after:
-            raise _aborted(
-                "unreachable",
-                f"{_where(exc)} could not be reached for {now - self._failing_since:.0f} s "
-                f"({exc.message})",
-                "check --url / NEXTMV_ENDPOINT and the network",
-                exc,
-            )
+    async def watch(self) -> None:
+        """Raise BatchAbortedError once every request attempt of the client has failed to
+        connect for `unreachable_after` seconds (runs until cancelled otherwise)."""
+        reach = self.app.reachability
+        tick = min(1.0, self.unreachable_after / 4)
+        while True:
+            await self._sleep(tick)
+            lasted = reach.unreachable_for()
+            if lasted >= self.unreachable_after and reach.last_error is not None:
+                error = reach.last_error
+                raise _aborted(
+                    "unreachable",
+                    f"{_where(error)} could not be reached for {lasted:.0f} s ({error.message})",
+                    "check --url / NEXTMV_ENDPOINT and the network",
+                    error,
+                )
 
     async def reach(self, call: Callable[[], Awaitable[T]]) -> T:
-        """`call`, made again after a pause while it cannot connect, until the server answers
-        (its answer or error is returned or raised) or the endpoint has been unreachable for
-        `unreachable_after` seconds (BatchAbortedError)."""
+        """`call`, made again after a pause while it cannot connect: a submit is not its
+        scenario's failure while the API is unreachable; `watch` stops the batch if that lasts.
+        Gives up (raises the connection error) after twice `unreachable_after` seconds."""
         failures = 0
+        started = self._clock()
         while True:
             try:
-                result = await call()
+                return await call()
             except APIConnectionError as exc:
-                if not exc.unreachable:
+                if not exc.unreachable or self._clock() - started >= 2 * self.unreachable_after:
                     raise
-                self.not_reached(exc)
-                await self._sleep(full_jitter_delay(_RECONNECT, failures, self._rng))
-                failures += 1
-                continue
-            except APIStatusError:
-                self.answered()
-                raise
-            self.answered()
-            return result
+            await self._sleep(full_jitter_delay(_RECONNECT, failures, self._rng))
+            failures += 1
 
     # ------------------------------------------------------------------ verdicts
 
@@ -135,20 +126,12 @@ class FailFast:
                 "check --app-id and --url (an application must be created before it is run)",
                 exc,
             )
-        if isinstance(exc, APIConnectionError) and exc.unreachable:
-            self.not_reached(exc)
-        elif isinstance(exc, APIStatusError):
-            self.answered()
         return None
 
-    async def check(self, exc: BaseException, *, submitting: bool, lasted: float = 0.0) -> None:
+    async def check(self, exc: BaseException, *, submitting: bool) -> None:
         """Raise BatchAbortedError when `exc`, which ended a scenario, is batch-wide.
         `submitting`: the scenario had no run yet (a 404 may be the application's: its input
-        upload or POST); `lasted`: how long the failure had gone on (a poll gives up only
-        after `max_unreachable`)."""
-        if isinstance(exc, APIConnectionError) and exc.unreachable:
-            self.not_reached(exc, lasted=lasted)
-            return
+        upload or POST)."""
         stop = await self.refusal(exc, submitting=submitting)
         if stop is not None:
             raise stop from exc

@@ -99,9 +99,7 @@ class Lifecycle:
             # scenario can get past it (failfast.py): then the batch stops.
             run_id = exc.run_id if isinstance(exc, _FailedInFlight) else None
             cause = exc.__cause__ if isinstance(exc, _FailedInFlight) else exc
-            # Polling gives up on an unreachable API only after max_unreachable seconds.
-            lasted = self.polling.max_unreachable if run_id is not None else 0.0
-            await self.failfast.check(cause or exc, submitting=run_id is None, lasted=lasted)
+            await self.failfast.check(cause or exc, submitting=run_id is None)
             logger.info("scenario %s: %s", scenario.key, cause)
             self.counters.move("queued" if run_id is None else "running", ERROR)
             return RunOutcome(
@@ -160,7 +158,6 @@ class Lifecycle:
         info, polls = await self.schedule.wait_final(
             self.app, run_id, started=started, resumed=resumed
         )
-        self.failfast.answered()
         detected = utc_now()
         meta = info.metadata
         run_duration = meta.duration / 1000.0 if meta.duration else None

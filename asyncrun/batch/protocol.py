@@ -12,6 +12,7 @@ from datetime import datetime
 from os import PathLike
 from typing import Any, Protocol
 
+from asyncrun._reachability import Reachability
 from asyncrun.config import Limits
 from asyncrun.models import (
     ManagedInput,
@@ -37,6 +38,11 @@ class BatchApplication(Protocol):
     @property
     def limits(self) -> Limits:
         """Pool size and rates (the poll pacer sizes itself on them)."""
+        ...
+
+    @property
+    def reachability(self) -> Reachability:
+        """Since when the API could not be connected to (a batch stops when it lasts)."""
         ...
 
     async def new_run(

@@ -232,25 +232,34 @@ async def _stream(
     cancel_deadline: float,
 ) -> AsyncGenerator[RunOutcome, None]:
     driver = asyncio.ensure_future(batch.drive(scenarios))
+    watch = asyncio.ensure_future(batch.failfast.watch())  # raises when the API is unreachable
     finished = False
     try:
         while True:
             getter = asyncio.ensure_future(batch.outcomes.get())
             try:
-                await asyncio.wait({getter, driver}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({getter, driver, watch}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 if not getter.done():
                     getter.cancel()
             if getter.done() and not getter.cancelled():
                 yield getter.result()
                 continue
+            if watch.done():  # stop like a detach: runs keep going, the journal resumes
+                driver.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.shield(driver)
             if driver.done():
                 while not batch.outcomes.empty():
                     yield batch.outcomes.get_nowait()
                 finished = True
+                if watch.done():
+                    watch.result()
                 _raise_from(driver)
                 return
     finally:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
         if not finished:
             await interrupt(
                 driver,

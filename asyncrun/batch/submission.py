@@ -150,7 +150,6 @@ class Submission:
         runs = await read_with_retries(
             lambda: self.app.find_runs_by_name(name, created_after=after), self.polling, self.rng
         )
-        self.failfast.answered()
         if not runs:
             return None
         oldest = runs[-1]

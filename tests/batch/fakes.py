@@ -11,6 +11,7 @@ from datetime import datetime
 from os import PathLike
 from typing import Any
 
+from asyncrun._reachability import Reachability
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.config import Limits
 from asyncrun.errors import NotFoundError
@@ -27,6 +28,7 @@ from asyncrun.models import (
 class FakeApplication:
     id = "fake-app"
     limits = Limits()
+    reachability = Reachability()  # never records a failed connection
 
     def __init__(self) -> None:
         self._ids = itertools.count()

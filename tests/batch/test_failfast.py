@@ -3,6 +3,7 @@ POSTs, cancel nothing and leave the journal resumable; one scenario's own failur
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from asyncrun import AsyncClient, BatchAbortedError, RetryPolicy, Scenario
+from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.runner import run_batch_all
 from asyncrun.emulator import Emulator
 from asyncrun.errors import AuthenticationError, CertificateVerifyError, NotFoundError
@@ -201,3 +203,44 @@ async def test_an_untrusted_certificate_stops_the_batch_at_once(tmp_path: Path) 
     assert "--ca-file" in str(caught.value)
     assert app.posts <= 25
     assert_resumable(tmp_path / "j.db")
+
+
+async def test_an_outage_while_runs_are_polled_stops_the_batch_and_keeps_them(
+    emulator_factory: Factory, tmp_path: Path
+) -> None:
+    journal = tmp_path / "j.db"
+    retry = RetryPolicy(max_attempts=2, initial_delay=0.001, max_delay=0.01)
+    counters = BatchCounters()
+    long_runs = (
+        Scenario(key=f"s{i}", input={"i": i}, options={"emulator.duration": "600"})
+        for i in range(10)
+    )
+    emulator = emulator_factory()
+    emu = await emulator.__aenter__()
+    stopped = False
+    try:
+        async with fast_client(emu.url, retry=retry) as client:
+            batch = asyncio.ensure_future(
+                run_batch_all(
+                    client.application("ff-app"),
+                    long_runs,
+                    journal=journal,
+                    polling_options=FAST,
+                    counters=counters,
+                    unreachable_after=0.5,
+                )
+            )
+            while counters.running < 10:  # every run submitted and being polled
+                assert not batch.done()
+                await asyncio.sleep(0.01)
+            await emulator.__aexit__(None, None, None)  # the endpoint goes away
+            stopped = True
+            with pytest.raises(BatchAbortedError) as caught:
+                await asyncio.wait_for(batch, 60)
+    finally:
+        if not stopped:
+            await emulator.__aexit__(None, None, None)
+    assert caught.value.reason == "unreachable"
+    rows = journal_rows(journal)
+    assert [state for state, _, _ in rows] == ["submitted"] * 10  # re-attached on resume
+    assert [error for _, _, error in rows if error] == []
