@@ -80,9 +80,15 @@ class PollOutcome(Generic[T]):
     stopped: bool
 
 
-def _next_sleep(options: PollingOptions, polls: int, rng: random.Random) -> float:
-    if options.sleep_duration_func is not None:
-        hinted = float(options.sleep_duration_func())
+def _next_sleep(
+    options: PollingOptions,
+    polls: int,
+    rng: random.Random,
+    next_sleep: Callable[[], float] | None,
+) -> float:
+    hint = next_sleep or options.sleep_duration_func
+    if hint is not None:
+        hinted = float(hint())
         return hinted if math.isfinite(hinted) and hinted > 0 else 0.0
     return backoff_delay(options, polls, rng)
 
@@ -97,13 +103,16 @@ async def poll(
     clock: Clock = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     rng: random.Random | None = None,
+    next_sleep: Callable[[], float] | None = None,
 ) -> PollOutcome[T]:
     """Call `fetch` until `is_done(value)`, sleeping by the backoff schedule in between.
 
     Returns the final value, or (when `options.stop()` says so) the last value seen with
     `stopped=True`. Raises PollingTimeoutError when max_duration or max_tries run out, and the
     transport's error when the API stayed unreachable for max_unreachable seconds.
-    `first_poll_after` replaces `initial_delay` (the batch layer sets it from observed durations).
+    `first_poll_after` replaces `initial_delay` (the batch layer sets it from observed durations);
+    `next_sleep` replaces `options.sleep_duration_func` (a batch sets one per run, with no copy
+    of the options per run).
     """
     rng = rng or random.Random()
     await sleep(options.initial_delay if first_poll_after is None else max(0.0, first_poll_after))
@@ -128,7 +137,7 @@ async def poll(
             if is_done(last):
                 return PollOutcome(last, True, polls, stopped=False)
         check_budget(options, polls, clock() - start, run_id, last)
-        pause = _next_sleep(options, polls, rng)
+        pause = _next_sleep(options, polls, rng, next_sleep)
         if options.max_duration >= 0:
             # Never sleep past the deadline: one last poll lands on it.
             pause = min(pause, max(0.0, options.max_duration - (clock() - start)))

@@ -164,18 +164,27 @@ def failure_summary(
 def summarize(
     repetitions: Sequence[Mapping[str, Any]], names: Sequence[str] = SUMMARISED
 ) -> dict[str, dict[str, float]]:
-    """Median and min-max of every figure in `names` that all repetitions have as a number."""
+    """Median and min-max of every figure in `names`, over the repetitions that have it as a
+    number (a repetition whose client failed has none)."""
     out: dict[str, dict[str, float]] = {}
     for name in names:
-        values = [r.get(name) for r in repetitions]
-        if values and all(isinstance(v, int | float) for v in values):
-            out[name] = spread([float(v) for v in values if v is not None])
+        values = [float(v) for r in repetitions if _is_number(v := r.get(name))]
+        if values:
+            out[name] = spread(values)
     return out
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def median_repetition(repetitions: Sequence[Mapping[str, Any]], key: str = "makespan_s") -> int:
-    """Index of the repetition whose `key` is the median (the lower middle for an even count)."""
-    order = sorted(range(len(repetitions)), key=lambda i: float(repetitions[i][key]))
+    """Index of the repetition whose `key` is the median (the lower middle for an even count),
+    among those that have it; -1 if none has."""
+    having = [i for i, r in enumerate(repetitions) if _is_number(r.get(key))]
+    if not having:
+        return -1
+    order = sorted(having, key=lambda i: float(repetitions[i][key]))
     return order[(len(order) - 1) // 2]
 
 

@@ -105,6 +105,13 @@ def status_reads(stats: dict[str, Any]) -> int:
     return route_count(stats, "/metadata") + route_count(stats, "/runs")
 
 
+def polls(stats: dict[str, Any], results_fetched: int) -> int:
+    """Requests made to learn a status: metadata reads, list pages, and run reads beyond the
+    one per result fetched (a client may read a small result directly as its last poll)."""
+    beyond = max(0, route_count(stats, "/runs/{run_id}") - results_fetched)
+    return status_reads(stats) + beyond
+
+
 def status_count(stats: dict[str, Any], status: str) -> int:
     """Answers with this status (e.g. "429") over every route."""
     return sum(statuses.get(status, 0) for statuses in stats["requests"].values())

@@ -27,9 +27,10 @@ Cases:
 
 Figures per client (median and min-max over repetitions): makespan (the client's start to its
 last result in hand, session closed); makespan / finish line (the emulator's real end of the
-last run, from /_emulator/runs); requests and status reads (metadata polls and list pages) per
-run, from the emulator's counters; detection lag (result in hand minus the run's end) median
-and p95; client CPU per run; peak RSS; 429 answers; failed runs and wrong results.
+last run, from /_emulator/runs); requests and polls per run, from the emulator's counters
+(polls: metadata reads, list pages, and run reads beyond one per result fetched); detection
+lag (result in hand minus the run's end) median and p95; client CPU per run; peak RSS;
+connections opened; 429 answers; failed runs and wrong results.
 
 `--network loopback` (default) runs the emulator on 127.0.0.1 over plain HTTP; `--network
 cloud` is the cloud-like mode (TLS and a 40 ms round trip), available once `asyncrun emulator`
@@ -63,9 +64,9 @@ from _harness import (
     get_json_sync,
     input_digest,
     load_average,
+    polls,
     started_emulator,
     status_count,
-    status_reads,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -276,7 +277,7 @@ def batch_repetition(
         expected_digests=expected,
         timeline=timeline,
         requests=api_requests(stats),
-        polls=status_reads(stats),
+        polls=polls(stats, sum(1 for r in child["runs"] if r.get("status") == "succeeded")),
         http_429=status_count(stats, "429"),
         bound_s=quota_bound(case.runs, timeline) if case.quota_bound else None,
     )
@@ -299,7 +300,12 @@ def run_batch_case(
     # Repetitions outermost: a change of load on the shared machine falls on every client.
     for rep in range(repeat):
         for index, client in enumerate(case.clients):
-            figures = batch_repetition(case, client, durations, network, work / f"{rep}-{index}")
+            try:
+                figures = batch_repetition(
+                    case, client, durations, network, work / f"{rep}-{index}"
+                )
+            except RuntimeError as exc:  # the client process died: recorded, the case goes on
+                figures = {"error": _last_line(exc)}
             results[client.name][1].append(figures)
             print(f"  {case.name} {rep + 1}/{repeat} {client.name}: {_brief(figures)}", flush=True)
     params = {
@@ -314,7 +320,15 @@ def run_batch_case(
     return params, results
 
 
+def _last_line(exc: BaseException) -> str:
+    """The last line of a child's failure (its exception), without the traceback."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:500] if lines else type(exc).__name__
+
+
 def _brief(figures: dict[str, Any]) -> str:
+    if "error" in figures:
+        return f"the client process failed: {figures['error']}"
     ratio = figures.get("makespan_over_bound") or figures.get("makespan_over_finish_line")
     text = f"{figures['makespan_s']:.1f} s"
     if ratio:
@@ -364,12 +378,15 @@ def run_upload_case(
                         child, emulator.url, data, work / f"tmp-{rep}-{child}", network.child_env
                     )
                     stats = get_json_sync(emulator.url, "/_emulator/stats", ca_file=network.ca_file)
-                    requests = api_requests(stats)
+                figures = upload_figures(report, api_requests(stats), gzip_s)
+                brief = f"{figures['wall_s']:.1f} s"
+            except RuntimeError as exc:  # e.g. the SDK's 20 s read timeout: recorded
+                figures = {"error": _last_line(exc), "gzip_limit_s": gzip_s}
+                brief = f"the client process failed: {figures['error']}"
             finally:
                 shutil.rmtree(storage, ignore_errors=True)
-            figures = upload_figures(report, requests, gzip_s)
             results[name][1].append(figures)
-            print(f"  upload {rep + 1}/{repeat} {name}: {figures['wall_s']:.1f} s", flush=True)
+            print(f"  upload {rep + 1}/{repeat} {name}: {brief}", flush=True)
     params = {
         "size_mib": size_mib,
         "data_bytes": data_bytes,
@@ -434,7 +451,7 @@ def _cell(summary: dict[str, dict[str, float]], name: str, digits: int = 2) -> s
 def batch_table(doc: dict[str, Any]) -> str:
     bound = doc["case"] == "quota"
     head = ["client", "makespan s", "/ finish line"] + (["/ quota bound"] if bound else [])
-    head += ["requests / run", "status reads / run", "lag median s", "lag p95 s"]
+    head += ["requests / run", "polls / run", "lag median s", "lag p95 s"]
     head += ["CPU ms / run", "peak RSS MB", "connections", "429s", "failed", "wrong"]
     lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     for name, entry in doc["clients"].items():
@@ -447,18 +464,30 @@ def batch_table(doc: dict[str, Any]) -> str:
         row += [_cell(s, "connections", 0)]
         row += [_cell(s, "http_429", 0), _cell(s, "failed", 0), _cell(s, "wrong_results", 0)]
         lines.append("| " + " | ".join(row) + " |")
+    lines += _process_failures(doc)
     for name, entry in doc["clients"].items():
-        for rep in entry["repetitions"]:
+        for index, rep in enumerate(entry["repetitions"]):
             if rep.get("failure"):
                 f = rep["failure"]
                 lines.append(
-                    f"\n{name}: {f['failed_runs']} of {rep['runs']} runs failed "
+                    f"\n{name}, repetition {index + 1}: {f['failed_runs']} of {rep['runs']} "
+                    "runs failed "
                     f"({', '.join(f'{k}: {n}' for k, n in f['errors'].items())}); the first "
                     f"failure after {f['first_failure_s']:.1f} s, with "
                     f"{f['completed_before_first_failure']} runs completed by then."
                 )
                 break
     return "\n".join(lines)
+
+
+def _process_failures(doc: dict[str, Any]) -> list[str]:
+    """A line for each repetition whose client process failed (no figures from it)."""
+    return [
+        f"\n{name}, repetition {index + 1}: the client process failed: {rep['error']}"
+        for name, entry in doc["clients"].items()
+        for index, rep in enumerate(entry["repetitions"])
+        if "error" in rep
+    ]
 
 
 def upload_table(doc: dict[str, Any]) -> str:
@@ -473,6 +502,7 @@ def upload_table(doc: dict[str, Any]) -> str:
         ]
         row.append(_cell(s, "wall_over_gzip_limit"))
         lines.append("| " + " | ".join(row) + " |")
+    lines += _process_failures(doc)
     gz = next(iter(doc["clients"].values()))["summary"]
     size = doc["params"]["data_bytes"] / _figures.MIB
     lines.append(
@@ -498,7 +528,10 @@ def plot_batch(doc: dict[str, Any], path: Path) -> None:
     runs = doc["params"]["runs"]
     for color, (name, entry) in zip(colors, doc["clients"].items(), strict=False):
         reps = entry["repetitions"]
-        rep = reps[_figures.median_repetition(reps)]
+        index = _figures.median_repetition(reps)
+        if index < 0:  # every repetition's client process failed
+            continue
+        rep = reps[index]
         times = rep["completed_at_s"]
         _cumulative(ax, times, color=color, lw=1.8, label=f"{name}: {rep['makespan_s']:.1f} s")
         if rep.get("failed_at_s"):
@@ -520,7 +553,7 @@ def plot_batch(doc: dict[str, Any], path: Path) -> None:
     ax.set_title(
         f"{doc['case']}: {runs} runs of {_range(doc['params']['duration_s'])} s, "
         f"{doc['params']['profile']} profile ({doc['network']}, median of "
-        f"{doc['params']['repetitions']}); dotted: each emulator's finish line",
+        f"{doc['params']['repetitions']}; dotted: finish lines)",
         fontsize=10,
     )
     ax.set_xlim(left=0)
@@ -548,7 +581,11 @@ def plot_upload(doc: dict[str, Any], path: Path) -> None:
     phases = (("pack_s", "pack"), ("upload_s", "upload (PUT)"), ("submit_s", "submit"))
     for row, name in enumerate(names):
         reps = doc["clients"][name]["repetitions"]
-        rep = reps[_figures.median_repetition(reps, "wall_s")]
+        index = _figures.median_repetition(reps, "wall_s")
+        if index < 0:
+            ax.text(0, row, " the client process failed (see the table)", va="center", fontsize=8)
+            continue
+        rep = reps[index]
         left = 0.0
         for color, (key, label) in zip(("C0", "C1", "C2"), phases, strict=True):
             ax.barh(row, rep[key], left=left, color=color, label=label if row == 0 else None)

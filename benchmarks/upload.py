@@ -141,7 +141,9 @@ def child_sdk(url: str, directory: Path) -> dict[str, Any]:
         return out
 
     cls.upload_data = timed_upload
-    app = cls(client=cloud.Client(api_key=API_KEY, url=url), id=APP_ID)
+    # The emulator digests the whole archive inside POST runs (the cloud does not), which can
+    # outlast the SDK's 20 s read timeout on a busy machine: give it asyncrun's 60 s.
+    app = cls(client=cloud.Client(api_key=API_KEY, url=url, timeout=60), id=APP_ID)
     before = _rss()
     start, cpu = time.perf_counter(), time.process_time()
     run_id = app.new_run(input_dir_path=str(directory))

@@ -43,7 +43,7 @@ gentle backoff (sleeps of about 0.8, 1.4, 2.6, 5, 10 s)."""
 
 PATIENCE = 0.5  # share of its pause a run may wait for others to share a page with
 DIRECT_MAX_BYTES = 2**20  # outputs up to this size make the last poll the result read
-_LIKELY_OVER = 0.5  # a run older than this quantile of the observed durations is likely over
+_LIKELY_OVER = 0.9  # a run older than this quantile of the observed durations is likely over
 
 
 @dataclass(eq=False, slots=True)
@@ -101,18 +101,19 @@ class PollSchedule:
     async def _wait_final(
         self, app: BatchApplication, run_id: str, state: _Poll, resumed: bool
     ) -> tuple[RunInformation, int]:
-        options = self.polling.model_copy(update={"sleep_duration_func": self._sleeper(state)})
+        sleeper = self._sleeper(state)
         first = 0.0 if resumed else self._first_poll_after()
         while True:
             state.pause = first if first is not None else self.polling.initial_delay
             outcome = await poll(
                 lambda: self._read(run_id, state),
                 _is_final,
-                options,
+                self.polling,
                 run_id=run_id,
                 first_poll_after=first,
                 sleep=lambda seconds: self.reads.sleep(run_id, seconds),
                 rng=self.rng,
+                next_sleep=sleeper,
             )
             state.polls += 1
             news = outcome.value

@@ -253,12 +253,27 @@ class StatusReads:
             run.seen = None
             return News(answer.status, waited=run.waited)
         self.stats["single_reads"] += 1
-        waited = run.waited
+        waited, asked = run.waited, self._clock()
+        # The answer is kept (as the run's outcome) only when final: a run in flight holds its
+        # status alone, not a parsed answer of a few kilobytes.
         if direct:
             result = await self._app.run_result_direct(run_id)
-            return News(result.metadata.status_v2, info=result, result=result, waited=waited)
+            self._timed(asked)
+            if result.metadata.run_is_finalized():
+                return News(result.metadata.status_v2, info=result, result=result, waited=waited)
+            return News(result.metadata.status_v2, waited=waited)
         info = await self._app.run_metadata(run_id)
-        return News(info.metadata.status_v2, info=info, waited=waited)
+        self._timed(asked)
+        if info.metadata.run_is_finalized():
+            return News(info.metadata.status_v2, info=info, waited=waited)
+        return News(info.metadata.status_v2, waited=waited)
+
+    def _timed(self, asked: float) -> None:
+        """A read asked at `asked` was answered now: the server's answer time, which a page
+        shares (a page's own time is about the same, its parse aside), is smoothed in."""
+        took = self._clock() - asked
+        last = took if self._latency is None else self._latency
+        self._latency = last + _SMOOTHING * (took - last)
 
     # ------------------------------------------------------------------ planning
 
@@ -407,9 +422,7 @@ class StatusReads:
             while walk.waiting:
                 asked = self._clock()
                 page = await self._app.list_runs_page(token)
-                took = self._clock() - asked
-                last = took if self._latency is None else self._latency
-                self._latency = last + _SMOOTHING * (took - last)
+                self._timed(asked)
                 self.stats["pages"] += 1
                 self._observe(walk, page)
                 if self._pending:

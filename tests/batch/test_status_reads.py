@@ -84,7 +84,7 @@ async def test_few_deep_runs_read_their_own_metadata(emu: Emulator) -> None:
         news = await asyncio.gather(reads.read(runs[0]), reads.read(runs[1]))
         await reads.aclose()
     assert {n.status for n in news} == {"running"}
-    assert all(n.info is not None for n in news)
+    assert all(n.info is None for n in news)  # a run in flight keeps its status, not the answer
     assert _pages_and_reads(emu) == (0, 2)
 
 
@@ -210,3 +210,43 @@ async def test_a_direct_run_does_not_wait_and_is_no_walk_s_target(emu: Emulator)
     assert direct.result is not None and direct.final
     assert _pages_and_reads(emu) == (3, 0)
     assert _requests(emu, "/runs/{run_id}") == 1
+
+
+async def test_batches_side_by_side_each_get_their_own_runs_results(
+    emulator_factory: EmulatorFactory,
+) -> None:
+    """Two batches of one app and a batch of another app run at once, their runs interleaved in
+    the lists: every run's status and result are its own, and list pages answered part of the
+    polls (each batch's pages show the others' runs too)."""
+    from asyncrun import Scenario, run_batch_all
+
+    from .conftest import FAST, digest, fast_client
+
+    def scenarios(prefix: str) -> list[Scenario]:
+        return [
+            Scenario(
+                key=f"{prefix}{i}",
+                input={"batch": prefix, "i": i},
+                options={"emulator.duration": f"{0.2 + 0.01 * (i % 7):.2f}"},
+            )
+            for i in range(60)
+        ]
+
+    async with emulator_factory(page_size=PAGE) as emu, fast_client(emu.url) as client:
+        shared, other = client.application(APP), client.application("other-app")
+        batches = [(shared, "a"), (shared, "b"), (other, "c")]
+        results = await asyncio.gather(
+            *(
+                run_batch_all(
+                    app, scenarios(p), batch_tag=p, max_in_flight=60, polling_options=FAST
+                )
+                for app, p in batches
+            )
+        )
+    for (_, prefix), outcomes in zip(batches, results, strict=True):
+        assert [o.status for o in outcomes] == ["succeeded"] * 60
+        assert [o.output["input_digest"] for o in outcomes] == [
+            digest(s.input) for s in scenarios(prefix)
+        ]
+    assert _requests(emu, "/runs") > 0
+    assert emu.stats()["runs_created"] == 180

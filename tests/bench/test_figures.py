@@ -133,17 +133,20 @@ def test_a_clean_repetition_has_no_failure_entry() -> None:
     assert rep["bound_s"] is None and rep["makespan_over_bound"] is None
 
 
-def test_summaries_skip_figures_a_repetition_lacks() -> None:
+def test_summaries_cover_the_repetitions_that_have_each_figure() -> None:
     reps = [
         {"makespan_s": 5.0, "lag_p95_s": 1.0, "http_429": 0},
         {"makespan_s": 3.0, "lag_p95_s": None, "http_429": 0},
-        {"makespan_s": 4.0, "lag_p95_s": 2.0, "http_429": 2},
+        {"error": "Timeout: request to v1/applications/a/runs timed out after 20s"},
+        {"makespan_s": 4.0, "lag_p95_s": 3.0, "http_429": 2},
     ]
     summary = figures.summarize(reps)
     assert summary["makespan_s"] == {"median": 4.0, "min": 3.0, "max": 5.0}
+    assert summary["lag_p95_s"] == {"median": 2.0, "min": 1.0, "max": 3.0}
     assert summary["http_429"] == {"median": 0.0, "min": 0.0, "max": 2.0}
-    assert "lag_p95_s" not in summary
-    assert figures.median_repetition(reps) == 2
+    assert "wrong_results" not in summary
+    assert figures.median_repetition(reps) == 3
+    assert figures.median_repetition([{"error": "x"}]) == -1
 
 
 def test_the_result_document_holds_machine_params_and_each_clients_runs() -> None:
