@@ -244,3 +244,31 @@ async def test_an_outage_while_runs_are_polled_stops_the_batch_and_keeps_them(
     rows = journal_rows(journal)
     assert [state for state, _, _ in rows] == ["submitted"] * 10  # re-attached on resume
     assert [error for _, _, error in rows if error] == []
+
+
+async def test_an_unknown_application_stops_the_batch(
+    emulator_factory: Factory, tmp_path: Path
+) -> None:
+    """Against an emulator that answers 404 for an app nobody created (as the cloud does), the
+    batch stops after at most `max_in_flight` POSTs and one confirming listing, creates nothing
+    and leaves the journal resumable."""
+    journal = tmp_path / "j.db"
+    async with emulator_factory(auto_create_apps=False) as emu, fast_client(emu.url) as client:
+        with pytest.raises(BatchAbortedError) as caught:
+            await run_batch_all(
+                client.application("no-such-app"),
+                scenarios(1000),
+                max_in_flight=50,
+                journal=journal,
+                polling_options=FAST,
+            )
+        stats = emu.stats()
+    assert caught.value.reason == "unknown_application"
+    assert isinstance(caught.value.cause, NotFoundError)
+    assert f"application 'no-such-app' does not exist at {emu.url} (404)" in str(caught.value)
+    assert "--app-id" in str(caught.value)
+    assert set(stats["requests"][POST_RUNS]) == {"404"}
+    assert stats["requests"][POST_RUNS]["404"] <= 50
+    assert stats["requests"]["GET /v1/applications/{app_id}/runs"] == {"404": 1}
+    assert stats["runs_created"] == 0
+    assert_resumable(journal)
