@@ -45,7 +45,8 @@ from asyncrun.batch import runner as batch_runner
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome
-from asyncrun.config import Bucket, Limits
+from asyncrun.batch.reconcile import SUBMIT_MARGIN
+from asyncrun.config import Bucket, Limits, Timeouts
 from asyncrun.errors import (
     AmbiguousSubmitError,
     APIError,
@@ -135,6 +136,11 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
     def limits(self) -> Limits:
         """The client's connection and rate limits (shared by all its applications)."""
         return self._transport.limits
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The client's timeouts (a batch derives how long a POST may still land from them)."""
+        return self._transport.timeouts
 
     @property
     def reachability(self) -> Reachability:
@@ -644,6 +650,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
         fetch_results: bool = True,
+        submit_margin: float = SUBMIT_MARGIN,
     ) -> AsyncGenerator[RunOutcome, None]:
         """Run many scenarios through this application; yield a RunOutcome as each run
         finishes. The arguments are asyncrun.run_batch's (this application is its `app`)."""
@@ -662,6 +669,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             command=command,
             counters=counters,
             fetch_results=fetch_results,
+            submit_margin=submit_margin,
         )
 
     async def run_batch_all(
@@ -680,6 +688,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
         command: Sequence[str] = (),
         counters: BatchCounters | None = None,
         fetch_results: bool = True,
+        submit_margin: float = SUBMIT_MARGIN,
     ) -> list[RunOutcome]:
         """run_batch, collected in the order of the scenarios."""
         return await batch_runner.run_batch_all(
@@ -697,6 +706,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin):
             command=command,
             counters=counters,
             fetch_results=fetch_results,
+            submit_margin=submit_margin,
         )
 
     def _console_url(self, run_id: str) -> str:

@@ -2,6 +2,7 @@
 
 AsyncrunError
   ConfigError                 bad configuration or argument, raised before any request
+    JournalLockedError        another live process holds the batch journal (pid, host, since)
   InputError                  input not serialisable, too large, bad directory
   APIError
     APIConnectionError        could not connect / connection dropped (phase in the message)
@@ -41,6 +42,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "InputError",
+    "JournalLockedError",
     "NotFoundError",
     "PermissionDeniedError",
     "PollingTimeoutError",
@@ -85,6 +87,25 @@ class AsyncrunError(Exception):
 
 class ConfigError(AsyncrunError):
     """Missing API key, bad id or argument: raised before any request is sent."""
+
+
+class JournalLockedError(ConfigError):
+    """The batch journal is held by another live process (or another run_batch call in this
+    one): two batches on one journal would submit every scenario twice."""
+
+    def __init__(
+        self, journal: str, *, pid: int | None, host: str | None, since: str | None
+    ) -> None:
+        self.journal = journal
+        self.pid = pid
+        self.host = host
+        self.since = since
+        holder = f"pid {pid if pid is not None else '?'} on host {host or '?'}"
+        super().__init__(
+            f"journal {journal!r} is in use by another asyncrun batch: {holder} since "
+            f"{since or '?'}; wait for it to end or stop it (a journal whose process died "
+            "is taken over automatically)"
+        )
 
 
 class InputError(AsyncrunError):

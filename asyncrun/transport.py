@@ -50,6 +50,9 @@ BodyFactory = Callable[[], "bytes | aiohttp.payload.Payload"]
 
 EXPRESS_CONNECTIONS = 2
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Object storage asks for a retry of its 500 InternalError too (S3's guidance); a presigned PUT
+# or GET is idempotent (the same object), unlike an API 500 that may hide a half-done action.
+_STORAGE_RETRY_STATUSES = _RETRY_STATUSES | {500}
 _USER_AGENT = "asyncrun/0.1.0"
 _CHUNK = 64 * 1024
 
@@ -123,6 +126,10 @@ class Transport:
     @property
     def limits(self) -> Limits:
         return self._limits
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self._timeouts
 
     async def open(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -335,7 +342,7 @@ class Transport:
         error = UploadError(
             f"upload rejected: {text}" if text else "upload rejected", url=url, status_code=status
         )
-        return Failure(error, status in _RETRY_STATUSES)
+        return Failure(error, status in _STORAGE_RETRY_STATUSES)
 
     @asynccontextmanager
     async def stream_presigned(self, url: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -369,7 +376,7 @@ class Transport:
                 url=url,
                 status_code=resp.status,
             )
-            return Failure(error, retryable=resp.status in _RETRY_STATUSES)
+            return Failure(error, retryable=resp.status in _STORAGE_RETRY_STATUSES)
 
         async def pause(attempt: int, failure: Failure) -> None:
             delay = retry_delay(self._retry, attempt, failure, self._rng)

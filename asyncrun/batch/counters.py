@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from asyncrun.batch.outcome import DuplicateRun
+
 __all__ = ["BatchCounters", "Place"]
 
 Place = Literal["queued", "running"]
@@ -31,6 +33,8 @@ class BatchCounters:
     skipped: int = 0
     max_ahead: int = 0
     started: float = field(default_factory=time.monotonic)
+    # Extra runs of the batch's names found by the end-of-batch sweep (filled when it ends).
+    duplicate_runs: list[DuplicateRun] = field(default_factory=list)
 
     @property
     def finished(self) -> int:

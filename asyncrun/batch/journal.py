@@ -11,6 +11,10 @@ committed together in the next one, so thousands of state changes cost a few fsy
 (WAL with synchronous=NORMAL survives the death of the process, which is what resume needs).
 Every operation returns an awaitable that completes once its transaction has committed.
 
+One live process per journal: opening a journal file takes an OS lock on `<journal>.lock`
+(journal_lock.py) for as long as it is open; a second opener gets JournalLockedError naming the
+holder. `lock=False` opens it without the lock, to read it (`asyncrun status`).
+
 Rows never hold the API key or a presigned URL: errors are the client's (already redacted)
 messages, and the result location is a local file path.
 """
@@ -29,6 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from asyncrun.batch.journal_lock import Holder, JournalLock
 from asyncrun.errors import ConfigError
 from asyncrun.models import ManagedInput
 
@@ -54,7 +59,10 @@ CREATE TABLE IF NOT EXISTS scenarios (
     finished_at TEXT,
     detected_at TEXT,
     updated_at TEXT NOT NULL,
-    session INTEGER NOT NULL DEFAULT 0
+    session INTEGER NOT NULL DEFAULT 0,
+    post_sent_at TEXT,
+    post_deadline TEXT,
+    duplicates TEXT
 );
 CREATE INDEX IF NOT EXISTS scenarios_state ON scenarios (state);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,6 +77,12 @@ CREATE TABLE IF NOT EXISTS metrics (
     statistics TEXT
 );
 """
+# Version 2 added post_sent_at, post_deadline (when a submitting row's POST was sent, and after
+# when it can no longer be acted on) and duplicates (extra runs found by the end-of-batch
+# sweep). A version-1 journal (no `schema` in meta) gets the columns added when it is opened
+# for a batch; a journal of a newer version is refused.
+SCHEMA_VERSION = 2
+_ADDED_COLUMNS = {"post_sent_at": "TEXT", "post_deadline": "TEXT", "duplicates": "TEXT"}
 _UPDATABLE = frozenset(
     {
         "run_name",
@@ -83,9 +97,12 @@ _UPDATABLE = frozenset(
         "submitted_at",
         "finished_at",
         "detected_at",
+        "post_sent_at",
+        "post_deadline",
+        "duplicates",
     }
 )
-_TIMES = ("submitted_at", "finished_at", "detected_at")
+_TIMES = ("submitted_at", "finished_at", "detected_at", "post_sent_at", "post_deadline")
 _OUR_TABLES = frozenset({"scenarios", "meta"})
 
 
@@ -110,10 +127,15 @@ class JournalRow:
     detected_at: datetime | None
     updated_at: datetime | None
     session: int
+    post_sent_at: datetime | None = None
+    post_deadline: datetime | None = None
+    duplicates: str | None = None
 
 
 def _row(values: sqlite3.Row) -> JournalRow:
     data = dict(values)
+    for name in _ADDED_COLUMNS:  # a version-1 journal read without migrating (status)
+        data.setdefault(name, None)
     for name in (*_TIMES, "updated_at"):
         data[name] = datetime.fromisoformat(data[name]) if data[name] else None
     return JournalRow(**data)
@@ -135,8 +157,13 @@ class Journal:
     ```
     """
 
-    def __init__(self, path: str | PathLike[str] | None) -> None:
+    def __init__(self, path: str | PathLike[str] | None, *, lock: bool = True) -> None:
         self.path = fspath(path) if path is not None else None
+        self._lock = JournalLock(self.path) if self.path is not None and lock else None
+        # When this process opened the journal, and what the lock file said about the last
+        # process that held it (None: never locked, e.g. a journal of an older asyncrun).
+        self.opened_at = utc_now()
+        self.previous_holder: Holder | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._queue: list[_Op] = []
@@ -154,12 +181,23 @@ class Journal:
             raise ConfigError("this journal is already open")
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="asyncrun-journal")
         try:
-            self._conn = await self._in_thread(self._connect)
+            self._conn = await self._in_thread(self._locked_connect)
         except BaseException:
             self._executor.shutdown(wait=False)
             self._executor = None
             raise
         return self
+
+    def _locked_connect(self) -> sqlite3.Connection:
+        self.opened_at = utc_now()
+        if self._lock is not None:
+            self.previous_holder = self._lock.acquire(self.opened_at)
+        try:
+            return self._connect()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release(utc_now())
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -174,7 +212,9 @@ class Journal:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
-            conn.executescript(_SCHEMA)
+            if self._lock is not None or self.path is None:
+                conn.executescript(_SCHEMA)
+                _migrate(conn, self.path)
         except sqlite3.Error as exc:
             conn.close()
             raise ConfigError(f"{self.path!r} is not a usable journal: {exc}") from None
@@ -205,11 +245,18 @@ class Journal:
         finally:
             self._executor = None
             conn, self._conn = self._conn, None
-            if conn is not None:
-                await asyncio.shield(
-                    asyncio.get_running_loop().run_in_executor(executor, conn.close)
-                )
+            await asyncio.shield(
+                asyncio.get_running_loop().run_in_executor(executor, self._disconnect, conn)
+            )
             executor.shutdown(wait=True)
+
+    def _disconnect(self, conn: sqlite3.Connection | None) -> None:
+        try:
+            if conn is not None:
+                conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release(utc_now())
 
     async def _drain(self) -> None:
         while self._flusher is not None and not self._flusher.done():
@@ -386,6 +433,20 @@ class Journal:
 
         return await self._submit(op)
 
+    async def rows_named(self, names: list[str]) -> list[JournalRow]:
+        """The rows of these run names (the duplicate sweep's few)."""
+
+        def op(conn: sqlite3.Connection) -> list[JournalRow]:
+            out: list[JournalRow] = []
+            for start in range(0, len(names), 500):  # SQLite's limit on bound parameters
+                part = names[start : start + 500]
+                marks = ",".join("?" for _ in part)
+                query = f"SELECT * FROM scenarios WHERE run_name IN ({marks}) ORDER BY key"
+                out.extend(_row(r) for r in conn.execute(query, part))
+            return out
+
+        return await self._submit(op)
+
     async def input_of(self, source: str) -> ManagedInput | None:
         """The managed input this batch made for an input source (shared_inputs.py)."""
 
@@ -445,6 +506,36 @@ class Journal:
             return _row(found) if found is not None else None
 
         return await self._submit(op)
+
+
+def _migrate(conn: sqlite3.Connection, path: str | None) -> None:
+    """Bring a journal to SCHEMA_VERSION (adding columns keeps every row), or refuse a newer
+    one (its rows may mean something this version does not know)."""
+    found = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+    try:
+        version = int(found["value"]) if found is not None else 1
+    except ValueError:
+        raise ConfigError(f"journal {path!r} has an unreadable schema version") from None
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"journal {path!r} was written by a newer asyncrun (journal schema {version}; this "
+            f"version reads up to {SCHEMA_VERSION}): upgrade asyncrun to resume it"
+        )
+    columns = {r["name"] for r in conn.execute("PRAGMA table_info(scenarios)")}
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in columns:
+                conn.execute(f"ALTER TABLE scenarios ADD COLUMN {name} {kind}")
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('schema', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _json_or_none(value: Any) -> str | None:

@@ -25,6 +25,7 @@ from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.scenario import Scenario, run_name
 from asyncrun.batch.schedule import PollSchedule
 from asyncrun.batch.submission import Submission, describe, read_with_retries
+from asyncrun.batch.sweep import duplicates_of
 from asyncrun.errors import BatchAbortedError
 from asyncrun.models import ContentFormat, RunInformation, RunResult, StatusV2
 from asyncrun.polling import PollingOptions
@@ -274,6 +275,7 @@ class Lifecycle:
             metrics=metrics,
             statistics=statistics,
             fetcher=fetcher,
+            duplicates=duplicates_of(row.duplicates),
         )
 
 

@@ -9,11 +9,32 @@ from typing import Any
 
 from asyncrun.models import RunResult
 
-__all__ = ["ERROR", "TERMINAL_STATUSES", "RunOutcome", "metrics_value", "result_value"]
+__all__ = [
+    "ERROR",
+    "TERMINAL_STATUSES",
+    "DuplicateRun",
+    "RunOutcome",
+    "metrics_value",
+    "result_value",
+]
 
 ERROR = "error"
 """Status of a scenario that never got a final run status (bad input, submit or poll failed)."""
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", ERROR})
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateRun:
+    """An extra run of a scenario's name found by the sweep: `run_id` is the extra one,
+    `kept_run_id` the scenario's own (the journal's); `status` is the extra run's status when
+    found, and `canceled` says whether the sweep canceled it (it was still queued or running)."""
+
+    key: str
+    run_name: str
+    kept_run_id: str | None
+    run_id: str
+    status: str
+    canceled: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +52,9 @@ class RunOutcome:
     `statistics` are what the run's metadata carried (no result read needed for them).
     `fetch_result()` reads the result of a run whose result the outcome does not hold (a run
     finished in an earlier session, or a batch run with `fetch_results=False`).
+    `duplicates`: extra runs of this scenario's name found by the end-of-batch sweep (filled in
+    by run_batch_all and for outcomes read back from a journal; a streaming consumer of
+    run_batch finds them in `BatchCounters.duplicate_runs` once the stream ends).
     """
 
     key: str
@@ -53,6 +77,7 @@ class RunOutcome:
     fetcher: Callable[[], Awaitable[RunResult]] | None = field(
         default=None, repr=False, compare=False
     )
+    duplicates: tuple[DuplicateRun, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -7,13 +7,13 @@ Positional parameters are positional-only here so an implementation may name the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from os import PathLike
 from typing import Any, Protocol
 
 from asyncrun._reachability import Reachability
-from asyncrun.config import Limits
+from asyncrun.config import Limits, Timeouts
 from asyncrun.models import (
     ManagedInput,
     Run,
@@ -41,6 +41,11 @@ class BatchApplication(Protocol):
         ...
 
     @property
+    def timeouts(self) -> Timeouts:
+        """The client's timeouts (how long a POST whose answer was lost may still land)."""
+        ...
+
+    @property
     def reachability(self) -> Reachability:
         """Since when the API could not be connected to (a batch stops when it lasts)."""
         ...
@@ -62,6 +67,10 @@ class BatchApplication(Protocol):
         self, name: str, /, *, created_after: datetime | None = None
     ) -> list[Run]:
         """Runs named `name`, newest first (reconciling a submission whose fate is unknown)."""
+        ...
+
+    def list_runs(self) -> AsyncIterator[Run]:
+        """The application's runs, newest first, page by page (the end-of-batch sweep)."""
         ...
 
     async def run_result(

@@ -10,38 +10,52 @@ This module drives the batch: it pulls scenarios while slots are free, streams t
 stops early on an interrupt. The parts live next to it: `lifecycle.py` (one scenario from pulled
 to outcome), `submission.py` (exactly-once submission and reconcile-by-name), `schedule.py`
 (when runs are polled), `results.py` (result files), `interrupts.py` (stopping early,
-canceling) and `counters.py` (the live counts).
+canceling), `counters.py` (the live counts), `reconcile.py` (when a lost submit may be looked
+up) and `sweep.py` (the end-of-batch duplicate sweep).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
+from datetime import datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.failfast import UNREACHABLE_AFTER, FailFast
 from asyncrun.batch.interrupts import InFlight, Interrupt, cancel_in_flight, interrupt
 from asyncrun.batch.journal import Journal
 from asyncrun.batch.lifecycle import Lifecycle
-from asyncrun.batch.outcome import RunOutcome
+from asyncrun.batch.outcome import DuplicateRun, RunOutcome
 from asyncrun.batch.protocol import BatchApplication
+from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
 from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.batch.status_reads import StatusReads
-from asyncrun.batch.submission import Submission
-from asyncrun.errors import BatchAbortedError, ConfigError
+from asyncrun.batch.submission import Submission, read_with_retries
+from asyncrun.batch.sweep import sweep_duplicates
+from asyncrun.errors import AsyncrunError, BatchAbortedError, ConfigError
 from asyncrun.polling import PollingOptions
 
 __all__ = ["BATCH_POLLING", "BatchCounters", "Interrupt", "run_batch", "run_batch_all"]
 
 logger = logging.getLogger("asyncrun")
+T = TypeVar("T")
 
 
 class _Batch:
@@ -62,12 +76,17 @@ class _Batch:
         rng: random.Random,
         unreachable_after: float,
         fetch_results: bool = True,
+        submit_margin: float = SUBMIT_MARGIN,
     ) -> None:
         self.app = app
+        self.journal = journal
         self.counters = counters
+        self.polling = polling
+        self.rng = rng
         self.in_flight = InFlight()
         self.failfast = FailFast(app, unreachable_after=unreachable_after, rng=rng)
         self.inputs = SharedInputs(app, journal, batch_tag=batch_tag, polling=polling, rng=rng)
+        self.slots = asyncio.Semaphore(max_in_flight)
         self.submission = Submission(
             app,
             journal,
@@ -76,6 +95,8 @@ class _Batch:
             polling=polling,
             rng=rng,
             inputs=self.inputs,
+            slots=self.slots,
+            submit_margin=submit_margin,
         )
         self.reads = StatusReads(app)
         self.schedule = PollSchedule(
@@ -100,7 +121,6 @@ class _Batch:
             rng=rng,
             fetch_results=fetch_results,
         )
-        self.slots = asyncio.Semaphore(max_in_flight)
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
 
     # ------------------------------------------------------------------ driving
@@ -135,8 +155,39 @@ class _Batch:
         finally:
             self.slots.release()
 
+    # ------------------------------------------------------------------ the end
+
+    async def sweep(self) -> None:
+        """Once every scenario is final: cancel extra runs of the batch's names (sweep.py). A
+        sweep that fails is logged, not raised: the outcomes stand, and a resume sweeps again."""
+        meta = await self.journal.meta()
+        began = _parse_time(meta.get("created_at")) or self.journal.opened_at
+        try:
+            found = await sweep_duplicates(
+                self.app,
+                self.journal,
+                tag=self.lifecycle.tag,
+                began=began,
+                reading=self._reading,
+                cancel=lambda run_id: self._reading(lambda: self.app.cancel_run(run_id)),
+            )
+        except AsyncrunError as exc:  # transient errors included, once retries ran out
+            logger.warning("the duplicate sweep failed (%s); a resume sweeps again", exc)
+            return
+        self.counters.duplicate_runs.extend(found)
+
+    async def _reading(self, read: Callable[[], Awaitable[T]]) -> T:
+        return await read_with_retries(read, self.polling, self.rng)
+
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _aiter(source: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
@@ -174,6 +225,7 @@ async def run_batch(
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
     fetch_results: bool = True,
+    submit_margin: float = SUBMIT_MARGIN,
 ) -> AsyncGenerator[RunOutcome, None]:
     """Run every scenario (Scenario or dict, from a sync or async iterable of any length) and
     yield a RunOutcome as each run finishes.
@@ -192,11 +244,17 @@ async def run_batch(
     `command` is stored in the journal as the command that resumes the batch.
     `fetch_results=False` reads no results (without `output_dir`): each outcome has the run's
     metrics and their value, and `outcome.fetch_result()` reads the result when asked.
+    `submit_margin`: seconds a server may still act on a POST after the client's connect and
+    read timeouts (reconcile.py); a submit whose answer was lost is looked up by name only
+    after them. When every scenario is final, the batch's own runs are listed once and any
+    extra run of a name is canceled (`counters.duplicate_runs`; see sweep.py).
     """
     if max_in_flight < 1:
         raise ConfigError("max_in_flight must be >= 1")
     if on_interrupt not in ("detach", "cancel"):
         raise ConfigError("on_interrupt must be 'detach' or 'cancel'")
+    if not submit_margin >= 0:
+        raise ConfigError("submit_margin must be >= 0 seconds")
     counters = counters if counters is not None else BatchCounters()
     async with Journal(journal) as book:
         tag = await book.begin(
@@ -214,6 +272,7 @@ async def run_batch(
             rng=random.Random(),
             unreachable_after=unreachable_after,
             fetch_results=fetch_results,
+            submit_margin=submit_margin,
         )
         stream = _stream(batch, scenarios, on_interrupt, cancel_deadline)
         try:
@@ -256,6 +315,7 @@ async def _stream(
                 if watch.done():
                     watch.result()
                 _raise_from(driver)
+                await batch.sweep()
                 return
     finally:
         watch.cancel()
@@ -303,9 +363,12 @@ async def run_batch_all(
     command: Sequence[str] = (),
     counters: BatchCounters | None = None,
     fetch_results: bool = True,
+    submit_margin: float = SUBMIT_MARGIN,
 ) -> list[RunOutcome]:
-    """run_batch, collected: every outcome, in the order of the scenarios."""
+    """run_batch, collected: every outcome, in the order of the scenarios, each with the
+    extra runs of its name the end-of-batch sweep found (`duplicates`)."""
     order: dict[str, int] = {}
+    counters = counters if counters is not None else BatchCounters()
 
     async def numbered() -> AsyncIterator[Any]:
         async for item in _aiter(scenarios):
@@ -330,7 +393,14 @@ async def run_batch_all(
             command=command,
             counters=counters,
             fetch_results=fetch_results,
+            submit_margin=submit_margin,
         )
     ]
     outcomes.sort(key=lambda o: order.get(o.key, len(order)))
-    return outcomes
+    found: dict[str, list[DuplicateRun]] = {}
+    for duplicate in counters.duplicate_runs:
+        found.setdefault(duplicate.key, []).append(duplicate)
+    return [
+        dataclasses.replace(o, duplicates=tuple(found[o.key])) if o.key in found else o
+        for o in outcomes
+    ]

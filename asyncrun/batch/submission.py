@@ -3,7 +3,9 @@ and resumes.
 
 The journal row goes to "submitting" (committed) before the POST; after an ambiguous answer (no
 answer, or a 5xx) or on resume of a "submitting" row, the run is looked up by its deterministic
-name before anything is submitted again. A definite refusal puts the row back to "pending".
+name before anything is submitted again, once the POST's deadline has passed (reconcile.py): a
+server may still act on a request whose client is gone. While it waits, the scenario gives its
+slot up, so other scenarios go on. A definite refusal puts the row back to "pending".
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from asyncrun._retry import Failure, no_pause, retry_transient, retrying
+from asyncrun._retry import Failure, is_transient, no_pause, retry_transient, retrying
 from asyncrun.batch.failfast import FailFast
 from asyncrun.batch.interrupts import InFlight
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.protocol import BatchApplication
+from asyncrun.batch.reconcile import SUBMIT_MARGIN, post_life, resume_deadline
 from asyncrun.batch.scenario import Scenario
 from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.errors import (
@@ -37,6 +40,9 @@ T = TypeVar("T")
 
 _SUBMIT_ATTEMPTS = 5
 _READ_ATTEMPTS = 5
+# A lookup after an unanswered submit is the only way to learn the run's fate, so it outlasts
+# a longer outage than a read does (about a minute with the default polling backoff).
+_LOOKUP_ATTEMPTS = 10
 _LOOKUP_MARGIN = timedelta(minutes=10)  # clock skew allowed between us and the server
 
 
@@ -54,6 +60,8 @@ class Submission:
         polling: PollingOptions,
         rng: random.Random,
         inputs: SharedInputs,
+        slots: asyncio.Semaphore | None = None,
+        submit_margin: float = SUBMIT_MARGIN,
     ) -> None:
         self.app = app
         self.journal = journal
@@ -62,20 +70,28 @@ class Submission:
         self.polling = polling
         self.rng = rng
         self.inputs = inputs
+        # The batch's slots: a scenario waiting for a deadline lends its slot to the others.
+        self.slots = slots
+        self.post_life = post_life(app.timeouts, submit_margin)
 
     async def earlier_run(
         self, key: str, name: str, row: JournalRow | None
     ) -> tuple[str, datetime | None] | None:
         """The run an earlier process submitted for this key: the journal's ("submitted"), or
-        the one found by name ("submitting": the POST may have reached the server)."""
+        the one found by name ("submitting": the POST may have reached the server), looked up
+        once the POST's deadline has passed."""
         if row is None:
             return None
         if row.state == "submitted" and row.run_id:
             return row.run_id, row.submitted_at
         if row.state != "submitting":
             return None
-        self.in_flight.asking(key, name, row.updated_at or utc_now())
-        found = await self.lookup(name, row.updated_at)
+        deadline = resume_deadline(row, self.journal, self.post_life)
+        if row.post_deadline is None:
+            await self.journal.update(key, post_deadline=deadline)
+        asked = row.post_sent_at or row.updated_at or utc_now()
+        self.in_flight.asking(key, name, asked)
+        found = await self.lookup_after(deadline, name, asked)
         self.in_flight.answered(key)
         if found is not None:
             self.in_flight.known(key, found[0])
@@ -96,15 +112,27 @@ class Submission:
             nonlocal attempts
             attempts += 1
             asked = utc_now()
-            # Durable before the POST: a crash from here on is reconciled by name.
-            await self.journal.update(scenario.key, state="submitting", attempts=attempts)
+            # Durable before the POST: a crash from here on is reconciled by name, after a
+            # deadline counted from when this process let go of the journal.
+            await self.journal.update(
+                scenario.key,
+                state="submitting",
+                attempts=attempts,
+                post_sent_at=asked,
+                post_deadline=None,
+            )
             # Until its fate is known, an interrupt with "cancel" looks this run up by name.
             self.in_flight.asking(scenario.key, name, asked)
             try:
                 return await self.failfast.reach(lambda: self.app.new_run(name=name, **kwargs))
             except (AmbiguousSubmitError, ServerError) as exc:
-                logger.info("submit of %s was ambiguous (%s): looking it up", name, exc)
-                found = await self.lookup_twice(name, asked, attempts)
+                # Sent by now at the latest: the server may act on it until `deadline`.
+                deadline = utc_now() + self.post_life
+                await self.journal.update(scenario.key, post_deadline=deadline)
+                logger.info(
+                    "submit of %s was ambiguous (%s): looking it up after %s", name, exc, deadline
+                )
+                found = await self.lookup_after(deadline, name, asked)
             except Exception as exc:
                 # A definite refusal: no run exists, so the next attempt may submit again. A
                 # batch-wide one (wrong key, unknown app, unreachable) is no scenario's error.
@@ -121,7 +149,7 @@ class Submission:
                 raise
             if found is not None:
                 return found[0]
-            # Not found after the lookup's own pause: no run exists, submit again at once.
+            # Not found after its deadline: no run exists, submit again at once.
             error = AsyncrunError(f"run {name!r} could not be submitted after {attempts} attempts")
             return Failure(error, retryable=True)
 
@@ -133,22 +161,57 @@ class Submission:
         )
         return run_id, submitted, attempts
 
+    async def lookup_after(
+        self, deadline: datetime, name: str, since: datetime
+    ) -> tuple[str, datetime] | None:
+        """Wait until `deadline` without holding a slot (other scenarios go on), then look the
+        name up, retrying transient errors. If the lookup keeps failing the run's fate stays
+        unknown: the row stays `submitting` for a resume to reconcile."""
+        wait = (deadline - utc_now()).total_seconds()
+        if wait > 0:
+            await self._parked(wait)
+        try:
+            return await self.lookup(name, since, attempts=_LOOKUP_ATTEMPTS)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            raise AsyncrunError(
+                f"run {name!r}: its submit was unanswered and looking it up failed "
+                f"{_LOOKUP_ATTEMPTS} times ({describe(exc)}); its fate is unknown, a resume "
+                "with the same journal reconciles it"
+            ) from exc
+
+    async def _parked(self, seconds: float) -> None:
+        if self.slots is None:
+            await asyncio.sleep(seconds)
+            return
+        self.slots.release()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            await self.slots.acquire()
+
     async def lookup_twice(
         self, name: str, since: datetime | None, attempt: int
     ) -> tuple[str, datetime] | None:
         """Look the name up, and once more after a pause: a listing may lag behind a run
-        created an instant ago, and submitting again on the first miss would duplicate it."""
+        created an instant ago (an interrupt's cancel, which cannot wait for deadlines)."""
         found = await self.lookup(name, since)
         if found is None:
             await asyncio.sleep(backoff_delay(self.polling, attempt, self.rng))
             found = await self.lookup(name, since)
         return found
 
-    async def lookup(self, name: str, since: datetime | None) -> tuple[str, datetime] | None:
+    async def lookup(
+        self, name: str, since: datetime | None, *, attempts: int = _READ_ATTEMPTS
+    ) -> tuple[str, datetime] | None:
         """The run already submitted under `name` (id, created time), or None."""
         after = since - _LOOKUP_MARGIN if since is not None else None
         runs = await read_with_retries(
-            lambda: self.app.find_runs_by_name(name, created_after=after), self.polling, self.rng
+            lambda: self.app.find_runs_by_name(name, created_after=after),
+            self.polling,
+            self.rng,
+            attempts=attempts,
         )
         if not runs:
             return None
@@ -165,7 +228,11 @@ class Submission:
 
 
 async def read_with_retries(
-    read: Callable[[], Awaitable[T]], polling: PollingOptions, rng: random.Random
+    read: Callable[[], Awaitable[T]],
+    polling: PollingOptions,
+    rng: random.Random,
+    *,
+    attempts: int = _READ_ATTEMPTS,
 ) -> T:
     """A read the transport does not retry (a 500 answer) is retried here: the run is done
     and its result must not be lost to one bad answer."""
@@ -173,7 +240,7 @@ async def read_with_retries(
     async def pause(attempt: int, failure: Failure) -> None:
         await asyncio.sleep(backoff_delay(polling, attempt + 1, rng))
 
-    return await retry_transient(read, attempts=_READ_ATTEMPTS, pause=pause)
+    return await retry_transient(read, attempts=attempts, pause=pause)
 
 
 def describe(exc: BaseException) -> str:

@@ -15,6 +15,8 @@ from asyncrun import _runtime
 from asyncrun.batch.failfast import UNREACHABLE_AFTER
 from asyncrun.batch.interrupts import cancel_journal_rows
 from asyncrun.batch.journal import Journal, command_of
+from asyncrun.batch.journal_lock import current_holder
+from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.cli.args import (
     EXIT_FAILED,
     app_id,
@@ -26,6 +28,7 @@ from asyncrun.cli.args import (
     grid_axis,
     new_command,
     non_empty,
+    non_negative_float,
     positive_float,
     positive_int,
 )
@@ -130,6 +133,25 @@ def _register_batch(subparsers: Any) -> None:
         metavar="SECONDS",
         help="stop the batch when every connection attempt has failed for this long",
     )
+    p.add_argument(
+        "--connect-timeout",
+        type=positive_float,
+        default=None,
+        help="seconds to open a connection (default 10)",
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=positive_float,
+        default=None,
+        help="seconds between bytes of an answer (default 60)",
+    )
+    p.add_argument(
+        "--submit-margin",
+        type=non_negative_float,
+        default=SUBMIT_MARGIN,
+        help="seconds a server may still act on a POST after the client's timeouts: a submit "
+        "whose answer was lost is looked up by name only after connect + read timeout + this",
+    )
     add_client_arguments(p)
     p.set_defaults(func=run_batch_command, check=check_batch_arguments)
 
@@ -159,6 +181,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 console=console,
                 batch_tag=args.batch_tag,
                 unreachable_after=args.unreachable_after,
+                submit_margin=args.submit_margin,
             )
 
     return _runtime.run(main())
@@ -187,10 +210,12 @@ def run_status(args: argparse.Namespace) -> int:
     console = Console()
 
     async def main() -> tuple[dict[str, str], dict[tuple[str, str | None], int]]:
-        async with Journal(args.journal) as journal:
+        # Read without the lock: status works while a batch holds the journal.
+        async with Journal(args.journal, lock=False) as journal:
             return await journal.meta(), await journal.counts()
 
     meta, counts = asyncio.run(main())
+    holder = current_holder(str(args.journal))
     table = Table(title=f"journal {args.journal}")
     table.add_column("state")
     table.add_column("status")
@@ -203,9 +228,14 @@ def run_status(args: argparse.Namespace) -> int:
         f"created {meta.get('created_at', '?')}, sessions {meta.get('session', '0')}"
     )
     console.print(table)
+    if holder is not None:
+        console.print(
+            f"in use by a running batch: pid {holder.pid} on host {holder.host} "
+            f"since {holder.since}"
+        )
     command = command_of(meta)
     unfinished = sum(n for (state, _), n in counts.items() if state != "terminal")
-    if command and unfinished:
+    if command and unfinished and holder is None:
         console.print(f"{unfinished} not finished; resume with:\n  {resume_command(command)}")
     return 0
 

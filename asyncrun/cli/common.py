@@ -22,6 +22,7 @@ from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.failfast import UNREACHABLE_AFTER
 from asyncrun.batch.interrupts import Interrupt
 from asyncrun.batch.outcome import RunOutcome, result_value
+from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.batch.runner import run_batch
 from asyncrun.batch.scenario import INSTANCE_DIMENSION, Scenario, from_sources, with_grid
 from asyncrun.cli.args import EXIT_FAILED, http_url
@@ -30,6 +31,7 @@ from asyncrun.client import AsyncClient
 from asyncrun.config import (
     Limits,
     RateLimits,
+    Timeouts,
     needs_profile_file,
     read_profile,
     resolve_credentials,
@@ -97,8 +99,21 @@ def client_from_args(args: argparse.Namespace, *, api_key: str | None = None) ->
     line (a command line is stored in the journal and shown in `ps`)."""
     verify = args.ca_file if args.ca_file is not None else True
     return AsyncClient(
-        api_key=api_key, url=args.url, limits=limits_named(args.limits), verify=verify
+        api_key=api_key,
+        url=args.url,
+        limits=limits_named(args.limits),
+        verify=verify,
+        timeouts=_timeouts(args),
     )
+
+
+def _timeouts(args: argparse.Namespace) -> Timeouts:
+    changes = {
+        phase: getattr(args, f"{phase}_timeout")
+        for phase in ("connect", "read")
+        if getattr(args, f"{phase}_timeout", None) is not None
+    }
+    return Timeouts(**changes)
 
 
 def scenario_factory(args: argparse.Namespace) -> Callable[[], Iterator[Scenario]]:
@@ -137,6 +152,7 @@ async def execute_batch(
     console: Console,
     batch_tag: str | None = None,
     unreachable_after: float = UNREACHABLE_AFTER,
+    submit_margin: float = SUBMIT_MARGIN,
 ) -> int:
     """Run the batch with a live progress bar; write one result file per scenario under
     `out/results`, `out/summary.csv`; print the summary table. Exit code: 0 when every scenario
@@ -155,6 +171,7 @@ async def execute_batch(
         counters=counters,
         batch_tag=batch_tag,
         unreachable_after=unreachable_after,
+        submit_margin=submit_margin,
     )
     started = time.monotonic()
     try:
@@ -166,6 +183,9 @@ async def execute_batch(
                         value = await _value_of(outcome)
                         summary.add(outcome, value)
                         table.write(outcome, value)
+                if counters.duplicate_runs:
+                    summary.duplicates = list(counters.duplicate_runs)
+                    await asyncio.to_thread(table.add_duplicates, summary.duplicates)
             finally:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

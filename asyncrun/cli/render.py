@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from asyncrun.batch.counters import BatchCounters
-from asyncrun.batch.outcome import RunOutcome
+from asyncrun.batch.outcome import DuplicateRun, RunOutcome
 
 __all__ = [
     "CSV_FIELDS",
@@ -60,6 +60,7 @@ CSV_FIELDS = (
     "detected_at",
     "result_file",
     "error",
+    "duplicate_runs",
 )
 
 
@@ -209,6 +210,7 @@ class Summary(_Group):
 
     reasons: dict[tuple[str, str], _Reason] = field(default_factory=dict)
     instances: dict[str, _Group] = field(default_factory=dict)
+    duplicates: list[DuplicateRun] = field(default_factory=list)
 
     def add(self, outcome: RunOutcome, value: float | None) -> None:
         super().add(outcome, value)
@@ -252,6 +254,15 @@ class Summary(_Group):
         table.add_row("total", str(self.total), "", "")
         table.add_row("run duration (s)", *_spread(self.durations))
         table.add_row("result value", *_spread(self.values))
+        if self.duplicates:
+            canceled = sum(1 for d in self.duplicates if d.canceled)
+            names = len({d.run_name for d in self.duplicates})
+            table.add_row(
+                "duplicate runs",
+                str(len(self.duplicates)),
+                f"{canceled} canceled",
+                f"{names} names",
+            )
         return table
 
     def instance_table(self) -> Table:
@@ -319,8 +330,38 @@ class SummaryCSV:
                 "detected_at": _iso(outcome.detected_at),
                 "result_file": outcome.result_location or "",
                 "error": outcome.error or "",
+                "duplicate_runs": describe_duplicates(outcome.duplicates),
             }
         )
+
+    def add_duplicates(self, found: list[DuplicateRun]) -> None:
+        """Fill `duplicate_runs` of the rows the end-of-batch sweep concerns (the file is
+        closed, rewritten with them, and replaced)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
+        by_key: dict[str, list[DuplicateRun]] = {}
+        for duplicate in found:
+            by_key.setdefault(duplicate.key, []).append(duplicate)
+        with self.path.open(encoding="utf-8", newline="") as source:
+            rows = list(csv.DictReader(source))
+        temp = self.path.with_name(self.path.name + ".tmp")
+        with temp.open("w", encoding="utf-8", newline="") as sink:
+            writer = csv.DictWriter(sink, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            for row in rows:
+                if row["key"] in by_key:
+                    row["duplicate_runs"] = describe_duplicates(by_key[row["key"]])
+                writer.writerow(row)
+        temp.replace(self.path)
+
+
+def describe_duplicates(found: tuple[DuplicateRun, ...] | list[DuplicateRun]) -> str:
+    """`run-2 (canceled by the sweep); run-3 (succeeded, left)`."""
+    return "; ".join(
+        f"{d.run_id} ({'canceled by the sweep' if d.canceled else d.status + ', left'})"
+        for d in found
+    )
 
 
 def _json(value: Any) -> str:

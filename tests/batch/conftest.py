@@ -8,15 +8,21 @@ from typing import Any
 
 from fast_polling import FAST_POLLING
 
-from asyncrun import AsyncClient, Limits, RateLimits, RetryPolicy
+from asyncrun import AsyncClient, Limits, RateLimits, RetryPolicy, Timeouts
 
 KEY = "test-key"
 
 FAST = FAST_POLLING
 
 
+MARGIN = 0.5
+"""submit_margin for tests: with fast_client's timeouts a lost submit's deadline is 2 s away."""
+
+
 def fast_client(url: str, **kwargs: Any) -> AsyncClient:
-    """No client-side rate limit, short retry sleeps and a short cap on Retry-After."""
+    """No client-side rate limit, short retry sleeps and a short cap on Retry-After; short
+    connect and read timeouts (a submit whose answer was lost is looked up after them)."""
+    kwargs.setdefault("timeouts", Timeouts(connect=0.5, read=1.0))
     kwargs.setdefault("limits", Limits(max_connections=50, rate=RateLimits.unlimited()))
     kwargs.setdefault(
         "retry",

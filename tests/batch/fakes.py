@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from os import PathLike
 from typing import Any
 
 from asyncrun._reachability import Reachability
 from asyncrun.batch.protocol import BatchApplication
-from asyncrun.config import Limits
+from asyncrun.config import Limits, Timeouts
 from asyncrun.errors import NotFoundError
 from asyncrun.models import (
     ManagedInput,
@@ -28,6 +28,7 @@ from asyncrun.models import (
 class FakeApplication:
     id = "fake-app"
     limits = Limits()
+    timeouts = Timeouts()
     reachability = Reachability()  # never records a failed connection
 
     def __init__(self) -> None:
@@ -37,6 +38,7 @@ class FakeApplication:
         self.results = 0
         self.pages = 0
         self.cancels: list[str] = []
+        self.listed: list[Run] = []  # what list_runs gives (the fake keeps no runs)
         self.managed_inputs = 0
 
     async def new_run(
@@ -73,6 +75,10 @@ class FakeApplication:
         # Keeps nothing per run, so it lists none: every poll is the run's own read.
         self.pages += 1
         return RunsPage(runs=[])
+
+    async def list_runs(self) -> AsyncIterator[Run]:
+        for run in self.listed:
+            yield run
 
     async def run_result(
         self,

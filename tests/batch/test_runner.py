@@ -14,12 +14,20 @@ from typing import Any
 
 import pytest
 
-from asyncrun import AsyncClient, Limits, RateLimits, Scenario, run_batch, run_batch_all
+from asyncrun import (
+    AsyncClient,
+    Limits,
+    RateLimits,
+    Scenario,
+    Timeouts,
+    run_batch,
+    run_batch_all,
+)
 from asyncrun.batch.journal import Journal
 from asyncrun.batch.runner import BatchCounters, Interrupt
 from asyncrun.emulator import Emulator, FaultProfile
 
-from .conftest import FAST, KEY, digest, fast_client
+from .conftest import FAST, KEY, MARGIN, digest, fast_client
 from .fakes import FakeApplication
 
 Factory = Callable[..., AbstractAsyncContextManager[Emulator]]
@@ -61,6 +69,7 @@ async def test_500_scenarios_through_faults_each_run_once_with_its_own_result(
             journal=tmp_path / "j.db",
             batch_tag="t500",
             polling_options=FAST,
+            submit_margin=MARGIN,
         )
         stats = emu.stats()
         check_exactly_once(emu, {f"t500/s{i}" for i in range(500)})
@@ -100,7 +109,9 @@ async def test_resume_skips_reattaches_reconciles_and_submits_only_the_rest(
         ]
         outcomes = {
             o.key: o
-            for o in await run_batch_all(app, scenarios, journal=path, polling_options=FAST)
+            for o in await run_batch_all(
+                app, scenarios, journal=path, polling_options=FAST, submit_margin=MARGIN
+            )
         }
     assert outcomes["done"].resumed and outcomes["done"].run_id == "run-old"
     assert outcomes["done"].result is None  # finished earlier: not fetched again
@@ -216,7 +227,10 @@ async def test_cancel_on_interrupt_finds_and_cancels_runs_whose_submit_was_unans
         for i in range(5)
     ]
     path = tmp_path / "j.db"
-    async with emulator_factory(faults=slow) as emu, fast_client(emu.url) as client:
+    async with (
+        emulator_factory(faults=slow) as emu,
+        fast_client(emu.url, timeouts=Timeouts()) as client,
+    ):
         counters = BatchCounters()
 
         async def consume() -> None:

@@ -50,6 +50,9 @@ def batch_args(url: str, tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
+SHORT_DEADLINE = ("--connect-timeout", "1", "--read-timeout", "1", "--submit-margin", "1")
+
+
 def check_complete(emu: ThreadedEmulator, tmp_path: Path, count: int) -> None:
     """Every scenario has its own result file, the CSV has every row, no run name twice."""
     names = {f"cli/m{i}/seed={s}" for i in range(count) for s in (1, 2)}
@@ -85,7 +88,9 @@ def test_sigkill_at_a_random_moment_then_the_same_command_finishes_exactly_once(
     write_manifest(tmp_path / "manifest.jsonl", count)
     faults = FaultProfile(rate_500=0.02, drop=0.02, lost_create=0.05)
     with emulator_thread_factory(duration=(0.2, 1.0), faults=faults, seed=3) as emu:
-        args = batch_args(emu.url, tmp_path)
+        # Short timeouts and margin: a submit in doubt is looked up 3 s after it was sent
+        # (with the defaults, 100 s).
+        args = batch_args(emu.url, tmp_path, *SHORT_DEADLINE)
         child = start_cli(args, tmp_path)
         try:
             wait_for(lambda: _progress(tmp_path / "sweep.db") >= moment)
@@ -163,3 +168,58 @@ def test_bad_sources_fail_before_anything_is_sent(
         assert result.returncode == 2
         assert "manifest.jsonl:2" in result.stderr
         assert emu.stats()["runs_created"] == 0
+
+
+def test_two_batches_started_at_once_on_one_journal_one_is_refused(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    count = 20
+    write_manifest(tmp_path / "manifest.jsonl", count, {"emulator.duration": "60"})
+    with emulator_thread_factory() as emu:
+        args = batch_args(emu.url, tmp_path, "--on-interrupt", "cancel")
+        both = [start_cli(args, tmp_path), start_cli(args, tmp_path)]
+        try:
+            # The same sweep typed in two terminals: one takes the journal, the other stops.
+            wait_for(lambda: any(p.poll() is not None for p in both))
+            loser = next(p for p in both if p.poll() is not None)
+            winner = next(p for p in both if p is not loser)
+            refused, _ = loser.communicate(timeout=30)
+            wait_for(lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count)
+            status = run_cli(["status", "--journal", "sweep.db"], tmp_path)
+            winner.send_signal(signal.SIGINT)
+            output, _ = winner.communicate(timeout=30)
+        finally:
+            for child in both:
+                child.kill()
+                child.communicate()
+        assert loser.returncode == 2, refused
+        assert "in use by another asyncrun batch" in refused
+        assert f"pid {winner.pid} on host" in refused
+        assert status.returncode == 0, status.stdout
+        assert f"in use by a running batch: pid {winner.pid}" in status.stdout
+        assert winner.returncode == 130, output
+        per_name = emu.stats()["runs_per_name"]
+        assert len(per_name) == 2 * count
+        assert set(per_name.values()) == {1}
+
+
+def test_an_extra_run_of_a_name_is_canceled_and_reported(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    count = 3
+    write_manifest(tmp_path / "manifest.jsonl", count)
+    with emulator_thread_factory() as emu:
+        # A run of one of the batch's names that the batch did not make, still running.
+        body = json.dumps(
+            {"input": {"i": 0}, "name": "cli/m0/seed=1", "options": {"emulator.duration": "600"}}
+        ).encode()
+        extra = emu.call(lambda: emu.state.create_run("cli-app", body, None)).id
+        result = run_cli(batch_args(emu.url, tmp_path), tmp_path)
+        statuses = {run["id"]: run["status"] for run in emu.runs()}
+    assert result.returncode == 0, result.stdout
+    assert "duplicate runs" in result.stdout and "1 canceled" in result.stdout
+    assert statuses[extra] == "canceled"
+    with (tmp_path / "out/summary.csv").open() as source:
+        rows = {r["key"]: r for r in csv.DictReader(source)}
+    assert rows["m0/seed=1"]["duplicate_runs"] == f"{extra} (canceled by the sweep)"
+    assert [k for k, r in rows.items() if r["duplicate_runs"]] == ["m0/seed=1"]

@@ -52,7 +52,10 @@ def test_a_wrong_key_stops_at_once_with_one_line_and_exit_3(
     status = run_cli(["status", "--journal", "j.db"], tmp_path)
     assert "pending" in status.stdout and "terminal" not in status.stdout
 
-    fixed = run_cli(batch(emulator_thread.url), tmp_path, env={"NEXTMV_API_KEY": KEY})
+    # The stop canceled POSTs that may have been sent: the resume looks them up only after
+    # their deadline (connect + read timeout + submit margin; 100 s by default), so short ones.
+    short = ("--connect-timeout", "1", "--read-timeout", "1", "--submit-margin", "1")
+    fixed = run_cli(batch(emulator_thread.url, *short), tmp_path, env={"NEXTMV_API_KEY": KEY})
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "status succeeded" in fixed.stdout
     assert emulator_thread.stats()["runs_created"] == 60

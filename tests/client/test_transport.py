@@ -323,6 +323,20 @@ async def test_put_presigned_headers_and_body_factory_per_attempt(server: Script
         assert call.query == {"sig": "abc"}
 
 
+async def test_storage_500_is_retried_for_put_and_get(server: ScriptedServer) -> None:
+    # S3 asks clients to retry its 500 InternalError; a presigned transfer is idempotent.
+    server.script("PUT", "/_storage/k", Reply(500, body="InternalError"), Reply(200))
+    server.script("GET", "/_storage/k", Reply(500), Reply(200, body=b"ok"))
+    t = make_transport(server.url)
+    await t.open()
+    await t.put_presigned(f"{server.url}/_storage/k?sig=abc", lambda: b"ab", 2)
+    async with t.stream_presigned(f"{server.url}/_storage/k?sig=abc") as chunks:
+        got = b"".join([chunk async for chunk in chunks])
+    await t.close()
+    assert got == b"ok"
+    assert (len(server.calls("PUT")), len(server.calls("GET"))) == (2, 2)
+
+
 async def test_put_presigned_403_is_upload_error_without_query(server: ScriptedServer) -> None:
     server.script("PUT", "/_storage/k", Reply(403, body="expired"))
     t = make_transport(server.url)

@@ -1,0 +1,143 @@
+"""One live process per batch journal: an OS file lock on the sidecar file `<journal>.lock`.
+
+`flock(LOCK_EX | LOCK_NB)` belongs to one open file description, so the kernel drops it when the
+holder closes the file or its process dies (SIGKILL included): a lock left by a dead process is
+free to take with no pid or liveness guess, and a pid reused by another program cannot keep it.
+Two opens in one process conflict as well, which covers two `run_batch` calls in one process.
+The file's text says who holds it (pid, host, since) for the error message, and when a holder
+let go cleanly (`released`), which bounds when its last request can have been sent.
+
+The file is never deleted: deleting it would let a process that opened the old file lock it
+while a newer process locks a new file of the same name. On a network filesystem the lock is as
+good as that filesystem's locking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+
+from asyncrun.errors import ConfigError, JournalLockedError
+
+__all__ = ["Holder", "JournalLock", "current_holder"]
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """What a lock file says about its (last) holder."""
+
+    pid: int | None
+    host: str | None
+    since: str | None
+    released: datetime | None
+
+
+def lock_path(journal: str) -> str:
+    return journal + ".lock"
+
+
+class JournalLock:
+    """The lock of one journal file, held from `acquire()` to `release()` (blocking calls: the
+    journal makes them in its worker thread)."""
+
+    def __init__(self, journal: str) -> None:
+        self.journal = journal
+        self.path = lock_path(journal)
+        self._fd: int | None = None
+        self._record: dict[str, object] = {}
+
+    def acquire(self, since: datetime) -> Holder | None:
+        """Take the lock or raise JournalLockedError naming the holder. Returns what the file
+        said about the previous holder (None: the journal was never locked)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise ConfigError(f"cannot lock journal {self.journal!r}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read(fd)
+            os.close(fd)
+            raise JournalLockedError(
+                self.journal,
+                pid=holder.pid if holder else None,
+                host=holder.host if holder else None,
+                since=holder.since if holder else None,
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise ConfigError(f"cannot lock journal {self.journal!r}: {exc.strerror}") from None
+        previous = _read(fd)
+        self._fd = fd
+        self._record = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
+        self._write()
+        return previous
+
+    def release(self, when: datetime) -> None:
+        """Say when the lock was let go, then close the file (which drops the lock)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            self._record["released"] = when
+            with contextlib.suppress(OSError):
+                _write(fd, self._record)
+        finally:
+            os.close(fd)
+
+    def _write(self) -> None:
+        assert self._fd is not None
+        _write(self._fd, self._record)
+
+
+def current_holder(journal: str) -> Holder | None:
+    """The process holding the journal now, or None (no lock taken: for `asyncrun status`)."""
+    try:
+        fd = os.open(lock_path(journal), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read(fd)
+        except OSError:
+            return None
+        return None  # nobody holds it (closing the file drops our shared lock)
+    finally:
+        os.close(fd)
+
+
+def _write(fd: int, record: dict[str, object]) -> None:
+    data = json.dumps(
+        {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
+    ).encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+
+
+def _read(fd: int) -> Holder | None:
+    try:
+        raw = os.pread(fd, 4096, 0)
+        record = json.loads(raw) if raw else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    pid = record.get("pid")
+    released = record.get("released")
+    try:
+        when = datetime.fromisoformat(released) if isinstance(released, str) else None
+    except ValueError:
+        when = None
+    return Holder(
+        pid=pid if isinstance(pid, int) else None,
+        host=str(record["host"]) if record.get("host") else None,
+        since=str(record["since"]) if record.get("since") else None,
+        released=when,
+    )

@@ -1,0 +1,262 @@
+"""Exactly once against late requests: a submit whose answer was lost is looked up only after
+its deadline (in the process and on resume), the lookup outlasts transient errors, and the
+end-of-batch sweep cancels extra runs of a name; the journal's schema migrates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncrun import (
+    AmbiguousSubmitError,
+    ConfigError,
+    Scenario,
+    ServerError,
+    Timeouts,
+    run_batch_all,
+)
+from asyncrun.batch.journal import SCHEMA_VERSION, Journal
+from asyncrun.batch.outcome import DuplicateRun
+from asyncrun.batch.runner import BatchCounters
+from asyncrun.emulator import Emulator, FaultProfile
+from asyncrun.models import Run
+
+from .conftest import FAST, MARGIN, digest, fast_client
+from .fakes import FakeApplication
+
+Factory = Callable[..., AbstractAsyncContextManager[Emulator]]
+CREATE = "POST /v1/applications/{app_id}/runs"
+LIST = "GET /v1/applications/{app_id}/runs"
+
+
+def scenarios(count: int, **options: str) -> list[Scenario]:
+    return [Scenario(key=f"k{i}", input={"i": i}, options=dict(options)) for i in range(count)]
+
+
+async def test_a_lost_submit_is_looked_up_after_its_deadline_and_never_sent_twice(
+    emulator_factory: Factory, tmp_path: Path
+) -> None:
+    # Every POST is dropped unanswered and its run created 1 s later; the deadline (connect
+    # 0.5 + read 1.0 + margin 0.5 s) is later than that, so one lookup finds every run.
+    late = FaultProfile(late_create=1.0, late_seconds=1.0)
+    async with emulator_factory(faults=late) as emu, fast_client(emu.url) as client:
+        outcomes = await run_batch_all(
+            client.application("late-app"),
+            scenarios(3),
+            journal=tmp_path / "j.db",
+            batch_tag="late",
+            max_in_flight=1,
+            polling_options=FAST,
+            submit_margin=MARGIN,
+        )
+        stats = emu.stats()
+    assert [o.status for o in outcomes] == ["succeeded"] * 3
+    for i, outcome in enumerate(outcomes):
+        assert outcome.output["input_digest"] == digest({"i": i})
+        assert outcome.attempts == 1 and outcome.duplicates == ()
+    assert stats["runs_per_name"] == {f"late/k{i}": 1 for i in range(3)}
+    assert stats["requests"][CREATE] == {"0": 3}
+    # One lookup per scenario, plus the end-of-batch sweep's one listing.
+    assert sum(stats["requests"][LIST].values()) == 3 + 1
+    # A scenario waiting for its deadline gave its slot up: with max_in_flight=1, all three
+    # POSTs went out before the first lookup.
+    order = [e["method"] for e in stats["recent_requests"] if e["path"].endswith("/late-app/runs")]
+    assert order[:3] == ["POST"] * 3
+
+
+async def test_resume_waits_for_the_deadline_of_a_dead_process_s_submission(
+    emulator_factory: Factory, tmp_path: Path
+) -> None:
+    path = tmp_path / "j.db"
+    async with (
+        emulator_factory(faults=FaultProfile(late_seconds=1.0)) as emu,
+        fast_client(emu.url) as client,
+    ):
+        app = client.application("resume-app")
+        async with Journal(path) as journal:
+            await journal.begin(app_id=app.id, batch_tag="tag", default_tag="tag")
+            await journal.claim("ghost", "tag/ghost")
+            # The process died after sending this POST (no deadline was recorded) ...
+            await journal.update("ghost", state="submitting", attempts=1)
+        # ... and the server acts on it a second later (the lock file says the holder let go
+        # just now, so the deadline is 2 s from now).
+        body = json.dumps({"input": {"i": "ghost"}, "name": "tag/ghost"}).encode()
+        emu.state.create_late(app.id, body, None)
+        outcomes = await run_batch_all(
+            app,
+            [Scenario(key="ghost", input={"i": "ghost"})],
+            journal=path,
+            polling_options=FAST,
+            submit_margin=MARGIN,
+        )
+        stats = emu.stats()
+        async with Journal(path, lock=False) as journal:
+            row = await journal.get("ghost")
+    assert outcomes[0].status == "succeeded" and outcomes[0].resumed
+    assert stats["runs_per_name"] == {"tag/ghost": 1}
+    assert CREATE not in stats["requests"]  # found, never sent again
+    assert row is not None and row.post_deadline is not None
+
+
+async def test_the_lookup_outlasts_transient_errors() -> None:
+    class Flaky(FakeApplication):
+        timeouts = Timeouts(connect=0.01, read=0.01)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lookups = 0
+
+        async def new_run(self, **kwargs: Any) -> str:
+            self.submits += 1
+            raise AmbiguousSubmitError("no answer", run_name=kwargs.get("name"))
+
+        async def find_runs_by_name(
+            self, name: str, *, created_after: datetime | None = None
+        ) -> list[Run]:
+            self.lookups += 1
+            if self.lookups <= 7:  # more failures in a row than a read is allowed
+                raise ServerError("503", status_code=503)
+            return [Run(id="run-found", name=name)]
+
+    app = Flaky()
+    outcomes = await run_batch_all(app, scenarios(1), polling_options=FAST, submit_margin=0.0)
+    assert outcomes[0].status == "succeeded" and outcomes[0].run_id == "run-found"
+    assert (app.submits, app.lookups) == (1, 8)
+
+
+async def test_a_lookup_that_never_succeeds_leaves_the_row_for_a_resume(tmp_path: Path) -> None:
+    class Down(FakeApplication):
+        timeouts = Timeouts(connect=0.01, read=0.01)
+
+        async def new_run(self, **kwargs: Any) -> str:
+            raise AmbiguousSubmitError("no answer", run_name=kwargs.get("name"))
+
+        async def find_runs_by_name(
+            self, name: str, *, created_after: datetime | None = None
+        ) -> list[Run]:
+            raise ServerError("503", status_code=503)
+
+    path = tmp_path / "j.db"
+    outcomes = await run_batch_all(
+        Down(), scenarios(1), journal=path, polling_options=FAST, submit_margin=0.0
+    )
+    assert outcomes[0].status == "error"
+    assert "fate is unknown" in (outcomes[0].error or "")
+    async with Journal(path) as journal:
+        row = await journal.get("k0")
+    assert row is not None and row.state == "submitting"
+
+
+async def test_the_sweep_cancels_an_extra_run_of_a_name(emulator: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    async with fast_client(emulator.url) as client:
+        app = client.application("sweep-app")
+        # A run of the same name the batch did not make (as a late create would), still running.
+        extra = await app.new_run(
+            input={"i": 1}, name="sw/k1", options={"emulator.duration": "600"}
+        )
+        counters = BatchCounters()
+        outcomes = await run_batch_all(
+            app,
+            scenarios(3),
+            journal=path,
+            batch_tag="sw",
+            polling_options=FAST,
+            counters=counters,
+            submit_margin=MARGIN,
+        )
+        kept = outcomes[1].run_id
+        expected = DuplicateRun("k1", "sw/k1", kept, extra, "running", True)
+        assert counters.duplicate_runs == [expected]
+        assert outcomes[1].duplicates == (expected,)
+        assert outcomes[0].duplicates == () and outcomes[2].duplicates == ()
+        assert {r["id"]: r["status"] for r in emulator.runs()}[extra] == "canceled"
+        # A resume sweeps again: the extra is found already canceled, and the outcome read back
+        # from the journal still says so.
+        again = await run_batch_all(
+            app, scenarios(3), journal=path, polling_options=FAST, submit_margin=MARGIN
+        )
+    assert again[1].resumed
+    assert again[1].duplicates == (DuplicateRun("k1", "sw/k1", kept, extra, "canceled", False),)
+    assert {o.status for o in outcomes} == {"succeeded"}
+
+
+async def test_the_sweep_lists_only_runs_since_the_batch_began() -> None:
+    class Listing(FakeApplication):
+        def __init__(self) -> None:
+            super().__init__()
+            self.read = 0
+
+        async def list_runs(self) -> AsyncIterator[Run]:
+            for run in self.listed:
+                self.read += 1
+                yield run
+
+    now, old = datetime.now(UTC), datetime.now(UTC) - timedelta(days=1)
+    app = Listing()
+    app.listed = [
+        Run(id="extra", name="t/k0", created_at=now, status_v2="running"),
+        Run(id="run-0", name="t/k0", created_at=now, status_v2="succeeded"),
+        # An earlier batch with the same tag, a day ago: the listing stops at its first run.
+        *(Run(id=f"old-{i}", name=f"t/k{i % 3}", created_at=old) for i in range(1000)),
+    ]
+    counters = BatchCounters()
+    outcomes = await run_batch_all(
+        app, scenarios(3), batch_tag="t", max_in_flight=1, counters=counters
+    )
+    assert app.read == 3
+    assert app.cancels == ["extra"]
+    assert counters.duplicate_runs == [
+        DuplicateRun("k0", "t/k0", "run-0", "extra", "running", True)
+    ]
+    assert outcomes[0].duplicates == tuple(counters.duplicate_runs)
+
+
+async def test_a_version_1_journal_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE scenarios (
+            key TEXT PRIMARY KEY, run_name TEXT NOT NULL, state TEXT NOT NULL, run_id TEXT,
+            status TEXT, result_location TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+            polls INTEGER NOT NULL DEFAULT 0, run_duration REAL, submitted_at TEXT,
+            finished_at TEXT, detected_at TEXT, updated_at TEXT NOT NULL,
+            session INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('app_id', 'old-app'), ('batch_tag', 'old'), ('session', '1');
+        INSERT INTO scenarios (key, run_name, state, attempts, updated_at, session)
+            VALUES ('a', 'old/a', 'submitting', 1, '2026-01-01T00:00:00+00:00', 1);
+        """
+    )
+    conn.close()
+    async with Journal(path, lock=False) as reader:  # read as it is (status)
+        row = await reader.get("a")
+        assert row is not None and row.post_deadline is None
+    async with Journal(path) as journal:
+        assert (await journal.meta())["schema"] == str(SCHEMA_VERSION)
+        await journal.update("a", post_deadline=datetime.fromisoformat("2026-01-01T00:01:00Z"))
+        row = await journal.get("a")
+        assert row is not None and row.state == "submitting" and row.post_deadline is not None
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '99' WHERE name = 'schema'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ConfigError, match="newer asyncrun"):
+        await Journal(path).open()
+
+
+def test_submit_margin_must_not_be_negative() -> None:
+    async def run() -> None:
+        await run_batch_all(FakeApplication(), scenarios(1), submit_margin=-1.0)
+
+    with pytest.raises(ConfigError, match="submit_margin"):
+        asyncio.run(run())

@@ -1,0 +1,107 @@
+"""One live process per journal: a second opener is refused at once, naming the holder; the lock
+of a dead process is taken over; status still reads a held journal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncrun import AsyncClient, ConfigError, JournalLockedError, run_batch_all
+from asyncrun.batch.journal import Journal
+from asyncrun.batch.journal_lock import current_holder
+from asyncrun.emulator import Emulator
+
+from .test_journal import WRITER
+
+
+def start_writer(path: Path) -> subprocess.Popen[str]:
+    """Another process holding the journal: it prints keys once it has committed some."""
+    child = subprocess.Popen(
+        [sys.executable, str(WRITER), str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().startswith("k")  # it holds the journal now
+    return child
+
+
+async def test_a_second_open_in_this_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    async with Journal(path) as first:
+        await first.begin(app_id="app-1", batch_tag=None, default_tag="t")
+        with pytest.raises(JournalLockedError) as caught:
+            await Journal(path).open()
+        error = caught.value
+        assert isinstance(error, ConfigError)
+        assert (error.pid, error.host) == (os.getpid(), socket.gethostname())
+        assert error.since == first.opened_at.isoformat()
+        assert f"pid {os.getpid()}" in str(error) and str(path) in str(error)
+        # Reading without the lock still works while it is held.
+        async with Journal(path, lock=False) as reader:
+            assert (await reader.meta())["app_id"] == "app-1"
+    async with Journal(path) as again:  # released on close
+        assert again.previous_holder is not None
+        assert again.previous_holder.pid == os.getpid()
+        assert again.previous_holder.released is not None
+
+
+def test_another_live_process_holds_it_and_its_death_releases_it(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    child = start_writer(path)
+    try:
+        holder = current_holder(str(path))
+        assert holder is not None and holder.pid == child.pid
+
+        async def open_it() -> Journal:
+            return await Journal(path).open()
+
+        with pytest.raises(JournalLockedError, match=f"pid {child.pid} on host"):
+            asyncio.run(open_it())
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        child.kill()
+        child.communicate()
+    assert current_holder(str(path)) is None
+
+    async def take_over() -> tuple[int | None, bool]:
+        async with Journal(path) as journal:
+            previous = journal.previous_holder
+            assert previous is not None
+            return previous.pid, previous.released is None
+
+    # The dead writer never said it let go: its record is what the new holder finds.
+    assert asyncio.run(take_over()) == (child.pid, True)
+
+
+async def test_a_stale_record_without_a_lock_does_not_block(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    (tmp_path / "j.db.lock").write_text(
+        json.dumps({"pid": 999_999_999, "host": socket.gethostname(), "since": "2020-01-01"})
+    )
+    async with Journal(path) as journal:
+        assert journal.previous_holder is not None
+        assert journal.previous_holder.pid == 999_999_999
+        record = json.loads((tmp_path / "j.db.lock").read_text())
+        assert record["pid"] == os.getpid()
+
+
+async def test_two_run_batch_calls_on_one_journal(emulator: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    scenarios = [{"key": f"s{i}", "input": {"i": i}} for i in range(5)]
+    async with AsyncClient(api_key="test-key", url=emulator.url) as client:
+        app = client.application("lock-app")
+        async with Journal(path) as held:
+            await held.begin(app_id="lock-app", batch_tag=None, default_tag="t")
+            with pytest.raises(JournalLockedError):
+                await run_batch_all(app, scenarios, journal=path)
+        assert emulator.stats()["runs_created"] == 0  # refused before any request
+        outcomes = await run_batch_all(app, scenarios, journal=path)
+    assert {o.status for o in outcomes} == {"succeeded"}
