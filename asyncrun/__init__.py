@@ -1,6 +1,7 @@
 """asyncrun: an asyncio client for high-concurrency batch runs on Nextmv Cloud."""
 
 from asyncrun.application import AsyncApplication
+from asyncrun.apps import Application, Instance, InstanceConfiguration, Manifest, Version
 from asyncrun.batch import RunOutcome, Scenario, run_batch, run_batch_all
 from asyncrun.client import AsyncClient
 from asyncrun.config import Limits, Rate, RateLimits, RetryPolicy, Timeouts
@@ -59,6 +60,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AmbiguousSubmitError",
+    "Application",
     "AsyncApplication",
     "AsyncClient",
     "AsyncrunError",
@@ -74,9 +76,12 @@ __all__ = [
     "FormatOutput",
     "Input",
     "InputError",
+    "Instance",
+    "InstanceConfiguration",
     "JournalLockedError",
     "Limits",
     "ManagedInput",
+    "Manifest",
     "Metadata",
     "NotFoundError",
     "PermissionDeniedError",
@@ -105,6 +110,7 @@ __all__ = [
     "UnprocessableEntityError",
     "UploadError",
     "UploadURL",
+    "Version",
     "__version__",
     "run_batch",
     "run_batch_all",

@@ -12,7 +12,7 @@ import os
 import stat
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -156,6 +156,30 @@ class _CappedFile:
         self._raw.flush()
 
 
+def select_members(
+    dir_path: Path, names: Sequence[str], extra: Sequence[tuple[str, str]], stop: threading.Event
+) -> list[_Member]:
+    """The named files under dir_path (relative names, say the files a manifest lists), each
+    checked like a walked one, then `extra` (source path, name in the archive) as given."""
+    root = os.path.realpath(dir_path)
+    if not os.path.isdir(root):
+        raise InputError(f"{_show(str(dir_path))} is not a directory")
+    members = []
+    for name in names:
+        _check_stop(stop)
+        path = os.path.join(root, name)
+        if os.path.commonpath([root, os.path.realpath(os.path.dirname(path))]) != root:
+            raise InputError(f"{_show(name)} is outside {_show(str(dir_path))}; refusing to pack")
+        if os.path.islink(path):
+            source = _resolve_link(path, root)
+        elif os.path.isfile(path):
+            source = path
+        else:
+            raise InputError(f"{_show(path)} is not a regular file; refusing to pack")
+        members.append(_Member(source, PurePosixPath(*Path(name).parts).as_posix()))
+    return members + [_Member(source, arcname) for source, arcname in extra]
+
+
 def build_tar_gz(
     dir_path: Path,
     out_path: Path,
@@ -163,9 +187,15 @@ def build_tar_gz(
     compresslevel: int,
     max_size: int | None,
     stop: threading.Event,
+    names: Sequence[str] | None = None,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> int:
-    """Write dir_path's files to out_path as tar.gz; return the archive size in bytes."""
-    members = list_members(dir_path, stop)
+    """Write dir_path's files (or only the `names` in it, plus `extra`) to out_path as tar.gz;
+    return the archive size in bytes."""
+    if names is None:
+        members = list_members(dir_path, stop)
+    else:
+        members = select_members(dir_path, names, extra, stop)
     with open(out_path, "wb") as raw:
         capped = _CappedFile(raw, max_size, dir_path)
         # mtime=0 and no file name in the gzip header: the same directory gives the same bytes.

@@ -41,6 +41,7 @@ from asyncrun._input_shaping import (
 )
 from asyncrun._reachability import Reachability
 from asyncrun._types import Clock, Sleep
+from asyncrun.apps.management import ApplicationManagement
 from asyncrun.batch import runner as batch_runner
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.interrupts import Interrupt
@@ -107,10 +108,11 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.astimezone()
 
 
-class AsyncApplication(RunDataMixin, ManagedInputsMixin):
+class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
     """The run API of one Nextmv application. Get one from `AsyncClient.application(app_id)`.
 
-    Run input, output and live logs: run_data.py; managed inputs: managed_inputs.py.
+    Run input, output and live logs: run_data.py; managed inputs: managed_inputs.py; the app,
+    version and instance calls, push and promote: apps/management.py.
     """
 
     def __init__(

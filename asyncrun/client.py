@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from types import TracebackType
@@ -11,7 +12,9 @@ import anyio.to_thread
 
 from asyncrun._tls import Verify, check_verify
 from asyncrun._types import Clock, Sleep
-from asyncrun.application import AsyncApplication
+from asyncrun.application import AsyncApplication, validate_app_id
+from asyncrun.apps.management import list_application_pages
+from asyncrun.apps.models import Application
 from asyncrun.config import (
     Credentials,
     Limits,
@@ -137,4 +140,35 @@ class AsyncClient:
         """The run API of one application (the id is validated here, before any request)."""
         return AsyncApplication(
             self._require_open(), app_id, clock=self._clock, sleep=self._sleep, rng=self._rng
+        )
+
+    async def new_application(
+        self,
+        id: str,
+        name: str | None = None,
+        description: str | None = None,
+        default_instance_id: str | None = None,
+    ) -> AsyncApplication:
+        """Create an application (POST v1/applications, the SDK's body) and return its handle.
+
+        The id rule is checked before any request: 3 to 30 lowercase letters, digits, '.' or
+        '-', not starting or ending with '.' or '-'. The name defaults to the id.
+        """
+        validate_app_id(id)
+        transport = self._require_open()
+        payload: dict[str, str] = {"name": name or id, "id": id}
+        if description is not None:
+            payload["description"] = description
+        if default_instance_id is not None:
+            payload["default_instance"] = default_instance_id
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        await transport.request(
+            "POST", "v1/applications", bucket="general", idempotent=False, body=body
+        )
+        return self.application(id)
+
+    async def list_applications(self) -> list[Application]:
+        """Every application of the account (paged as the SDK pages it)."""
+        return await list_application_pages(
+            self._require_open(), "v1/applications", Application, "list_applications"
         )

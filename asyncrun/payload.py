@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +37,7 @@ __all__ = [
     "INLINE_LIMIT",
     "UPLOAD_URL_ATTEMPTS",
     "FileBody",
+    "StopRequested",
     "bytes_body",
     "check_upload_size",
     "download_and_extract",
@@ -44,13 +45,17 @@ __all__ = [
     "file_body",
     "open_file_body",
     "pack_directory",
+    "pack_files",
     "read_json_stream",
     "read_stream",
+    "run_stoppable",
     "save_stream",
     "upload_with_fresh_url",
 ]
 
 T = TypeVar("T")
+
+StopRequested = _tar.StopRequested
 logger = logging.getLogger("asyncrun")
 
 INLINE_LIMIT = 5 * 1024 * 1024
@@ -86,7 +91,7 @@ async def _join_shielded(worker: asyncio.Future[Any]) -> None:
         worker.exception()  # mark it retrieved: the caller's own exception wins
 
 
-async def _run_stoppable(fn: Callable[[threading.Event], T]) -> T:
+async def run_stoppable(fn: Callable[[threading.Event], T]) -> T:
     """Run fn(stop) in a worker thread; on cancellation set stop and wait for the thread."""
     stop = threading.Event()
     worker = asyncio.ensure_future(anyio.to_thread.run_sync(fn, stop))
@@ -130,15 +135,60 @@ async def pack_directory(
     output passes it (the uncompressed total proves nothing about the compressed size).
     The temp directory holding the archive is removed on exit, error or cancellation.
     """
+    async with _pack(
+        dir_path, None, None, compresslevel=compresslevel, max_size=max_size, temp_dir=temp_dir
+    ) as archive:
+        yield archive
+
+
+@contextlib.asynccontextmanager
+async def pack_files(
+    dir_path: str | os.PathLike[str],
+    names: Sequence[str],
+    *,
+    extra: Mapping[str, bytes] | None = None,
+    compresslevel: int = DEFAULT_COMPRESSLEVEL,
+    max_size: int | None = DEFAULT_UPLOAD_CAP,
+    temp_dir: str | os.PathLike[str] | None = None,
+) -> AsyncIterator[Path]:
+    """Like pack_directory, but only the files `names` (relative to dir_path, say the files an
+    app manifest lists), plus `extra` {name in the archive: bytes} (a generated app.yaml)."""
+    async with _pack(
+        dir_path, names, extra, compresslevel=compresslevel, max_size=max_size, temp_dir=temp_dir
+    ) as archive:
+        yield archive
+
+
+@contextlib.asynccontextmanager
+async def _pack(
+    dir_path: str | os.PathLike[str],
+    names: Sequence[str] | None,
+    extra: Mapping[str, bytes] | None,
+    *,
+    compresslevel: int,
+    max_size: int | None,
+    temp_dir: str | os.PathLike[str] | None,
+) -> AsyncIterator[Path]:
     if not 0 <= compresslevel <= 9:
         raise InputError(f"compresslevel must be between 0 and 9, not {compresslevel}")
     source = Path(dir_path)
     workdir = Path(tempfile.mkdtemp(prefix="asyncrun-pack-", dir=temp_dir))
     try:
         archive = workdir / "input.tar.gz"
-        await _run_stoppable(
+        generated = []
+        for index, (arcname, data) in enumerate((extra or {}).items()):
+            path = workdir / f"extra-{index}"
+            path.write_bytes(data)
+            generated.append((str(path), arcname))
+        await run_stoppable(
             lambda stop: _tar.build_tar_gz(
-                source, archive, compresslevel=compresslevel, max_size=max_size, stop=stop
+                source,
+                archive,
+                compresslevel=compresslevel,
+                max_size=max_size,
+                stop=stop,
+                names=names,
+                extra=generated,
             )
         )
         yield archive
@@ -340,7 +390,7 @@ async def extract_archive(
     written); extraction then runs through tarfile's "data" filter. Returns the member names.
     """
     source, target = Path(archive), Path(dest)
-    return await _run_stoppable(lambda stop: _tar.extract_tar(source, target, stop, max_bytes))
+    return await run_stoppable(lambda stop: _tar.extract_tar(source, target, stop, max_bytes))
 
 
 async def download_and_extract(

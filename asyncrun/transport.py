@@ -292,14 +292,20 @@ class Transport:
         body_factory: BodyFactory,
         size: int,
         timeout: float | None = None,  # noqa: ASYNC109 (a per-transfer budget, the seam's name)
+        content_type: str | None = None,
     ) -> None:
-        """PUT exactly `size` bytes to a presigned URL: explicit Content-Length, no Content-Type,
-        no Authorization. `body_factory()` is called again for every attempt."""
+        """PUT exactly `size` bytes to a presigned URL: explicit Content-Length, no
+        Authorization, no Content-Type unless the URL was signed with one (a pushed app's
+        archive: `application/octet-stream`, as the SDK sends it). `body_factory()` is called
+        again for every attempt."""
         shown = redact_url(url)
         limit = self._timeouts.upload if timeout is None else timeout
+        headers = {"Content-Length": str(size)}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
 
         async def once() -> Failure | None:
-            return await self._put_once(url, shown, body_factory, size, limit)
+            return await self._put_once(url, shown, body_factory, headers, limit)
 
         async def pause(attempt: int, failure: Failure) -> None:
             delay = retry_delay(self._retry, attempt, failure, self._rng)
@@ -315,9 +321,13 @@ class Transport:
         await retrying(once, attempts=self._retry.max_attempts, pause=pause)
 
     async def _put_once(
-        self, url: str, shown: str, body_factory: BodyFactory, size: int, limit: float
+        self,
+        url: str,
+        shown: str,
+        body_factory: BodyFactory,
+        headers: dict[str, str],
+        limit: float,
     ) -> Failure | None:
-        headers = {"Content-Length": str(size)}
         timeout = aiohttp.ClientTimeout(total=limit, sock_connect=self._timeouts.connect)
         try:
             async with (
@@ -326,7 +336,7 @@ class Transport:
                     URL(url, encoded=True),
                     data=body_factory(),
                     headers=headers,
-                    skip_auto_headers={"Content-Type"},
+                    skip_auto_headers=() if "Content-Type" in headers else {"Content-Type"},
                     timeout=timeout,
                 ) as resp,
             ):

@@ -65,6 +65,8 @@ def _graph() -> dict[str, set[str]]:
         ("asyncrun.batch", ("asyncrun.application", "asyncrun.client", "asyncrun.transport")),
         ("asyncrun.batch", ("asyncrun.cli",)),
         ("asyncrun.emulator", ("asyncrun.",)),
+        ("asyncrun.apps", ("asyncrun.application", "asyncrun.client", "asyncrun.batch")),
+        ("asyncrun.apps", ("asyncrun.cli",)),
         ("asyncrun.transport", ("asyncrun.application", "asyncrun.batch", "asyncrun.polling")),
     ],
 )

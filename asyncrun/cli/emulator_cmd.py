@@ -113,7 +113,28 @@ def register(subparsers: Any) -> None:
         "--app-concurrency",
         type=positive_int,
         default=4,
-        help="--app-command processes at once",
+        help="app processes at once (pushed apps and --app-command)",
+    )
+    p.add_argument(
+        "--app-python",
+        type=non_empty,
+        default=None,
+        metavar="PATH",
+        help="interpreter of pushed python apps, with their requirements installed "
+        "(default: the emulator's own)",
+    )
+    p.add_argument(
+        "--app-timeout",
+        type=positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="stop an app process (pushed or --app-command) running longer than this",
+    )
+    p.add_argument(
+        "--strict-apps",
+        action="store_true",
+        help="runs for an app never created answer 404, as the cloud does (default: the app "
+        "is created on first use)",
     )
     p.add_argument(
         "--url-ttl", type=positive_float, default=900.0, help="presigned URL lifetime, seconds"
@@ -195,6 +216,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         storage_dir=args.storage_dir,
         app_command=args.app_command,
         app_concurrency=args.app_concurrency,
+        app_python=args.app_python,
+        app_timeout=args.app_timeout,
+        auto_create_apps=not args.strict_apps,
         page_size=args.page_size,
         seed=args.seed,
         tls=args.tls or args.cert is not None or args.key is not None,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any
 
 from aiohttp import web
 
 from asyncrun.emulator import guard, views
+from asyncrun.emulator.app_routes import add_app_routes
 from asyncrun.emulator.config import INLINE_LIMIT, EmulatorConfig
 from asyncrun.emulator.input_routes import add_input_routes
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, WITH_OUTPUT, Run
@@ -17,6 +17,8 @@ from asyncrun.emulator.storage_routes import add_storage_routes
 from asyncrun.emulator.submit import upload_key
 from asyncrun.emulator.wire import (
     ApiError,
+    decode_page_token,
+    encode_page_token,
     json_bytes,
     json_response,
     raw_json_response,
@@ -48,6 +50,8 @@ def build_app(config: EmulatorConfig, state: EmulatorState | None = None) -> web
     r.add_get("/_emulator/stats", emulator_stats)
     r.add_post("/_emulator/reset-stats", reset_stats)
     r.add_get("/_emulator/runs", emulator_runs)
+    r.add_get("/_emulator/apps", emulator_apps)
+    add_app_routes(app)
     add_storage_routes(app)
     add_input_routes(app)
     return app
@@ -63,6 +67,7 @@ def _base_url(request: web.Request) -> str:
 
 def _run(request: web.Request) -> Run:
     state = _state(request)
+    state.apps.app_for_runs(request.match_info["app_id"], create=False)
     run = state.store.get(request.match_info["app_id"], request.match_info["run_id"])
     if run is None:
         raise ApiError(404, f"run {request.match_info['run_id']!r} not found")
@@ -216,7 +221,7 @@ def _log_entries(run: Run, now: float) -> list[tuple[str, str]]:
 async def cancel_run(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     run = _run(request)
-    if run.cancel(time.monotonic()) and state.commands is not None:
+    if run.cancel(time.monotonic()):
         state.commands.kill(run)
     return json_response({})
 
@@ -224,7 +229,7 @@ async def cancel_run(request: web.Request) -> web.StreamResponse:
 async def delete_run(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     run = _run(request)
-    if run.cancel(time.monotonic()) and state.commands is not None:
+    if run.cancel(time.monotonic()):
         state.commands.kill(run)
     state.forget(run)
     return json_response({})
@@ -234,12 +239,13 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
     """Runs newest first; `status=` keeps the runs in that status_v2 (before paging)."""
     state = _state(request)
     app_id = request.match_info["app_id"]
+    state.apps.app_for_runs(app_id, create=False)
     now = time.monotonic()
     status = request.query.get("status")
     if request.query.get("pagereturn") != "true":
         runs = _with_status(state.store.newest_first(app_id, None, None), status, now)
         return json_response({"runs": [views.list_item(r, now) for r in runs]})
-    before = _page_token(request.query.get("pagetoken"))
+    before = decode_page_token(request.query.get("pagetoken"), "seq")
     size = state.config.page_size
     if status is None:
         page = state.store.newest_first(app_id, before, size)
@@ -247,7 +253,7 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
         page = _with_status(state.store.newest_first(app_id, before, None), status, now)[:size]
     token = ""
     if len(page) == size and state.store.has_older(app_id, page[-1].seq):
-        token = base64.urlsafe_b64encode(f"seq:{page[-1].seq}".encode()).decode()
+        token = encode_page_token("seq", page[-1].seq)
     return json_response(
         {"runs": [views.list_item(r, now) for r in page], "next_page_token": token}
     )
@@ -257,21 +263,9 @@ def _with_status(runs: list[Run], status: str | None, now: float) -> list[Run]:
     return runs if status is None else [r for r in runs if r.status(now) == status]
 
 
-def _page_token(token: str | None) -> int | None:
-    if not token:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-        kind, _, seq = text.partition(":")
-        if kind != "seq":
-            raise ValueError(token)
-        return int(seq)
-    except ValueError as exc:
-        raise ApiError(400, "pagetoken is not a token this server gave out") from exc
-
-
 async def upload_url(request: web.Request) -> web.StreamResponse:
     state = _state(request)
+    state.apps.app_for_runs(request.match_info["app_id"], create=False)
     upload_id = state.new_upload_id()
     url = state.storage.presign(_base_url(request), "PUT", upload_key(upload_id))
     return json_response({"upload_id": upload_id, "upload_url": url})
@@ -291,3 +285,7 @@ async def reset_stats(request: web.Request) -> web.StreamResponse:
 
 async def emulator_runs(request: web.Request) -> web.StreamResponse:
     return json_response(_state(request).run_timeline(time.monotonic()))
+
+
+async def emulator_apps(request: web.Request) -> web.StreamResponse:
+    return json_response(_state(request).apps.snapshot())

@@ -83,6 +83,14 @@ class EmulatorConfig:
     storage_dir: Path | None = None
     app_command: str | None = None
     app_concurrency: int = 4
+    # Pushed python apps run with this interpreter (None: the emulator's own), in which the
+    # user installs the app's requirements; bundled dependencies are for the cloud's platform.
+    app_python: str | None = None
+    # The longest a real app process (pushed binary or --app-command) may run, in seconds.
+    app_timeout: float = 600.0
+    # Runs for an app id never created create the app on first use (True), so scripts, the
+    # demo and the benchmarks need no setup step; False answers 404 as the cloud does.
+    auto_create_apps: bool = True
     page_size: int = 50
     recent_requests: int = 1000
     seed: int = 0
@@ -107,6 +115,10 @@ class EmulatorConfig:
             raise ValueError(f"unknown rate profile {self.rate_profile!r}")
         if self.url_ttl <= 0 or self.upload_cap <= 0 or self.page_size <= 0:
             raise ValueError("url_ttl, upload_cap and page_size must be > 0")
+        if self.app_timeout <= 0:
+            raise ValueError("app_timeout must be > 0")
+        if self.app_command is not None and not self.app_command.split():
+            raise ValueError("app_command is empty")
         if self.app_concurrency <= 0 or self.recent_requests <= 0:
             raise ValueError("app_concurrency and recent_requests must be > 0")
         if (self.tls_cert is None) != (self.tls_key is None):

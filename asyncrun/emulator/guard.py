@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from asyncrun.emulator.ids import check_app_id
 from asyncrun.emulator.limits import Bucket
 from asyncrun.emulator.state import STATE, EmulatorState
 from asyncrun.emulator.storage import StorageError
@@ -18,9 +18,6 @@ from asyncrun.emulator.wire import ApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# The seed's rule: 3-30 chars of lowercase letters, digits, '.', '-', not starting or ending
-# with '.' or '-'.
-APP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,28}[a-z0-9]$")
 _LOGGED_BODY_LIMIT = 64 * 1024
 _HIDDEN_QUERY = frozenset({"signature"})
 _RESULT_ROUTES = frozenset(
@@ -99,12 +96,8 @@ async def _guarded(
 ) -> web.StreamResponse:
     _check_auth(state, request)
     app_id = request.match_info.get("app_id")
-    if app_id is not None and not APP_ID_RE.match(app_id):
-        raise ApiError(
-            400,
-            f"invalid application id {app_id!r}: 3-30 lowercase letters, digits, '.' or '-', "
-            "not starting or ending with '.' or '-'",
-        )
+    if app_id is not None:
+        check_app_id(app_id)
     _check_rate(state, route)
     fault = state.faults.draw(is_create=route == _CREATE_ROUTE)
     if fault is not None:

@@ -6,7 +6,6 @@ cloud/input_set.py, cloud/application/_managed_input.py).
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 import time
@@ -23,7 +22,7 @@ from asyncrun.emulator.submit import (
     text_field,
     upload_key,
 )
-from asyncrun.emulator.wire import ApiError, json_response, raw_json_response
+from asyncrun.emulator.wire import ApiError, json_response, listing, raw_json_response
 
 _APP = "/v1/applications/{app_id}"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -150,23 +149,4 @@ async def list_inputs(request: web.Request) -> web.StreamResponse:
     list_managed_inputs reads them)."""
     state = request.app[STATE]
     items = state.inputs.newest_first(request.match_info["app_id"])
-    if request.query.get("pagereturn") != "true":
-        return json_response([i.wire() for i in items])
-    start = _page_start(request.query.get("pagetoken"))
-    size = state.config.page_size
-    page = items[start : start + size]
-    end = start + size
-    token = base64.urlsafe_b64encode(f"at:{end}".encode()).decode() if end < len(items) else ""
-    return json_response({"items": [i.wire() for i in page], "next_page_token": token})
-
-
-def _page_start(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, at = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind != "at":
-            raise ValueError(token)
-        return int(at)
-    except ValueError as exc:
-        raise ApiError(400, "pagetoken is not a token this server gave out") from exc
+    return listing(request.query, items, state.config.page_size)

@@ -60,6 +60,7 @@ class Run:
     # What an app command's JSON output said (the default app's come from its document).
     metrics: Any = None
     statistics: Any = None
+    version_id: str = ""
 
     def timeline(self, now: float) -> tuple[str, float | None, float | None]:
         """(status_v2, monotonic start or None, monotonic end or None) as of `now`."""
@@ -117,6 +118,7 @@ class NewRun:
     queue_s: float | None
     output_bytes: int | None
     evil: str | None
+    version_id: str = ""
 
 
 class RunStore:
@@ -178,6 +180,7 @@ class RunStore:
             output_bytes=spec.output_bytes,
             evil=spec.evil,
             command=command,
+            version_id=spec.version_id,
         )
         self._runs[run.id] = run
         self._per_app.setdefault(run.app_id, []).append(run)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import secrets
+import shlex
+import sys
 from typing import Any
 
 from aiohttp import web
 
-from asyncrun.emulator import default_app
-from asyncrun.emulator.command_app import CommandRunner
+from asyncrun.emulator import binaries, default_app
+from asyncrun.emulator.apps import AppRegistry, Target
+from asyncrun.emulator.command_app import CommandRunner, Launch
 from asyncrun.emulator.config import EmulatorConfig
 from asyncrun.emulator.connections import ConnectionStats
 from asyncrun.emulator.faults import FaultInjector
@@ -49,10 +54,41 @@ class EmulatorState:
         self._uploads = 0
         self._requests = 0
         self._late: set[asyncio.Task[None]] = set()
-        self.commands: CommandRunner | None = None
         self.proxy: ProxyProcess | None = None
-        if config.app_command is not None:
-            self.commands = CommandRunner(config.app_command, config.app_concurrency, self.storage)
+        self.apps = AppRegistry(auto_create=config.auto_create_apps)
+        self.commands = CommandRunner(
+            config.app_concurrency, self.storage, timeout=config.app_timeout
+        )
+
+    def launch_for(self, run: Run, target: Target) -> Launch | None:
+        """The process a new run starts: its instance's pushed binary, else the
+        --app-command, else None (the built-in model answers)."""
+        options = run.options
+        binary = target.binary
+        if binary is not None:
+            python = self.config.app_python or sys.executable
+            argv = binaries.argv(binary.executable_type, binary.root / binary.entrypoint, python)
+            argv += binaries.option_args({**target.defaults, **options})
+            if not binary.multi_file:
+                return Launch(argv, cwd=binary.root / binary.working_directory, what="app")
+            work = self.storage.path(f"outputs/{run.id}/work")
+            archive = self.storage.path(run.input_key) if run.input_key is not None else None
+            return Launch(
+                argv,
+                cwd=work,
+                what="app",
+                workdir=work,
+                prepare=functools.partial(
+                    binaries.prepare_workdir, binary.root, work, archive, binary.input_path
+                ),
+                collect=functools.partial(binaries.pack_outputs, work),
+            )
+        if self.config.app_command is not None:
+            return Launch(
+                shlex.split(self.config.app_command),
+                env={"EMULATOR_OPTIONS": json.dumps(options)},
+            )
+        return None
 
     def next_request_id(self) -> str:
         self._requests += 1
@@ -64,11 +100,19 @@ class EmulatorState:
 
     async def create_run(self, app_id: str, body: bytes, instance_id: str | None) -> Run:
         """POST runs: validate the body, read its input, and start the run."""
+        self.apps.app_for_runs(app_id, create=False)
         managed = lookup(self.inputs, self.storage, app_id)
         spec = await parse_new_run(self.storage, app_id, body, instance_id, managed)
-        run = self.store.create(spec, command=self.commands is not None)
-        if self.commands is not None:
-            self.commands.start(run)
+        # Only a valid request creates an app on first use (auto_create_apps).
+        target = self.apps.resolve(self.apps.app_for_runs(app_id, create=True), instance_id)
+        spec.instance_id, spec.version_id = target.instance_id, target.version_id
+        if target.binary is not None and target.binary.multi_file:
+            spec.output_type = "multi-file"  # the app's outputs/ directory, packed
+        real = target.binary is not None or self.config.app_command is not None
+        run = self.store.create(spec, command=real)
+        launch = self.launch_for(run, target)
+        if launch is not None:
+            self.commands.start(run, launch)
         return run
 
     def create_late(self, app_id: str, body: bytes, instance_id: str | None) -> None:
@@ -140,8 +184,7 @@ class EmulatorState:
         for task in list(self._late):
             task.cancel()
         await asyncio.gather(*self._late, return_exceptions=True)
-        if self.commands is not None:
-            await self.commands.aclose()
+        await self.commands.aclose()
         self.storage.close()
 
     # -- outputs of the default app ----------------------------------------------------------

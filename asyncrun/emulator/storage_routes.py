@@ -8,6 +8,8 @@ from asyncrun.emulator.state import STATE
 from asyncrun.emulator.storage import CHUNK, StorageError
 
 _ROUTE = "/_storage/{key:.+}"
+# Keys of pushed app archives (app_routes.py hands out their upload URLs).
+BINARY_UPLOADS = "binaries/"
 
 
 def add_storage_routes(app: web.Application) -> None:
@@ -33,7 +35,7 @@ async def put_object(request: web.Request) -> web.StreamResponse:
         if length is None:
             raise StorageError(411, "MissingContentLength", "You must provide the Content-Length")
         storage.verify("PUT", key, request.query.get("expires"), request.query.get("signature"))
-        if "Content-Type" in request.headers:
+        if "Content-Type" in request.headers and not _signed_content_type(key, request):
             raise StorageError(
                 403, "SignatureDoesNotMatch", "Content-Type was not part of the signed request"
             )
@@ -43,6 +45,11 @@ async def put_object(request: web.Request) -> web.StreamResponse:
     except StorageError as exc:
         return s3_error(exc)
     return web.Response(status=200, headers={"ETag": '"emulator"'})
+
+
+def _signed_content_type(key: str, request: web.Request) -> bool:
+    """A pushed app's archive URL is signed with the Content-Type the SDK sends with it."""
+    return key.startswith(BINARY_UPLOADS) and request.content_type == "application/octet-stream"
 
 
 async def get_object(request: web.Request) -> web.StreamResponse:

@@ -36,7 +36,7 @@ def metadata(
     return {
         "application_id": run.app_id,
         "application_instance_id": run.instance_id,
-        "application_version_id": "",
+        "application_version_id": run.version_id,
         "created_at": iso(run.created_wall),
         "initiated_at": iso(run.wall(start)) if start is not None else None,
         "duration": duration,
@@ -86,7 +86,7 @@ def list_item(run: Run, now: float) -> dict[str, Any]:
         "created_at": iso(run.created_wall),
         "application_id": run.app_id,
         "application_instance_id": run.instance_id,
-        "application_version_id": "",
+        "application_version_id": run.version_id,
         "run_type": {"type": "standard"},
         "execution_class": run.execution_class,
         "runtime": RUNTIME,

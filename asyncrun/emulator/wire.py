@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -35,3 +37,37 @@ def json_response(
 
 def raw_json_response(body: bytes, *, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type=JSON)
+
+
+class Wired(Protocol):
+    def wire(self) -> dict[str, Any]: ...
+
+
+def encode_page_token(kind: str, position: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode()
+
+
+def decode_page_token(token: str | None, kind: str) -> int | None:
+    """The position in a `pagetoken` this server gave out (None: no token), else 400."""
+    if not token:
+        return None
+    try:
+        found, _, position = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if found != kind:
+            raise ValueError(token)
+        return int(position)
+    except ValueError as exc:
+        raise ApiError(400, "pagetoken is not a token this server gave out") from exc
+
+
+def listing(query: Mapping[str, str], items: Sequence[Wired], page_size: int) -> web.Response:
+    """A list as the SDK reads it: a bare array, or with `pagereturn=true` pages of
+    {items, next_page_token} (its request_with_pagination)."""
+    if query.get("pagereturn") != "true":
+        return json_response([item.wire() for item in items])
+    start = decode_page_token(query.get("pagetoken"), "at") or 0
+    end = start + page_size
+    token = encode_page_token("at", end) if end < len(items) else ""
+    return json_response(
+        {"items": [item.wire() for item in items[start:end]], "next_page_token": token}
+    )

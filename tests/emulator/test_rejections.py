@@ -246,7 +246,7 @@ async def test_request_log_keeps_the_path_as_sent(
 async def test_unknown_api_routes_answer_json(
     emulator: Emulator, http: aiohttp.ClientSession
 ) -> None:
-    async with http.get(f"{emulator.url}/v1/applications/test-app") as resp:
+    async with http.get(f"{emulator.url}/v1/applications/test-app/nowhere") as resp:
         assert resp.status == 404
         assert (await resp.json())["error"] == "Not Found"
     async with http.put(f"{emulator.url}{APP}/runs") as resp:
