@@ -15,8 +15,7 @@ One live process per journal: opening a journal file takes an OS lock on `<journ
 (journal_lock.py) for as long as it is open; a second opener gets JournalLockedError naming the
 holder. `lock=False` opens it without the lock, to read it (`asyncrun status`).
 
-Rows never hold the API key or a presigned URL: errors are the client's (already redacted)
-messages, and the result location is a local file path.
+The schema, migration and row type are in journal_schema.py.
 """
 
 from __future__ import annotations
@@ -26,119 +25,42 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike, fspath
-from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from asyncrun.batch.journal_lock import Holder, JournalLock
+from asyncrun.batch.journal_schema import (
+    SCHEMA_VERSION,
+    STATES,
+    UPDATABLE_COLUMNS,
+    JournalRow,
+    State,
+    command_of,
+    connect,
+    read_journal_meta,
+    row_from_sql,
+)
 from asyncrun.errors import ConfigError
 from asyncrun.models import ManagedInput
 
-__all__ = ["STATES", "Journal", "JournalRow", "State", "read_journal_meta", "utc_now"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "STATES",
+    "Journal",
+    "JournalRow",
+    "State",
+    "command_of",
+    "read_journal_meta",
+    "utc_now",
+]
 
 T = TypeVar("T")
-State = Literal["pending", "submitting", "submitted", "terminal"]
-STATES: tuple[State, ...] = ("pending", "submitting", "submitted", "terminal")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS scenarios (
-    key TEXT PRIMARY KEY,
-    run_name TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'submitting', 'submitted', 'terminal')),
-    run_id TEXT,
-    status TEXT,
-    result_location TEXT,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    polls INTEGER NOT NULL DEFAULT 0,
-    run_duration REAL,
-    submitted_at TEXT,
-    finished_at TEXT,
-    detected_at TEXT,
-    updated_at TEXT NOT NULL,
-    session INTEGER NOT NULL DEFAULT 0,
-    post_sent_at TEXT,
-    post_deadline TEXT,
-    duplicates TEXT
-);
-CREATE INDEX IF NOT EXISTS scenarios_state ON scenarios (state);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS inputs (
-    source TEXT PRIMARY KEY,
-    managed_input TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    key TEXT PRIMARY KEY,
-    metrics TEXT,
-    statistics TEXT
-);
-"""
-# Version 2 added post_sent_at, post_deadline (when a submitting row's POST was sent, and after
-# when it can no longer be acted on) and duplicates (extra runs found by the end-of-batch
-# sweep). A version-1 journal (no `schema` in meta) gets the columns added when it is opened
-# for a batch; a journal of a newer version is refused.
-SCHEMA_VERSION = 2
-_ADDED_COLUMNS = {"post_sent_at": "TEXT", "post_deadline": "TEXT", "duplicates": "TEXT"}
-_UPDATABLE = frozenset(
-    {
-        "run_name",
-        "state",
-        "run_id",
-        "status",
-        "result_location",
-        "error",
-        "attempts",
-        "polls",
-        "run_duration",
-        "submitted_at",
-        "finished_at",
-        "detected_at",
-        "post_sent_at",
-        "post_deadline",
-        "duplicates",
-    }
-)
-_TIMES = ("submitted_at", "finished_at", "detected_at", "post_sent_at", "post_deadline")
-_OUR_TABLES = frozenset({"scenarios", "meta"})
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class JournalRow:
-    key: str
-    run_name: str
-    state: State
-    run_id: str | None
-    status: str | None
-    result_location: str | None
-    error: str | None
-    attempts: int
-    polls: int
-    run_duration: float | None
-    submitted_at: datetime | None
-    finished_at: datetime | None
-    detected_at: datetime | None
-    updated_at: datetime | None
-    session: int
-    post_sent_at: datetime | None = None
-    post_deadline: datetime | None = None
-    duplicates: str | None = None
-
-
-def _row(values: sqlite3.Row) -> JournalRow:
-    data = dict(values)
-    for name in _ADDED_COLUMNS:  # a version-1 journal read without migrating (status)
-        data.setdefault(name, None)
-    for name in (*_TIMES, "updated_at"):
-        data[name] = datetime.fromisoformat(data[name]) if data[name] else None
-    return JournalRow(**data)
 
 
 def _sql_value(value: Any) -> Any:
@@ -200,28 +122,7 @@ class Journal:
             raise
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path or ":memory:", isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open journal {self.path!r}: {exc}") from None
-        try:
-            conn.row_factory = sqlite3.Row
-            _check_ours(conn, self.path)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            if self._lock is not None or self.path is None:
-                conn.executescript(_SCHEMA)
-                _migrate(conn, self.path)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise ConfigError(f"{self.path!r} is not a usable journal: {exc}") from None
-        except ConfigError:
-            conn.close()
-            raise
-        return conn
+        return connect(self.path, create=self._lock is not None or self.path is None)
 
     async def __aenter__(self) -> Journal:
         return await self.open()
@@ -378,7 +279,7 @@ class Journal:
                     (key, run_name, now, session),
                 )
                 return None, False
-            row = _row(found)
+            row = row_from_sql(found)
             if row.session == session:
                 return row, True
             conn.execute(
@@ -391,7 +292,7 @@ class Journal:
 
     def update(self, key: str, **changes: Any) -> asyncio.Future[None]:
         """Change fields of a row; the future completes once committed."""
-        unknown = set(changes) - _UPDATABLE
+        unknown = set(changes) - UPDATABLE_COLUMNS
         if unknown:
             raise ValueError(f"unknown journal fields {sorted(unknown)}")
         names = list(changes)
@@ -429,7 +330,7 @@ class Journal:
         def op(conn: sqlite3.Connection) -> list[JournalRow]:
             marks = ",".join("?" for _ in wanted)
             query = f"SELECT * FROM scenarios WHERE state IN ({marks}) ORDER BY key"
-            return [_row(r) for r in conn.execute(query, wanted)]
+            return [row_from_sql(r) for r in conn.execute(query, wanted)]
 
         return await self._submit(op)
 
@@ -442,7 +343,7 @@ class Journal:
                 part = names[start : start + 500]
                 marks = ",".join("?" for _ in part)
                 query = f"SELECT * FROM scenarios WHERE run_name IN ({marks}) ORDER BY key"
-                out.extend(_row(r) for r in conn.execute(query, part))
+                out.extend(row_from_sql(r) for r in conn.execute(query, part))
             return out
 
         return await self._submit(op)
@@ -503,84 +404,10 @@ class Journal:
     async def get(self, key: str) -> JournalRow | None:
         def op(conn: sqlite3.Connection) -> JournalRow | None:
             found = conn.execute("SELECT * FROM scenarios WHERE key = ?", (key,)).fetchone()
-            return _row(found) if found is not None else None
+            return row_from_sql(found) if found is not None else None
 
         return await self._submit(op)
 
 
-def _migrate(conn: sqlite3.Connection, path: str | None) -> None:
-    """Bring a journal to SCHEMA_VERSION (adding columns keeps every row), or refuse a newer
-    one (its rows may mean something this version does not know)."""
-    found = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-    try:
-        version = int(found["value"]) if found is not None else 1
-    except ValueError:
-        raise ConfigError(f"journal {path!r} has an unreadable schema version") from None
-    if version > SCHEMA_VERSION:
-        raise ConfigError(
-            f"journal {path!r} was written by a newer asyncrun (journal schema {version}; this "
-            f"version reads up to {SCHEMA_VERSION}): upgrade asyncrun to resume it"
-        )
-    columns = {r["name"] for r in conn.execute("PRAGMA table_info(scenarios)")}
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for name, kind in _ADDED_COLUMNS.items():
-            if name not in columns:
-                conn.execute(f"ALTER TABLE scenarios ADD COLUMN {name} {kind}")
-        conn.execute(
-            "INSERT INTO meta (name, value) VALUES ('schema', ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (str(SCHEMA_VERSION),),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
 def _json_or_none(value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":")) if value is not None else None
-
-
-def _check_ours(conn: sqlite3.Connection, path: str | None) -> None:
-    """Refuse an SQLite file of some other program (our tables must not be added to it)."""
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if tables and not tables >= _OUR_TABLES:
-        raise ConfigError(
-            f"{path!r} is an SQLite database of another program, not an asyncrun journal"
-        )
-
-
-def read_journal_meta(path: str | PathLike[str]) -> dict[str, str]:
-    """The meta of the journal at `path`, read only ({} for an empty file or database).
-
-    Blocking (call it before the event loop starts, or in a thread). Raises ConfigError when
-    the file cannot be read, is not SQLite, or is another program's database.
-    """
-    shown = fspath(path)
-    try:
-        # Read-write without create: a read-only connection to a WAL journal would leave its
-        # -wal and -shm files behind; this one closes like a writer, having written nothing.
-        conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=rw", uri=True)
-    except sqlite3.Error as exc:
-        raise ConfigError(f"cannot open journal {shown!r}: {exc}") from None
-    try:
-        _check_ours(conn, shown)
-        if "meta" not in {
-            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }:
-            return {}
-        return {name: value for name, value in conn.execute("SELECT name, value FROM meta")}
-    except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"{shown!r} is not an asyncrun journal ({exc})") from None
-    finally:
-        conn.close()
-
-
-def command_of(meta: Mapping[str, str]) -> list[str] | None:
-    """The resume command stored in a journal's meta, if any."""
-    raw = meta.get("command")
-    if not raw:
-        return None
-    value = json.loads(raw)
-    return [str(v) for v in value] if isinstance(value, list) else None

@@ -24,16 +24,12 @@ Pages come one after the other (each needs the last one's token), so a walk reac
 late when the client or the server is busy: a run is only given to a walk that reaches it
 within its patience left plus about one page's latency (what its own read would take).
 
-A run's depth in the list is estimated from the order of submission (every run of ours
-submitted after it lies above it), scaled by the share of other runs (other batches, other
-users) seen interleaved on earlier pages, and corrected whenever a page shows the run itself. A
-walk that passes a run's estimated depth without seeing it hands that run to a single read, as
-does a walk that ends; an estimate off by any amount costs requests, never an answer.
-
 Every status a page shows is kept: a run whose page showed it final is woken from its sleep at
 once (found earlier than its schedule, for no request), and a run that wakes shortly after a
 page showed it still running takes that answer instead of asking again. A final status seen on
 a page is only news: the caller confirms it with the run's own result (or metadata) read.
+
+The per-run and per-walk state and the depth estimate are in status_walks.py.
 """
 
 from __future__ import annotations
@@ -44,92 +40,26 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
 
-from asyncrun.models import (
-    TERMINAL_STATUSES,
-    RunInformation,
-    RunResult,
-    RunsPage,
-    StatusV2,
+from asyncrun.batch.status_walks import (
+    SINGLE,
+    News,
+    RunState,
+    Single,
+    StatusSource,
+    Walk,
+    budget,
+    depth_of,
+    reach_time,
 )
+from asyncrun.models import TERMINAL_STATUSES, RunsPage
 
 __all__ = ["News", "StatusReads", "StatusSource"]
-
-Status = StatusV2 | str
 
 _PAGE_SIZE = 50  # the cloud's documented page size; learned from full pages
 _MAX_WALKS = 4  # walks under way at once (each is sequential: a page needs the last token)
 _FRESH = 0.8  # a page counts as news for a run if seen after this share of its sleep
 _SMOOTHING = 0.3  # weight of the latest page in the page latency
-
-
-class StatusSource(Protocol):
-    """The reads status news may come from (AsyncApplication has them)."""
-
-    async def run_metadata(self, run_id: str, /) -> RunInformation: ...
-
-    async def run_result_direct(self, run_id: str, /) -> RunResult: ...
-
-    async def list_runs_page(self, page_token: str | None = None, /) -> RunsPage: ...
-
-
-@dataclass(frozen=True, slots=True)
-class News:
-    """A run's status, and the answer it came with: the metadata (`info`) or result (`result`)
-    of a single read, neither when a page of the run list showed it."""
-
-    status: Status
-    info: RunInformation | None = None
-    result: RunResult | None = None
-    waited: float = 0.0  # seconds it waited for company before its read was under way
-
-    @property
-    def final(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-
-class _Single:
-    """The answer "read it yourself": the run's own coroutine makes its single read."""
-
-
-_SINGLE = _Single()
-
-
-@dataclass(eq=False, slots=True)
-class _Run:
-    """Per-run state, kept small: a batch may have 100,000 runs in flight."""
-
-    seq: int  # order of submission (0: older than anything submitted by this process)
-    listed: bool = True  # False once a page contradicted its own read: single reads only
-    waiter: asyncio.Future[News | _Single] | None = None  # wants news now
-    walk: _Walk | None = None  # the walk that will answer it
-    estimate: float = 0.0  # its depth as estimated for that walk
-    deadline: float = 0.0  # its answer may come this much later than its own read's
-    plan_at: float = 0.0  # it waits for company until then (half its patience: the walk
-    # that answers it needs the other half)
-    asked: float = 0.0  # when it asked for news ...
-    waited: float = 0.0  # ... and how long it then waited for company
-    direct: bool = False  # its own read is its result read: no walk is started for it
-    sleeper: asyncio.Future[None] | None = None  # sleeping; resolved to wake it early
-    fresh_after: float = math.inf  # a page seen after this moment is news
-    seen: Status | None = None  # what the last page showed, and when
-    seen_at: float = -math.inf
-    depth: int = -1  # where that page showed it (items from the top) ...
-    depth_total: int = 0  # ... when this many runs of ours had been submitted
-
-
-@dataclass(eq=False)
-class _Walk:
-    """Pages from the top of the list down to `target` (an estimated depth)."""
-
-    total: int  # runs of ours submitted when the walk started (its list has no newer ones)
-    target: float = -1.0
-    position: int = 0  # items seen so far
-    ours: int = 0  # of which runs tracked here
-    waiting: set[str] = field(default_factory=set)  # run ids it is to answer
-    task: asyncio.Task[None] | None = None
 
 
 class StatusReads:
@@ -149,10 +79,10 @@ class StatusReads:
         self._clock = clock
         self._page = page_size
         self._max_walks = max_walks
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, RunState] = {}
         self._submitted = 0
-        self._pending: dict[str, _Run] = {}  # want news, not yet given a way to get it
-        self._walks: list[_Walk] = []
+        self._pending: dict[str, RunState] = {}  # want news, not yet given a way to get it
+        self._walks: list[Walk] = []
         self._planned = False
         self._timer: asyncio.TimerHandle | None = None
         self._interleave = 1.0  # list items per run of ours (other runs sit in between)
@@ -168,7 +98,7 @@ class StatusReads:
         if run_id in self._runs:
             return
         self._submitted += 1
-        self._runs[run_id] = _Run(seq=0 if older else self._submitted)
+        self._runs[run_id] = RunState(seq=0 if older else self._submitted)
 
     def forget(self, run_id: str) -> None:
         run = self._runs.pop(run_id, None)
@@ -234,9 +164,9 @@ class StatusReads:
         patience = 0.0 if direct else max(0.0, patience)
         run.deadline = run.asked + patience
         run.plan_at = run.asked + patience / 2
-        answer: News | _Single = _SINGLE
+        answer: News | Single = SINGLE
         if run.listed:
-            waiter: asyncio.Future[News | _Single] = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[News | Single] = asyncio.get_running_loop().create_future()
             run.waiter = waiter
             self._pending[run_id] = run
             self._plan_soon()
@@ -293,7 +223,7 @@ class StatusReads:
             self._timer.cancel()
             self._timer = None
         now = self._clock()
-        rest: list[tuple[float, str, _Run]] = []
+        rest: list[tuple[float, str, RunState]] = []
         for run_id, run in list(self._pending.items()):
             if run.waiter is None or run.waiter.done():
                 del self._pending[run_id]
@@ -301,12 +231,12 @@ class StatusReads:
             walk = self._free_ride(run, now)
             if walk is not None:
                 del self._pending[run_id]
-                self._assign(walk, run_id, run, self._depth(run, walk.total))
+                self._assign(walk, run_id, run, depth_of(run, walk.total, self._interleave))
             elif run.direct:
                 del self._pending[run_id]
-                self._answer(run, _SINGLE)
+                self._answer(run, SINGLE)
             else:
-                rest.append((self._depth(run, self._submitted), run_id, run))
+                rest.append((depth_of(run, self._submitted, self._interleave), run_id, run))
         if not rest:
             return
         first = min(run.plan_at for _, _, run in rest)
@@ -321,7 +251,7 @@ class StatusReads:
             walk, start, count = choice
             for _, run_id, run in rest[start : start + count]:
                 del self._pending[run_id]
-                self._assign(walk, run_id, run, self._depth(run, walk.total))
+                self._assign(walk, run_id, run, depth_of(run, walk.total, self._interleave))
             del rest[start : start + count]
             if walk.task is None:
                 self._start(walk)
@@ -329,7 +259,7 @@ class StatusReads:
         for _, run_id, run in rest:
             if run.plan_at <= now:
                 del self._pending[run_id]
-                self._answer(run, _SINGLE)
+                self._answer(run, SINGLE)
             else:
                 waiting.append(run.plan_at)
         if waiting:  # patience left: they are planned again at the first deadline
@@ -338,49 +268,31 @@ class StatusReads:
     def _wake_at(self, delay: float) -> None:
         self._timer = asyncio.get_running_loop().call_later(delay, self._plan_soon)
 
-    def _depth(self, run: _Run, total: int) -> float:
-        """Where the run should be in a list taken when `total` runs of ours were submitted."""
-        if run.depth >= 0:
-            return run.depth + max(0, total - run.depth_total) * self._interleave
-        return max(0, total - run.seq) * self._interleave
-
-    def _free_ride(self, run: _Run, now: float) -> _Walk | None:
+    def _free_ride(self, run: RunState, now: float) -> Walk | None:
         """A walk under way that will pass the run anyway, soon enough (the closest one)."""
-        best: _Walk | None = None
+        best: Walk | None = None
         for walk in self._walks:
-            depth = self._depth(run, walk.total)
+            depth = depth_of(run, walk.total, self._interleave)
             if (
                 walk.position <= depth <= walk.target
-                and self._reach_time(walk, depth) <= self._budget(run, now)
+                and reach_time(walk, depth, self._page, self._latency)
+                <= budget(run, now, self._latency)
                 and (best is None or walk.position > best.position)
             ):
                 best = walk
         return best
 
-    def _reach_time(self, walk: _Walk, depth: float) -> float:
-        """Seconds until the walk's page with `depth` on it is answered (pages go one by one;
-        until a page was timed, only the next one is taken to come at once)."""
-        pages = math.floor((depth - walk.position) / self._page) + 1
-        if self._latency is None:
-            return 0.0 if pages <= 1 else math.inf
-        return pages * self._latency
-
-    def _budget(self, run: _Run, now: float) -> float:
-        """How long a walk may take to answer the run: its patience left plus the time its own
-        read would take (about one page's)."""
-        return max(0.0, run.deadline - now) + (self._latency or 0.0)
-
     def _best_walk(
-        self, rest: list[tuple[float, str, _Run]], now: float
-    ) -> tuple[_Walk, int, int] | None:
+        self, rest: list[tuple[float, str, RunState]], now: float
+    ) -> tuple[Walk, int, int] | None:
         """The walk (one under way, extended, or a new one from the top) and the slice of
         `rest` (sorted by depth) it should answer that saves the most requests over reading
         each run; None when no walk saves any. A walk reaches deep runs late (each page waits
         for the one before): the slice ends where a run would wait longer than its budget."""
-        best: tuple[int, _Walk, int, int] | None = None
+        best: tuple[int, Walk, int, int] | None = None
         candidates = list(self._walks)
         if len(self._walks) < self._max_walks:
-            candidates.append(_Walk(total=self._submitted))
+            candidates.append(Walk(total=self._submitted))
         for walk in candidates:
             shift = (self._submitted - walk.total) * self._interleave
             reach = max(walk.target, walk.position - 1.0)
@@ -389,7 +301,9 @@ class StatusReads:
                 start += 1  # passed already: only a later walk can see these
             for count, (estimate, _, run) in enumerate(rest[start:], 1):
                 depth = estimate - shift
-                if self._reach_time(walk, depth) > self._budget(run, now):
+                if reach_time(walk, depth, self._page, self._latency) > budget(
+                    run, now, self._latency
+                ):
                     break
                 pages = math.ceil((depth - reach) / self._page) if depth > reach else 0
                 saving = count - pages
@@ -397,26 +311,26 @@ class StatusReads:
                     best = (saving, walk, start, count)
         return None if best is None else best[1:]
 
-    def _answer(self, run: _Run, answer: News | _Single) -> None:
+    def _answer(self, run: RunState, answer: News | Single) -> None:
         if run.waiter is not None and not run.waiter.done():
             if run.walk is None:  # told to read for itself: its wait for company ends now
                 run.waited = self._clock() - run.asked
             run.waiter.set_result(answer)
 
-    def _assign(self, walk: _Walk, run_id: str, run: _Run, depth: float) -> None:
+    def _assign(self, walk: Walk, run_id: str, run: RunState, depth: float) -> None:
         run.waited = self._clock() - run.asked
         run.walk = walk
         run.estimate = depth
         walk.waiting.add(run_id)
         walk.target = max(walk.target, depth)
 
-    def _start(self, walk: _Walk) -> None:
+    def _start(self, walk: Walk) -> None:
         self._walks.append(walk)
         walk.task = asyncio.ensure_future(self._walk(walk))
 
     # ------------------------------------------------------------------ walking
 
-    async def _walk(self, walk: _Walk) -> None:
+    async def _walk(self, walk: Walk) -> None:
         token: str | None = None
         try:
             while walk.waiting:
@@ -443,10 +357,10 @@ class StatusReads:
             for run_id in list(walk.waiting):
                 run = self._runs.get(run_id)
                 if run is not None:
-                    self._answer(run, _SINGLE)
+                    self._answer(run, SINGLE)
             walk.waiting.clear()
 
-    def _observe(self, walk: _Walk, page: RunsPage) -> None:
+    def _observe(self, walk: Walk, page: RunsPage) -> None:
         now = self._clock()
         if page.next_page_token and page.runs:
             self._page = len(page.runs)  # a full page shows the server's page size
@@ -466,7 +380,7 @@ class StatusReads:
         if walk.ours:
             self._interleave = max(1.0, walk.position / walk.ours)
 
-    def _release_missed(self, walk: _Walk) -> None:
+    def _release_missed(self, walk: Walk) -> None:
         """Runs the walk has passed (a page beyond their estimate) without seeing them: their
         estimate was wrong, so they read for themselves."""
         limit = walk.position - self._page
@@ -477,7 +391,7 @@ class StatusReads:
             elif run.estimate < limit:
                 walk.waiting.discard(run_id)
                 self.stats["missed"] += 1
-                self._answer(run, _SINGLE)
+                self._answer(run, SINGLE)
 
 
 def _wake(sleeper: asyncio.Future[None]) -> None:
