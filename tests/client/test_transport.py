@@ -71,6 +71,16 @@ def make_transport(url: str, clock: FakeClock | None = None, **kw: Any) -> Trans
     )
 
 
+def one_connection(url: str, *, pool: float, attempts: int) -> Transport:
+    """A pool of one connection, no rate limit, the given pool timeout and attempts."""
+    return make_transport(
+        url,
+        timeouts=Timeouts(pool=pool, read=5.0),
+        limits=Limits(max_connections=1, rate=RateLimits.unlimited()),
+        retry=RetryPolicy(max_attempts=attempts),
+    )
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[ScriptedServer]:
     async with ScriptedServer() as srv:
@@ -185,12 +195,7 @@ async def test_read_timeout(
 
 async def test_pool_wait_is_its_own_timeout_phase(server: ScriptedServer) -> None:
     server.script("GET", "/v1/slow", Reply(200, delay=0.5))
-    t = make_transport(
-        server.url,
-        timeouts=Timeouts(pool=0.05, read=5.0),
-        limits=Limits(max_connections=1, rate=RateLimits.unlimited()),
-        retry=RetryPolicy(max_attempts=2),
-    )
+    t = one_connection(server.url, pool=0.05, attempts=2)
     await t.open()
     slow = asyncio.ensure_future(t.request("GET", "v1/slow", bucket="general", idempotent=True))
     await server.arrived("GET", "/v1/slow")  # it holds the only connection slot
@@ -209,12 +214,7 @@ async def test_a_long_queue_that_moves_is_not_a_pool_timeout(server: ScriptedSer
     connection (about 1 s of work in all, each answer 10 ms, a pool timeout of 0.3 s) and
     none may be retried: every one is sent, once, in the order it was asked."""
     server.script("POST", "/v1/runs", default=Reply(200, body={"id": "r"}, delay=0.01))
-    t = make_transport(
-        server.url,
-        timeouts=Timeouts(pool=0.3, read=5.0),
-        limits=Limits(max_connections=1, rate=RateLimits.unlimited()),
-        retry=RetryPolicy(max_attempts=1),
-    )
+    t = one_connection(server.url, pool=0.3, attempts=1)
     await t.open()
     bodies = [b'{"n":%d}' % i for i in range(80)]
     answers = await asyncio.gather(
