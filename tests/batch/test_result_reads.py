@@ -36,6 +36,20 @@ def _gets(emu: Emulator, suffix: str) -> int:
     )
 
 
+async def _batch(
+    emulator_factory: EmulatorFactory, scenarios: list[Scenario], **kwargs: Any
+) -> tuple[list[Any], Emulator]:
+    """The batch's outcomes (fast polling, the fast client unless `limits=` is given) and the
+    emulator it ran on (stopped, its counts kept)."""
+    limits = kwargs.pop("limits", None)
+    extra = {"limits": limits} if limits is not None else {}
+    async with emulator_factory() as emu, fast_client(emu.url, **extra) as client:
+        outcomes = await run_batch_all(
+            client.application("reads-app"), scenarios, polling_options=FAST, **kwargs
+        )
+    return outcomes, emu
+
+
 def _checked(outcomes: list[Any], scenarios: list[Scenario]) -> None:
     assert [o.status for o in outcomes] == ["succeeded"] * len(scenarios)
     assert [o.output["input_digest"] for o in outcomes] == [digest(s.input) for s in scenarios]
@@ -46,10 +60,7 @@ async def test_with_the_result_bucket_free_every_poll_is_a_result_read(
 ) -> None:
     """No metadata read at all: a run's poll that finds it final carries its result."""
     scenarios = _scenarios()
-    async with emulator_factory() as emu, fast_client(emu.url) as client:
-        outcomes = await run_batch_all(
-            client.application("reads-app"), scenarios, polling_options=FAST
-        )
+    outcomes, emu = await _batch(emulator_factory, scenarios)
     _checked(outcomes, scenarios)
     assert _gets(emu, "/metadata") == 0
     polls = sum(o.polls for o in outcomes)
@@ -61,14 +72,7 @@ async def test_with_the_result_bucket_free_every_poll_is_a_result_read(
 async def test_without_results_wanted_polls_read_metadata(
     emulator_factory: EmulatorFactory,
 ) -> None:
-    scenarios = _scenarios()
-    async with emulator_factory() as emu, fast_client(emu.url) as client:
-        outcomes = await run_batch_all(
-            client.application("reads-app"),
-            scenarios,
-            polling_options=FAST,
-            fetch_results=False,
-        )
+    outcomes, emu = await _batch(emulator_factory, _scenarios(), fetch_results=False)
     assert [o.status for o in outcomes] == ["succeeded"] * RUNS
     assert _gets(emu, "/runs/{run_id}") == 0
     assert _gets(emu, "/metadata") >= RUNS - _gets(emu, "/runs")
@@ -81,10 +85,7 @@ async def test_with_the_result_bucket_bounded_polls_read_metadata(
     any output was seen) are metadata reads, and no run's result is read twice."""
     limits = Limits(max_connections=50, rate=RateLimits(result=Rate(count=1000, per_seconds=1)))
     scenarios = _scenarios()
-    async with emulator_factory() as emu, fast_client(emu.url, limits=limits) as client:
-        outcomes = await run_batch_all(
-            client.application("reads-app"), scenarios, polling_options=FAST
-        )
+    outcomes, emu = await _batch(emulator_factory, scenarios, limits=limits)
     _checked(outcomes, scenarios)
     assert _gets(emu, "/metadata") > 0
 
@@ -97,10 +98,7 @@ async def test_a_poll_leaves_an_answer_over_its_cap_unread(
     from then on the batch's polls are metadata reads."""
     size = MAX_INLINE + 300_000
     scenarios = _scenarios(2, **{"emulator.output_bytes": str(size)})
-    async with emulator_factory() as emu, fast_client(emu.url) as client:
-        outcomes = await run_batch_all(
-            client.application("reads-app"), scenarios, polling_options=FAST, max_in_flight=1
-        )
+    outcomes, emu = await _batch(emulator_factory, scenarios, max_in_flight=1)
     _checked(outcomes, scenarios)
     assert all(len(o.output["padding"]) > MAX_INLINE for o in outcomes)
     # The first run: its final poll left the answer unread, then metadata and the result.
