@@ -91,8 +91,13 @@ class Lifecycle:
                 error=f"invalid scenario: {exc}",
             )
         name = run_name(self.tag, scenario)
+        key = scenario.key
+        # The scenario (its input may be large) is let go of once its run is submitted: only
+        # `_run` holds it, until then.
+        run = self._run(scenario, name)
+        del item, scenario
         try:
-            return await self._run(scenario, name)
+            return await run
         except BatchAbortedError:
             raise
         except Exception as exc:
@@ -101,10 +106,10 @@ class Lifecycle:
             run_id = exc.run_id if isinstance(exc, _FailedInFlight) else None
             cause = exc.__cause__ if isinstance(exc, _FailedInFlight) else exc
             await self.failfast.check(cause or exc, submitting=run_id is None)
-            logger.info("scenario %s: %s", scenario.key, cause)
+            logger.info("scenario %s: %s", key, cause)
             self.counters.move("queued" if run_id is None else "running", ERROR)
             return RunOutcome(
-                key=scenario.key,
+                key=key,
                 run_name=name,
                 run_id=run_id,
                 status=ERROR,
@@ -136,19 +141,23 @@ class Lifecycle:
         else:
             run_id, submitted_at = earlier
             started = _monotonic_of(submitted_at, time.monotonic())
-        self.in_flight.known(scenario.key, run_id)
+        key, instance_id = scenario.key, scenario.instance_id
+        self.in_flight.known(key, run_id)
         self.counters.move("queued", "running")
+        end = self._await_end(
+            key, instance_id, name, run_id, submitted_at, started, attempts, resumed
+        )
+        del scenario  # submitted: its input is not needed any more
         try:
-            return await self._await_end(
-                scenario, name, run_id, submitted_at, started, attempts, resumed
-            )
+            return await end
         except Exception as exc:
-            self.in_flight.done(scenario.key)
+            self.in_flight.done(key)
             raise _FailedInFlight(run_id) from exc
 
     async def _await_end(
         self,
-        scenario: Scenario,
+        key: str,
+        instance_id: str | None,
         name: str,
         run_id: str,
         submitted_at: datetime | None,
@@ -176,15 +185,15 @@ class Lifecycle:
             if isinstance(info, RunResult) and meta.output_type == ContentFormat.json:
                 result = info  # the last poll was the result read
             elif self.fetch_results:
-                result = await self._read_result(scenario.key, run_id, info)
+                result = await self._read_result(key, run_id, info)
             if self.fetch_results:  # else no poll may become a result read
                 self.schedule.saw_output(meta)
         if self.output_dir is not None:
             location = await results.write_result(
-                self.output_dir, scenario.key, run_id, status, result, error
+                self.output_dir, key, run_id, status, result, error
             )
         await self.journal.finish(
-            scenario.key,
+            key,
             metrics=meta.metrics,
             statistics=meta.statistics,
             state="terminal",
@@ -196,10 +205,10 @@ class Lifecycle:
             finished_at=finished,
             detected_at=detected,
         )
-        self.in_flight.done(scenario.key)
+        self.in_flight.done(key)
         self.counters.move("running", status)
         return RunOutcome(
-            key=scenario.key,
+            key=key,
             run_name=name,
             run_id=run_id,
             status=status,
@@ -213,10 +222,10 @@ class Lifecycle:
             attempts=attempts,
             resumed=resumed,
             result_location=location,
-            instance_id=scenario.instance_id,
+            instance_id=instance_id,
             metrics=meta.metrics,
             statistics=meta.statistics,
-            fetcher=None if result is not None else self._fetcher(scenario.key, run_id),
+            fetcher=None if result is not None else self._fetcher(key, run_id),
         )
 
     async def _read_result(self, key: str, run_id: str, info: RunInformation) -> RunResult:

@@ -146,12 +146,17 @@ class _Batch:
                     break
                 self.counters.move(None, "queued")
                 tasks.create_task(self._one(item))
+                del item  # the task holds it until its run is submitted; this frame must not
         if source_error is not None:
             raise source_error
 
     async def _one(self, item: Any) -> None:
         try:
-            outcome = await self.lifecycle.outcome(item)
+            # The lifecycle lets go of the scenario once its run is submitted (an input may be
+            # large, and thousands of runs are in flight), and so does this frame.
+            pending = self.lifecycle.outcome(item)
+            del item
+            outcome = await pending
             await self.outcomes.put(outcome)
         finally:
             self.slots.release()

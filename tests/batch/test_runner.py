@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import tracemalloc
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -351,6 +354,63 @@ async def test_20000_scenarios_in_bounded_memory() -> None:
     assert counters.max_ahead <= 200 + 1
     # 20,000 Scenario objects alone take about 18 MB; the batch never holds them.
     assert peak < 6_000_000
+
+
+@dataclass
+class _Watched(BatchCounters):
+    """Counters that say when `target` runs are in flight at once."""
+
+    target: int = 0
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def move(self, source: Any, target: str) -> None:
+        super().move(source, target)
+        if self.running == self.target:
+            self.reached.set()
+
+
+async def test_a_submitted_scenario_s_input_is_let_go_of_while_its_run_is_polled(
+    emulator: Emulator,
+) -> None:
+    """Thousands of runs are in flight at once and an input may be large: once a run is
+    submitted, the batch keeps nothing of its scenario's input."""
+
+    class Input(dict[str, int]):  # a dict that a weak reference can point to
+        pass
+
+    count = 20
+    inputs: list[weakref.ref[Input]] = []
+
+    def tracked(data: Input) -> Input:
+        inputs.append(weakref.ref(data))
+        return data
+
+    scenarios = (
+        Scenario(key=f"s{i}", input=tracked(Input(i=i)), options={"emulator.duration": "2"})
+        for i in range(count)
+    )
+    counters = _Watched(target=count)
+    async with fast_client(emulator.url) as client:
+        batch = run_batch(
+            client.application("memory-app"),
+            scenarios,
+            max_in_flight=count + 1,  # the source runs dry: it holds no scenario either
+            counters=counters,
+            polling_options=FAST,
+        )
+        consumer = asyncio.ensure_future(run_batch_all_of(batch))
+        async with asyncio.timeout(30):
+            await counters.reached.wait()  # every run submitted and being polled
+        gc.collect()
+        kept = [ref() for ref in inputs if ref() is not None]
+        outcomes = await consumer
+    assert kept == []
+    assert [o.output["input_digest"] for o in outcomes] == [digest({"i": i}) for i in range(count)]
+
+
+async def run_batch_all_of(batch: AsyncIterator[Any]) -> list[Any]:
+    outcomes = [o async for o in batch]
+    return sorted(outcomes, key=lambda o: int(o.key[1:]))
 
 
 async def test_breaking_out_early_detaches_and_keeps_the_journal(
