@@ -12,7 +12,7 @@ The estimator's schedule is about run durations only. Two things it cannot see:
   Little's law a pool of `max_connections` answering in `latency` seconds carries about
   max_connections / latency requests a second; polls may use `share` of that (and at most
   `share` of the general bucket's rate when it is limited), split over the runs in flight, but
-  never more often than `lag_fraction` of a run's age. The batch applies this once its source
+  never more often than `lag_fraction` of a run's age (3 %, at least `min_interval`, 50 ms). The batch applies this once its source
   is exhausted, so a long steady-state batch keeps the estimator's poll counts.
 
 `latency` is smoothed over the batch's polls. Pure: no clock, no I/O.
@@ -35,8 +35,8 @@ class PollPacer:
         limits: Limits,
         *,
         share: float = 0.5,
-        lag_fraction: float = 0.05,
-        min_interval: float = 0.1,
+        lag_fraction: float = 0.03,
+        min_interval: float = 0.05,
         smoothing: float = 0.3,
         latency_multiple: float = 2.0,
     ) -> None:

@@ -49,7 +49,11 @@ BATCH_POLLING = PollingOptions(
 """Default polling of batch runs: until the estimator has data, a first poll after 1 s and a
 gentle backoff (sleeps of about 0.8, 1.4, 2.6, 5, 10 s)."""
 
-PATIENCE = 0.5  # share of its pause a run may wait for others to share a page with
+# Share of its pause a run may wait for others to share a page with: a whole pause while the
+# batch still submits (a run's lag then costs the makespan nothing: later runs end later), half
+# of one once only the last runs are left (they sit on the top pages: walks are short).
+PATIENCE = 1.0
+DRAINING_PATIENCE = 0.5
 DIRECT_MAX_BYTES = 2**20  # outputs up to this size make the last poll the result read
 # A run's own result read takes in at most this much: a larger answer (an output larger than
 # the outputs seen so far, or the first outputs of a batch) is left unread and its result
@@ -67,6 +71,7 @@ class _Poll:
     due: float | None = None  # when the poll answered now was due to be sent
     pause: float = 0.0  # the pause before it
     waited: float = 0.0  # how long it then waited for company
+    direct_tried: bool = False  # a poll of its own past the likely end was made already
 
 
 def _is_final(news: News) -> bool:
@@ -151,11 +156,15 @@ class PollSchedule:
 
     async def _read(self, run_id: str, state: _Poll) -> News:
         age = time.monotonic() - state.started
-        direct = self._direct(age)
+        # One poll of its own once the run is likely over, not one per pause after that: early
+        # in a batch only the short runs have finished, so "likely over" is often too soon,
+        # and later polls share list pages again.
+        direct = not state.direct_tried and self._direct(age)
+        state.direct_tried = state.direct_tried or direct
         news = await self.reads.read(
             run_id,
             direct=direct,
-            patience=PATIENCE * state.pause,
+            patience=(DRAINING_PATIENCE if self.draining else PATIENCE) * state.pause,
             result_read=direct or self._result_read(),
         )
         state.waited = news.waited
