@@ -12,8 +12,9 @@ The estimator's schedule is about run durations only. Two things it cannot see:
   Little's law a pool of `max_connections` answering in `latency` seconds carries about
   max_connections / latency requests a second; polls may use `share` of that (and at most
   `share` of the general bucket's rate when it is limited), split over the runs in flight, but
-  never more often than `lag_fraction` of a run's age (3 %, at least `min_interval`, 50 ms). The batch applies this once its source
-  is exhausted, so a long steady-state batch keeps the estimator's poll counts.
+  never more often than `lag_fraction` of a run's age (3 %, at least `min_interval`, 50 ms).
+  The batch applies this once its source is exhausted, so a long steady-state batch keeps the
+  estimator's poll counts.
 
 `latency` is smoothed over the batch's polls. Pure: no clock, no I/O.
 """
