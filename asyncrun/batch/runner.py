@@ -48,7 +48,7 @@ from asyncrun.batch.schedule import BATCH_POLLING, MAX_INLINE, PollSchedule
 from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission, read_with_retries
-from asyncrun.batch.sweep import sweep_duplicates
+from asyncrun.batch.sweep import EarlyListing, list_early, sweep_duplicates
 from asyncrun.errors import AsyncrunError, BatchAbortedError, ConfigError
 from asyncrun.polling import PollingOptions
 
@@ -123,6 +123,7 @@ class _Batch:
             fetch_results=fetch_results,
         )
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
+        self._early: asyncio.Future[EarlyListing] | None = None
 
     # ------------------------------------------------------------------ driving
 
@@ -139,6 +140,7 @@ class _Batch:
                 except StopAsyncIteration:
                     self.slots.release()
                     self.schedule.draining = True  # only runs in flight are left
+                    self._early = asyncio.ensure_future(self._list_early())
                     break
                 except Exception as exc:
                     self.slots.release()
@@ -166,8 +168,8 @@ class _Batch:
     async def sweep(self) -> None:
         """Once every scenario is final: cancel extra runs of the batch's names (sweep.py). A
         sweep that fails is logged, not raised: the outcomes stand, and a resume sweeps again."""
-        meta = await self.journal.meta()
-        began = _parse_time(meta.get("created_at")) or self.journal.opened_at
+        began = await self._began()
+        early = await self._early_listing()
         try:
             found = await sweep_duplicates(
                 self.app,
@@ -176,11 +178,42 @@ class _Batch:
                 began=began,
                 reading=self._reading,
                 cancel=lambda run_id: self._reading(lambda: self.app.cancel_run(run_id)),
+                early=early,
             )
         except AsyncrunError as exc:  # transient errors included, once retries ran out
             logger.warning("the duplicate sweep failed (%s); a resume sweeps again", exc)
             return
         self.counters.duplicate_runs.extend(found)
+
+    async def _began(self) -> datetime:
+        meta = await self.journal.meta()
+        return _parse_time(meta.get("created_at")) or self.journal.opened_at
+
+    async def _list_early(self) -> EarlyListing:
+        """The sweep's listing, taken once the source is exhausted: while the last runs are
+        polled, the end then lists only the runs created since (sweep.py)."""
+        began = await self._began()
+        tag = self.lifecycle.tag
+        return await self._reading(lambda: list_early(self.app, tag=tag, began=began))
+
+    async def _early_listing(self) -> EarlyListing | None:
+        """The early listing, or None when there is none or it failed (the end then lists
+        the whole batch)."""
+        task, self._early = self._early, None
+        if task is None:
+            return None
+        try:
+            return await task
+        except AsyncrunError as exc:
+            logger.info("the early listing of the duplicate sweep failed (%s)", exc)
+            return None
+
+    async def stop_early_listing(self) -> None:
+        """An early listing still under way when the batch stops without its sweep."""
+        task, self._early = self._early, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _reading(self, read: Callable[[], Awaitable[T]]) -> T:
         return await read_with_retries(read, self.polling, self.rng)
@@ -336,6 +369,7 @@ async def _stream(
                 batch.in_flight,
             )
         await batch.reads.aclose()  # walks still under way answer no one now
+        await batch.stop_early_listing()
 
 
 def _raise_from(driver: asyncio.Future[None]) -> None:

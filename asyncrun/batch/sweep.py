@@ -8,22 +8,31 @@ history: for a 10,000-run batch, 10,000 items in 200 list requests of 50 (on the
 bucket: 2,000 a minute on the standard plan, so about 6 s of budget), plus one PATCH per extra
 run. Memory: one (id, status) per run of the batch; the journal rows read are only those of
 names found more than once.
+
+The listing need not wait for the end: once the scenario source is exhausted it can be taken
+early (`list_early`), while the last runs are still polled, and the end then lists only what was
+created since, newest first down to the first run the early listing saw (one page, as a rule).
+That is sound because the list is in order of creation: a run created after the early listing
+began (a late POST landing included) sits above every run it saw. The statuses of an early
+listing may be stale by the end: the runs of a name found more than once are read again before
+any is canceled.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from asyncrun.batch.journal import Journal, JournalRow
 from asyncrun.batch.outcome import DuplicateRun
 from asyncrun.batch.protocol import BatchApplication
 
-__all__ = ["duplicates_of", "sweep_duplicates"]
+__all__ = ["EarlyListing", "duplicates_of", "list_early", "sweep_duplicates"]
 
 logger = logging.getLogger("asyncrun")
 T = TypeVar("T")
@@ -33,6 +42,22 @@ _Seen = tuple[str, str]  # (run id, status when listed)
 # Server clocks may run behind ours: list this much further back than the batch's start.
 CLOCK_SKEW = timedelta(minutes=10)
 _LIVE = frozenset({"queued", "running", "none"})
+_MARKS = 50  # ids of the newest runs an early listing saw: where the end's listing may stop
+
+
+@dataclass(frozen=True)
+class EarlyListing:
+    """The batch's names listed before its end, and the newest run ids that listing saw."""
+
+    named: dict[str, list[_Seen]]
+    marks: frozenset[str]
+
+
+async def list_early(app: BatchApplication, *, tag: str, began: datetime) -> EarlyListing:
+    """The listing of the sweep, taken before the batch's end."""
+    marks: list[str] = []
+    named = await _names_since(app, tag + "/", began - CLOCK_SKEW, marks=marks)
+    return EarlyListing(named, frozenset(marks))
 
 
 async def sweep_duplicates(
@@ -41,15 +66,23 @@ async def sweep_duplicates(
     *,
     tag: str,
     began: datetime,
-    reading: Reading[dict[str, list[_Seen]]],
+    reading: Reading[Any],
     cancel: Callable[[str], Awaitable[None]],
+    early: EarlyListing | None = None,
 ) -> list[DuplicateRun]:
-    """List the runs created since `began`, find names of this batch with more than one run,
-    cancel the extras still live, and record them in the journal rows (`duplicates`)."""
-    named = await reading(lambda: _names_since(app, tag + "/", began - CLOCK_SKEW))
+    """List the runs created since `began` (since `early` was listed, when given), find names
+    of this batch with more than one run, cancel the extras still live, and record them in the
+    journal rows (`duplicates`)."""
+    limit = began - CLOCK_SKEW
+    stop = early.marks if early is not None else frozenset()
+    named = await reading(lambda: _names_since(app, tag + "/", limit, stop=stop))
+    if early is not None:
+        named = _merged(named, early.named)
     repeated = {name: seen for name, seen in named.items() if len(seen) > 1}
     if not repeated:
         return []
+    if early is not None:  # listed a while ago: what is live now decides what is canceled
+        repeated = {name: await _fresh(app, seen, reading) for name, seen in repeated.items()}
     found: list[DuplicateRun] = []
     for row in await journal.rows_named(list(repeated)):
         found.extend(await _settle(row, repeated[row.run_name], cancel))
@@ -59,18 +92,47 @@ async def sweep_duplicates(
 
 
 async def _names_since(
-    app: BatchApplication, prefix: str, limit: datetime
+    app: BatchApplication,
+    prefix: str,
+    limit: datetime,
+    *,
+    stop: frozenset[str] = frozenset(),
+    marks: list[str] | None = None,
 ) -> dict[str, list[_Seen]]:
-    """(id, status) of every run named with `prefix`, by name, newest first; only ids and
-    statuses are kept, so memory follows the batch's run count, not the listing's pages."""
+    """(id, status) of every run named with `prefix`, by name, newest first, down to the runs
+    created before `limit` or to a run in `stop`; only ids and statuses are kept, so memory
+    follows the batch's run count, not the listing's pages. The first ids seen go to `marks`."""
     named: dict[str, list[_Seen]] = {}
     async for run in app.list_runs():
         created = run.created_at
-        if created is not None and _aware(created) < limit:
+        if run.id in stop or (created is not None and _aware(created) < limit):
             break
+        if marks is not None and len(marks) < _MARKS:
+            marks.append(run.id)
         if run.name.startswith(prefix):
             named.setdefault(run.name, []).append((run.id, str(run.status_v2)))
     return named
+
+
+def _merged(newer: dict[str, list[_Seen]], older: dict[str, list[_Seen]]) -> dict[str, list[_Seen]]:
+    """Two listings of one application, newer first, each run once (a listing taken while
+    runs were created may show a run twice)."""
+    merged: dict[str, list[_Seen]] = {}
+    for listing in (newer, older):
+        for name, seen in listing.items():
+            runs = merged.setdefault(name, [])
+            known = {run_id for run_id, _ in runs}
+            runs.extend(item for item in seen if item[0] not in known)
+    return merged
+
+
+async def _fresh(app: BatchApplication, seen: list[_Seen], reading: Reading[Any]) -> list[_Seen]:
+    """The runs' statuses now (one metadata read each: only names with more than one run)."""
+    fresh = []
+    for run_id, _ in seen:
+        info = await reading(functools.partial(app.run_metadata, run_id))
+        fresh.append((run_id, str(info.metadata.status_v2)))
+    return fresh
 
 
 async def _settle(

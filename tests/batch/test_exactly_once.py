@@ -27,7 +27,7 @@ from asyncrun.batch.journal import SCHEMA_VERSION, Journal
 from asyncrun.batch.outcome import DuplicateRun
 from asyncrun.batch.runner import BatchCounters
 from asyncrun.emulator import Emulator, FaultProfile
-from asyncrun.models import Run
+from asyncrun.models import Run, RunInformation
 
 from .conftest import FAST, MARGIN, digest, fast_client
 from .fakes import FakeApplication
@@ -64,8 +64,9 @@ async def test_a_lost_submit_is_looked_up_after_its_deadline_and_never_sent_twic
         assert outcome.attempts == 1 and outcome.duplicates == ()
     assert stats["runs_per_name"] == {f"late/k{i}": 1 for i in range(3)}
     assert stats["requests"][CREATE] == {"0": 3}
-    # One lookup per scenario, plus the end-of-batch sweep's one listing.
-    assert sum(stats["requests"][LIST].values()) == 3 + 1
+    # One lookup per scenario, plus the duplicate sweep: its listing, taken early (once the
+    # source ran dry), and the end's listing of what was created since (one page).
+    assert sum(stats["requests"][LIST].values()) == 3 + 2
     # A scenario waiting for its deadline gave its slot up: with max_in_flight=1, all three
     # POSTs went out before the first lookup.
     order = [e["method"] for e in stats["recent_requests"] if e["path"].endswith("/late-app/runs")]
@@ -189,6 +190,43 @@ async def test_the_sweep_cancels_an_extra_run_of_a_name(emulator: Emulator, tmp_
     assert {o.status for o in outcomes} == {"succeeded"}
 
 
+async def test_a_duplicate_created_after_the_early_listing_is_found_and_canceled(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep's listing is taken once the source runs dry, while runs are still polled; a
+    run of one of the batch's names created after that (a late POST landing) is still found by
+    the end's listing, which reads only what is newer than the early listing (what the end reads
+    is counted in test_the_sweep_lists_only_runs_since_the_batch_began)."""
+    async with fast_client(emulator.url) as client:
+        app = client.application("early-app")
+        listed = asyncio.Event()
+        whole_listing = app.list_runs
+
+        async def list_runs() -> AsyncIterator[Run]:
+            async for run in whole_listing():
+                yield run
+            listed.set()  # a listing read to its end: the early one (the end's stops early)
+
+        monkeypatch.setattr(app, "list_runs", list_runs)
+        work = [
+            Scenario(key=f"k{i}", input={"i": i}, options={"emulator.duration": "1.5"})
+            for i in range(3)
+        ]
+        counters = BatchCounters()
+        batch = asyncio.ensure_future(
+            run_batch_all(app, work, batch_tag="ew", polling_options=FAST, counters=counters)
+        )
+        await asyncio.wait_for(listed.wait(), 30)
+        extra = await app.new_run(
+            input={"i": 0}, name="ew/k0", options={"emulator.duration": "600"}
+        )
+        assert not batch.done()  # made while the batch's runs were still polled
+        outcomes = await batch
+    kept = outcomes[0].run_id
+    assert counters.duplicate_runs == [DuplicateRun("k0", "ew/k0", kept, extra, "running", True)]
+    assert {r["id"]: r["status"] for r in emulator.runs()}[extra] == "canceled"
+
+
 async def test_the_sweep_lists_only_runs_since_the_batch_began() -> None:
     class Listing(FakeApplication):
         def __init__(self) -> None:
@@ -199,6 +237,14 @@ async def test_the_sweep_lists_only_runs_since_the_batch_began() -> None:
             for run in self.listed:
                 self.read += 1
                 yield run
+
+        async def run_metadata(self, run_id: str) -> RunInformation:
+            # A listed run's status now (the sweep reads again the runs of a repeated name).
+            for run in self.listed:
+                if run.id == run_id:
+                    meta = {"status_v2": run.status_v2, "duration": 10.0}
+                    return RunInformation.model_validate({"id": run_id, "metadata": meta})
+            return await super().run_metadata(run_id)
 
     now, old = datetime.now(UTC), datetime.now(UTC) - timedelta(days=1)
     app = Listing()
@@ -212,7 +258,9 @@ async def test_the_sweep_lists_only_runs_since_the_batch_began() -> None:
     outcomes = await run_batch_all(
         app, scenarios(3), batch_tag="t", max_in_flight=1, counters=counters
     )
-    assert app.read == 3
+    # The early listing (once the source ran dry) stops at the first run of the day before;
+    # the end's listing at the first run the early one saw.
+    assert app.read == 3 + 1
     assert app.cancels == ["extra"]
     assert counters.duplicate_runs == [
         DuplicateRun("k0", "t/k0", "run-0", "extra", "running", True)
