@@ -61,6 +61,7 @@ class Lifecycle:
         polling: PollingOptions,
         rng: random.Random,
         fetch_results: bool = True,
+        submitted: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self.journal = journal
@@ -73,6 +74,7 @@ class Lifecycle:
         self.counters = counters
         self.polling = polling
         self.rng = rng
+        self.submitted = submitted  # told after each run submitted (or re-attached)
         # Result files need the results; without them, metrics give the value.
         self.fetch_results = fetch_results or output_dir is not None
 
@@ -144,6 +146,8 @@ class Lifecycle:
         key, instance_id = scenario.key, scenario.instance_id
         self.in_flight.known(key, run_id)
         self.counters.move("queued", "running")
+        if self.submitted is not None:
+            self.submitted()
         end = self._await_end(
             key, instance_id, name, run_id, submitted_at, started, attempts, resumed
         )

@@ -121,6 +121,7 @@ class _Batch:
             polling=polling,
             rng=rng,
             fetch_results=fetch_results,
+            submitted=self.all_submitted,
         )
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
         self._early: asyncio.Future[EarlyListing] | None = None
@@ -140,7 +141,7 @@ class _Batch:
                 except StopAsyncIteration:
                     self.slots.release()
                     self.schedule.draining = True  # only runs in flight are left
-                    self._early = asyncio.ensure_future(self._list_early())
+                    self.all_submitted()
                     break
                 except Exception as exc:
                     self.slots.release()
@@ -188,6 +189,13 @@ class _Batch:
     async def _began(self) -> datetime:
         meta = await self.journal.meta()
         return _parse_time(meta.get("created_at")) or self.journal.opened_at
+
+    def all_submitted(self) -> None:
+        """Once the source ran dry and every scenario pulled has been submitted (called then,
+        and after each submission), the sweep's listing is begun: the end then lists only the
+        runs created since. Not when no submission got through (nothing to sweep early)."""
+        if self._early is None and self.schedule.draining and self.counters.queued == 0:
+            self._early = asyncio.ensure_future(self._list_early())
 
     async def _list_early(self) -> EarlyListing:
         """The sweep's listing, taken once the source is exhausted: while the last runs are
