@@ -7,7 +7,9 @@ import csv
 import hashlib
 import json
 import random
+import shlex
 import signal
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -70,6 +72,27 @@ def check_complete(emu: ThreadedEmulator, tmp_path: Path, count: int) -> None:
     assert {r["status"] for r in rows} == {"succeeded"}
 
 
+# An app whose runs last until the test opens their gate (a file), then answer as the default
+# app does for check_complete: what a test checks while runs are in flight cannot race their end,
+# however slowly a loaded machine gets there. Bounded: a gate never opened ends it in 120 s.
+_GATED_APP = """
+import hashlib, json, os, pathlib, sys, time
+value = json.load(sys.stdin)
+gate, deadline = pathlib.Path(sys.argv[1]), time.monotonic() + 120
+while not gate.exists() and time.monotonic() < deadline:
+    time.sleep(0.02)
+text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+digest = hashlib.sha256(text.encode()).hexdigest()
+options = json.loads(os.environ["EMULATOR_OPTIONS"])
+json.dump({"input_digest": digest, "options": options}, sys.stdout)
+"""
+
+
+def gated_app(gate: Path) -> str:
+    """The emulator's app_command for runs held until `gate` exists."""
+    return shlex.join([sys.executable, "-c", _GATED_APP, str(gate)])
+
+
 def _progress(journal: Path) -> int:
     """Steps the batch has made: one per scenario past "pending", one more per finished one."""
     states = journal_states(journal)
@@ -112,8 +135,9 @@ def test_ctrl_c_with_each_policy(
     emulator_thread_factory: Factory, tmp_path: Path, policy: str
 ) -> None:
     count = 10
-    write_manifest(tmp_path / "manifest.jsonl", count, {"emulator.duration": "4"})
-    with emulator_thread_factory() as emu:
+    write_manifest(tmp_path / "manifest.jsonl", count)
+    gate = tmp_path / "gate"
+    with emulator_thread_factory(app_command=gated_app(gate)) as emu:
         args = batch_args(emu.url, tmp_path, "--on-interrupt", policy)
         child = start_cli(args, tmp_path)
         try:
@@ -133,6 +157,7 @@ def test_ctrl_c_with_each_policy(
         status = run_cli(["status", "--journal", "sweep.db"], tmp_path)
         assert status.returncode == 0
         assert "submitted" in status.stdout and "resume with" in status.stdout
+        gate.touch()  # the detached runs may finish now
         again = run_cli(args, tmp_path)
         assert again.returncode == 0, again.stdout + again.stderr
         check_complete(emu, tmp_path, count)
