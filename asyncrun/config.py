@@ -45,8 +45,9 @@ class _Frozen(BaseModel):
 class Timeouts(_Frozen):
     """Seconds allowed per phase of a request.
 
-    `connect`: opening a TCP connection; `read`: between bytes of an answer; `pool`: waiting for a
-    free pooled connection (reported as APITimeoutError(phase="pool"), never as a network timeout);
+    `connect`: opening a TCP connection; `read`: between bytes of an answer; `pool`: how long a
+    request waiting for a pooled connection lets the pool go without freeing one (a queue that
+    moves is not a timeout; reported as APITimeoutError(phase="pool"), never as a network timeout);
     `upload`: a whole presigned transfer.
     """
 

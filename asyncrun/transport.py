@@ -24,6 +24,7 @@ from yarl import URL
 
 from asyncrun._reachability import Reachability
 from asyncrun._retry import Failure, parse_retry_after, retry_delay, retrying
+from asyncrun._slots import ConnectionSlots, PoolStalled
 from asyncrun._tls import Verify, ssl_setting
 from asyncrun._types import Clock, Sleep
 from asyncrun.config import Bucket, Limits, RetryPolicy, Timeouts, _Secret
@@ -104,10 +105,11 @@ class Transport:
         self._limiter = RateLimiter(limits.rate, retry, clock=clock, sleep=sleep)
         self.reachability = Reachability(clock)
         """Whether the API could be connected to lately (every API attempt records it)."""
-        self._slots = asyncio.Semaphore(limits.max_connections)
+        # A request waits its turn for as long as slots keep changing hands (_slots.py).
+        self._slots = ConnectionSlots(limits.max_connections, patience=timeouts.pool)
         # A few connections of their own for requests that answer for many (a page of the run
         # list standing for up to 50 status reads): they never queue behind a submit storm.
-        self._express = asyncio.Semaphore(EXPRESS_CONNECTIONS)
+        self._express = ConnectionSlots(EXPRESS_CONNECTIONS, patience=timeouts.pool)
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -210,13 +212,13 @@ class Transport:
         url: URL,
         body: bytes | None,
         idempotent: bool,
-        slots: asyncio.Semaphore,
+        slots: ConnectionSlots,
     ) -> Response | Failure:
         # The hot path of every API call: plain try/finally and a URL redacted only when an
         # error needs it (a batch makes thousands of these calls a second).
         try:
             await self._acquire_slot(method, url, slots)
-        except APITimeoutError as exc:  # no free connection slot: nothing was sent
+        except APITimeoutError as exc:  # the pool stalled: nothing was sent
             return Failure(exc, retryable=True)
         try:
             async with self.session.request(
@@ -245,19 +247,14 @@ class Transport:
         return _status_failure(method, _shown(url), response, idempotent)
 
     async def _acquire_slot(
-        self, method: str, url: URL | str, slots: asyncio.Semaphore | None = None
+        self, method: str, url: URL | str, slots: ConnectionSlots | None = None
     ) -> None:
-        """Take a connection slot, waiting at most the pool timeout (APITimeoutError)."""
+        """Take a connection slot in turn; APITimeoutError (pool) when no slot was freed for
+        the pool timeout while this request waited."""
         slots = self._slots if slots is None else slots
-        if not slots.locked():
-            await slots.acquire()  # free: returns without suspending
-            return
         try:
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
-            # that arrives as the acquire completes, and the caller then runs on.
-            async with asyncio.timeout(self._timeouts.pool):
-                await slots.acquire()
-        except TimeoutError:
+            await slots.acquire()  # a free slot: returns without suspending
+        except PoolStalled:
             raise _timeout(method, _shown(url), "pool") from None
 
     @asynccontextmanager
@@ -461,7 +458,7 @@ def _timeout(method: str, shown: str, phase: Phase) -> APITimeoutError:
     what = {
         "connect": "connecting timed out",
         "read": "the server did not answer in time",
-        "pool": "no free connection in the pool in time",
+        "pool": "no connection of the pool was freed in time",
         "total": "the request took too long",
     }[phase]
     error = APITimeoutError(

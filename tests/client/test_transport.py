@@ -71,6 +71,16 @@ def make_transport(url: str, clock: FakeClock | None = None, **kw: Any) -> Trans
     )
 
 
+def one_connection(url: str, *, pool: float, attempts: int) -> Transport:
+    """A pool of one connection, no rate limit, the given pool timeout and attempts."""
+    return make_transport(
+        url,
+        timeouts=Timeouts(pool=pool, read=5.0),
+        limits=Limits(max_connections=1, rate=RateLimits.unlimited()),
+        retry=RetryPolicy(max_attempts=attempts),
+    )
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[ScriptedServer]:
     async with ScriptedServer() as srv:
@@ -185,12 +195,7 @@ async def test_read_timeout(
 
 async def test_pool_wait_is_its_own_timeout_phase(server: ScriptedServer) -> None:
     server.script("GET", "/v1/slow", Reply(200, delay=0.5))
-    t = make_transport(
-        server.url,
-        timeouts=Timeouts(pool=0.05, read=5.0),
-        limits=Limits(max_connections=1, rate=RateLimits.unlimited()),
-        retry=RetryPolicy(max_attempts=2),
-    )
+    t = one_connection(server.url, pool=0.05, attempts=2)
     await t.open()
     slow = asyncio.ensure_future(t.request("GET", "v1/slow", bucket="general", idempotent=True))
     await server.arrived("GET", "/v1/slow")  # it holds the only connection slot
@@ -200,6 +205,29 @@ async def test_pool_wait_is_its_own_timeout_phase(server: ScriptedServer) -> Non
     assert (await slow).status == 200
     assert len(server.calls("GET", "/v1/r")) == 0  # never sent
     await t.close()
+
+
+async def test_a_long_queue_that_moves_is_not_a_pool_timeout(server: ScriptedServer) -> None:
+    """Issue 17: every run of a batch in flight queues thousands of POSTs for the pool; the
+    ones at the back waited longer than the pool timeout while slots kept changing hands, and
+    failed (with their retries) as APITimeoutError(pool). Here 80 submissions queue for one
+    connection (about 1 s of work in all, each answer 10 ms, a pool timeout of 0.3 s) and
+    none may be retried: every one is sent, once, in the order it was asked."""
+    server.script("POST", "/v1/runs", default=Reply(200, body={"id": "r"}, delay=0.01))
+    t = one_connection(server.url, pool=0.3, attempts=1)
+    await t.open()
+    bodies = [b'{"n":%d}' % i for i in range(80)]
+    answers = await asyncio.gather(
+        *(
+            t.request("POST", "v1/runs", bucket="general", idempotent=False, body=body)
+            for body in bodies
+        ),
+        return_exceptions=True,
+    )
+    await t.close()
+    failed = [a for a in answers if isinstance(a, BaseException)]
+    assert failed == []
+    assert [call.body for call in server.calls("POST", "/v1/runs")] == bodies
 
 
 async def test_an_express_request_does_not_queue_behind_a_full_pool(
