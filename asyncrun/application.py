@@ -429,15 +429,20 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
             result.output = await self._download_files(result.output, output_dir)
         return result
 
-    async def run_result_direct(self, run_id: str) -> RunResult:
+    async def run_result_direct(self, run_id: str, *, max_inline: int | None = None) -> RunResult:
         """GET runs/{id} with no metadata read first: for a run believed final whose output is
         expected to be small JSON, one request that serves as its final status and its result.
         A run not final yet comes back with its status and no output. A JSON output the answer
         leaves out for its size is then fetched through `?format=url`; a multi-file output is
         not (its metadata is in the answer: `run_result(run_id, info=answer, output_dir=...)`
-        extracts it)."""
-        raw = await self._call("GET", self._run_path(run_id), bucket="result")
-        result = _parse(RunResult, raw, "run_result")
+        extracts it). `max_inline`: an answer over this many bytes is not read, and the result
+        comes as `run_result` gets it (for callers that do not know the output's size yet)."""
+        resp = await self._transport.request(
+            "GET", self._run_path(run_id), bucket="result", idempotent=True, max_body=max_inline
+        )
+        if not resp.complete:
+            return await self.run_result(run_id)
+        result = _parse(RunResult, resp.body, "run_result")
         result.console_url = self._console_url(result.id)
         meta = result.metadata
         if (

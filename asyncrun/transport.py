@@ -65,10 +65,29 @@ class Response:
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
+    # False: the body was over the request's `max_body` and was not read (`body` is empty).
+    complete: bool = True
 
     @property
     def request_id(self) -> str | None:
         return _request_id(self.headers)
+
+
+async def _capped(resp: aiohttp.ClientResponse, max_body: int) -> Response:
+    """The answer, its body read only if it is at most `max_body` bytes; a larger body is left
+    unread and its connection closed (it cannot go back to the pool half read)."""
+    if resp.content_length is not None and resp.content_length > max_body:
+        resp.close()
+        return Response(resp.status, resp.headers, b"", complete=False)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > max_body:
+            resp.close()
+            return Response(resp.status, resp.headers, b"", complete=False)
+        parts.append(chunk)
+    return Response(resp.status, resp.headers, b"".join(parts))
 
 
 def _request_id(headers: Mapping[str, str]) -> str | None:
@@ -170,17 +189,19 @@ class Transport:
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         express: bool = False,
+        max_body: int | None = None,
     ) -> Response:
         """Send an API request (path relative to the base URL) with retries; 2xx or an error.
         `express`: on the few connections kept for requests that answer for many (it still
-        draws from its rate bucket)."""
+        draws from its rate bucket). `max_body`: a 2xx body over this many bytes is not read
+        (the answer comes back with `complete=False`; its connection is closed)."""
         url = self._url(path, params)
         slots = self._express if express else self._slots
 
         async def once() -> Response | Failure:
             grant = await self._limiter.acquire(bucket)
             try:
-                outcome = await self._attempt(method, url, body, idempotent, slots)
+                outcome = await self._attempt(method, url, body, idempotent, slots, max_body)
             finally:
                 self._limiter.release(grant)
             if isinstance(outcome, Response):
@@ -213,6 +234,7 @@ class Transport:
         body: bytes | None,
         idempotent: bool,
         slots: ConnectionSlots,
+        max_body: int | None = None,
     ) -> Response | Failure:
         # The hot path of every API call: plain try/finally and a URL redacted only when an
         # error needs it (a batch makes thousands of these calls a second).
@@ -224,7 +246,10 @@ class Transport:
             async with self.session.request(
                 method, url, data=body, headers=self._api_headers()
             ) as resp:
-                response = Response(resp.status, resp.headers, await resp.read())
+                if max_body is None or not 200 <= resp.status < 300:
+                    response = Response(resp.status, resp.headers, await resp.read())
+                else:
+                    response = await _capped(resp, max_body)
         except aiohttp.ClientConnectorCertificateError as exc:
             return Failure(certificate_error(method, _shown(url), exc), retryable=False)
         except aiohttp.ClientConnectorError as exc:

@@ -21,6 +21,7 @@ The schema, migration and row type are in journal_schema.py.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
@@ -292,18 +293,30 @@ class Journal:
 
     def update(self, key: str, **changes: Any) -> asyncio.Future[None]:
         """Change fields of a row; the future completes once committed."""
-        unknown = set(changes) - UPDATABLE_COLUMNS
-        if unknown:
-            raise ValueError(f"unknown journal fields {sorted(unknown)}")
-        names = list(changes)
-        sql = (
-            "UPDATE scenarios SET "
-            + ", ".join(f"{n} = ?" for n in names)
-            + ", updated_at = ? WHERE key = ?"
-        )
-        values = [_sql_value(changes[n]) for n in names]
+        sql, values = _update(changes)
 
         def op(conn: sqlite3.Connection) -> None:
+            conn.execute(sql, (*values, utc_now().isoformat(), key))
+
+        return self._submit(op)
+
+    def finish(
+        self,
+        key: str,
+        *,
+        metrics: Mapping[str, Any] | None,
+        statistics: Mapping[str, Any] | None,
+        **changes: Any,
+    ) -> asyncio.Future[None]:
+        """A run's end in one operation: its metrics (when it has any) and its row's changes."""
+        sql, values = _update(changes)
+        recorded = None
+        if metrics is not None or statistics is not None:
+            recorded = (key, _json_or_none(metrics), _json_or_none(statistics))
+
+        def op(conn: sqlite3.Connection) -> None:
+            if recorded is not None:
+                conn.execute(_METRICS_SQL, recorded)
             conn.execute(sql, (*values, utc_now().isoformat(), key))
 
         return self._submit(op)
@@ -371,20 +384,6 @@ class Journal:
 
         return self._submit(op)
 
-    def record_metrics(
-        self, key: str, metrics: Mapping[str, Any] | None, statistics: Mapping[str, Any] | None
-    ) -> asyncio.Future[None]:
-        """A finished run's metrics (and deprecated statistics), for a resumed outcome's value."""
-        values = (key, _json_or_none(metrics), _json_or_none(statistics))
-
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO metrics (key, metrics, statistics) VALUES (?, ?, ?)",
-                values,
-            )
-
-        return self._submit(op)
-
     async def metrics_of(self, key: str) -> tuple[Any, Any]:
         """(metrics, statistics) recorded for a scenario, (None, None) when none were."""
 
@@ -407,6 +406,27 @@ class Journal:
             return row_from_sql(found) if found is not None else None
 
         return await self._submit(op)
+
+
+_METRICS_SQL = "INSERT OR REPLACE INTO metrics (key, metrics, statistics) VALUES (?, ?, ?)"
+
+
+def _update(changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """The UPDATE statement of a row's changes and its values (bar updated_at and the key)."""
+    names = tuple(changes)
+    return _update_sql(names), [_sql_value(changes[n]) for n in names]
+
+
+@functools.lru_cache(maxsize=64)
+def _update_sql(names: tuple[str, ...]) -> str:
+    unknown = set(names) - UPDATABLE_COLUMNS
+    if unknown:
+        raise ValueError(f"unknown journal fields {sorted(unknown)}")
+    return (
+        "UPDATE scenarios SET "
+        + ", ".join(f"{n} = ?" for n in names)
+        + ", updated_at = ? WHERE key = ?"
+    )
 
 
 def _json_or_none(value: Any) -> str | None:

@@ -179,14 +179,14 @@ class Lifecycle:
                 result = await self._read_result(scenario.key, run_id, info)
             if self.fetch_results:  # else no poll may become a result read
                 self.schedule.saw_output(meta)
-        if meta.metrics is not None or meta.statistics is not None:
-            await self.journal.record_metrics(scenario.key, meta.metrics, meta.statistics)
         if self.output_dir is not None:
             location = await results.write_result(
                 self.output_dir, scenario.key, run_id, status, result, error
             )
-        await self.journal.update(
+        await self.journal.finish(
             scenario.key,
+            metrics=meta.metrics,
+            statistics=meta.statistics,
             state="terminal",
             status=status,
             error=error,

@@ -88,8 +88,11 @@ class BatchApplication(Protocol):
         """One status read of one run (a poll no page answered)."""
         ...
 
-    async def run_result_direct(self, run_id: str, /) -> RunResult:
-        """The result read with no metadata read first: a run's last poll and its result."""
+    async def run_result_direct(
+        self, run_id: str, /, *, max_inline: int | None = None
+    ) -> RunResult:
+        """The result read with no metadata read first: a run's last poll and its result (an
+        answer over `max_inline` bytes is not taken in: the result then comes another way)."""
         ...
 
     async def list_runs_page(self, page_token: str | None = None, /) -> RunsPage:

@@ -44,7 +44,7 @@ from asyncrun.batch.lifecycle import Lifecycle
 from asyncrun.batch.outcome import DuplicateRun, RunOutcome
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.reconcile import SUBMIT_MARGIN
-from asyncrun.batch.schedule import BATCH_POLLING, PollSchedule
+from asyncrun.batch.schedule import BATCH_POLLING, MAX_INLINE, PollSchedule
 from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission, read_with_retries
@@ -98,7 +98,7 @@ class _Batch:
             slots=self.slots,
             submit_margin=submit_margin,
         )
-        self.reads = StatusReads(app)
+        self.reads = StatusReads(app, max_inline=MAX_INLINE)
         self.schedule = PollSchedule(
             polling,
             adaptive=adaptive,
@@ -106,6 +106,7 @@ class _Batch:
             counters=counters,
             rng=rng,
             reads=self.reads,
+            results=fetch_results or output_dir is not None,
         )
         self.lifecycle = Lifecycle(
             app,

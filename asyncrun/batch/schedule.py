@@ -9,8 +9,16 @@ polling off, the backoff of the polling options alone.
 How a poll is answered is `status_reads.py`'s business: a page of the run list shared with the
 other runs due at about the same time, or the run's own read. A run polls with a patience of
 half its pause (it may wait that long for company), and once the batch has seen that outputs
-are small JSON and the run is older than half the runs seen finishing, its poll is its result
-read (one request that is both its last status read and its result). A final status seen on a
+are small JSON and the run is older than most runs seen finishing, its poll is its result read
+at once (one request that is both its last status read and its result).
+
+When results are wanted and the client does not bound the result bucket (the unlimited preset),
+every read a run makes for itself is its result read: it costs what a metadata read costs, and
+when the run is final it is also its result, so a run costs its POST, its polls and its share of
+list pages. Such a read takes in at most MAX_INLINE bytes: a larger answer (a large first
+output) is left unread and the result fetched as run_result does, and once an output was seen
+large or not JSON the batch's reads go back to metadata. A bounded result bucket is kept for the
+result reads that must come from it. A final status seen on a
 page is confirmed by the run's own read (the result read where it may be, else metadata); a page
 contradicted by that read is not trusted for the run again.
 """
@@ -33,7 +41,7 @@ from asyncrun.errors import PollingTimeoutError
 from asyncrun.models import ContentFormat, Metadata, RunInformation
 from asyncrun.polling import PollingOptions, backoff_delay, poll
 
-__all__ = ["BATCH_POLLING", "PollSchedule"]
+__all__ = ["BATCH_POLLING", "MAX_INLINE", "PollSchedule"]
 
 BATCH_POLLING = PollingOptions(
     initial_delay=1.0, delay=0.1, backoff=0.3, max_delay=10.0, jitter=0.2
@@ -43,6 +51,10 @@ gentle backoff (sleeps of about 0.8, 1.4, 2.6, 5, 10 s)."""
 
 PATIENCE = 0.5  # share of its pause a run may wait for others to share a page with
 DIRECT_MAX_BYTES = 2**20  # outputs up to this size make the last poll the result read
+# A run's own result read takes in at most this much: a larger answer (an output larger than
+# the outputs seen so far, or the first outputs of a batch) is left unread and its result
+# fetched as run_result does (metadata, then the output through a presigned URL when large).
+MAX_INLINE = DIRECT_MAX_BYTES + 2**16
 _LIKELY_OVER = 0.9  # a run older than this quantile of the observed durations is likely over
 
 
@@ -74,6 +86,7 @@ class PollSchedule:
         counters: BatchCounters,
         rng: random.Random,
         reads: StatusReads,
+        results: bool = True,
     ) -> None:
         self.polling = polling
         self.estimator = PollEstimator() if adaptive else None
@@ -85,6 +98,11 @@ class PollSchedule:
         # None until a succeeded run's output was seen; then whether every one so far was JSON
         # of at most DIRECT_MAX_BYTES (the result read may then serve as the last poll).
         self.small_outputs: bool | None = None
+        # A run's own read may be its result read (when final, one request is both): results
+        # are wanted and the result bucket is not bounded client-side (a bounded one is kept
+        # for the reads that must come from it).
+        self.results_wanted = results
+        self._result_bucket_free = limits.rate.result is None
 
     async def wait_final(
         self, app: BatchApplication, run_id: str, *, started: float, resumed: bool
@@ -133,17 +151,23 @@ class PollSchedule:
 
     async def _read(self, run_id: str, state: _Poll) -> News:
         age = time.monotonic() - state.started
+        direct = self._direct(age)
         news = await self.reads.read(
-            run_id, direct=self._direct(age), patience=PATIENCE * state.pause
+            run_id,
+            direct=direct,
+            patience=PATIENCE * state.pause,
+            result_read=direct or self._result_read(),
         )
         state.waited = news.waited
         return news
 
     async def _confirm(self, app: BatchApplication, run_id: str, started: float) -> RunInformation:
         """The run's own read after a page showed it final (or polling was stopped)."""
-        if self.small_outputs:
+        if self.small_outputs or self._result_read():
             return await read_with_retries(
-                lambda: app.run_result_direct(run_id), self.polling, self.rng
+                lambda: app.run_result_direct(run_id, max_inline=MAX_INLINE),
+                self.polling,
+                self.rng,
             )
         return await read_with_retries(lambda: app.run_metadata(run_id), self.polling, self.rng)
 
@@ -153,6 +177,12 @@ class PollSchedule:
         if not self.small_outputs or self.estimator is None or not self.estimator.ready():
             return False
         return age >= self.estimator.quantile(_LIKELY_OVER)
+
+    def _result_read(self) -> bool:
+        """Whether a run's own read should be its result read whatever its age: it costs what
+        a metadata read costs, and when the run is final it is also its result. Not once an
+        output was seen large or not JSON (its result comes another way)."""
+        return self.results_wanted and self._result_bucket_free and self.small_outputs is not False
 
     def saw_output(self, meta: Metadata) -> None:
         """A succeeded run's output was read: whether outputs so far stay small JSON."""

@@ -74,8 +74,10 @@ class StatusReads:
         page_size: int = _PAGE_SIZE,
         max_walks: int = _MAX_WALKS,
         page_latency: float | None = None,
+        max_inline: int | None = None,
     ) -> None:
         self._app = app
+        self._max_inline = max_inline
         self._clock = clock
         self._page = page_size
         self._max_walks = max_walks
@@ -147,10 +149,19 @@ class StatusReads:
             handle.cancel()
             run.sleeper = None
 
-    async def read(self, run_id: str, *, direct: bool = False, patience: float = 0.0) -> News:
+    async def read(
+        self,
+        run_id: str,
+        *,
+        direct: bool = False,
+        patience: float = 0.0,
+        result_read: bool = False,
+    ) -> News:
         """The run's status now: from a page seen since most of its sleep went by, else from a
-        page of a walk, else from its own read (the result read when `direct`: the caller
-        expects the run final and its output small, so that read is also its last). It may
+        page of a walk, else from its own read. `direct`: the caller expects the run final
+        and its output small: it reads for itself at once (no walk could make one request
+        cheaper). `result_read`: its own read is the result read (taking in at most
+        `max_inline` bytes), so that when the run is final that read is also its last. It may
         wait up to `patience` seconds for other runs to share a walk with."""
         run = self._runs[run_id]
         seen = run.seen
@@ -186,8 +197,8 @@ class StatusReads:
         waited, asked = run.waited, self._clock()
         # The answer is kept (as the run's outcome) only when final: a run in flight holds its
         # status alone, not a parsed answer of a few kilobytes.
-        if direct:
-            result = await self._app.run_result_direct(run_id)
+        if direct or result_read:
+            result = await self._app.run_result_direct(run_id, max_inline=self._max_inline)
             self._timed(asked)
             if result.metadata.run_is_finalized():
                 return News(result.metadata.status_v2, info=result, result=result, waited=waited)
@@ -234,6 +245,7 @@ class StatusReads:
                 self._assign(walk, run_id, run, depth_of(run, walk.total, self._interleave))
             elif run.direct:
                 del self._pending[run_id]
+                self.stats["direct"] += 1
                 self._answer(run, SINGLE)
             else:
                 rest.append((depth_of(run, self._submitted, self._interleave), run_id, run))
@@ -259,6 +271,7 @@ class StatusReads:
         for _, run_id, run in rest:
             if run.plan_at <= now:
                 del self._pending[run_id]
+                self.stats["alone"] += 1
                 self._answer(run, SINGLE)
             else:
                 waiting.append(run.plan_at)

@@ -67,7 +67,7 @@ class FakeApplication:
             {"id": run_id, "metadata": {"status_v2": "succeeded", "duration": 10.0}}
         )
 
-    async def run_result_direct(self, run_id: str) -> RunResult:
+    async def run_result_direct(self, run_id: str, *, max_inline: int | None = None) -> RunResult:
         self.results += 1
         return _succeeded(run_id)
 

@@ -26,6 +26,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # bytes / str sent as is; anything else as JSON
     delay: float = 0.0
+    chunked: bool = False  # sent with chunked transfer encoding (no Content-Length)
 
     def encode(self) -> bytes:
         if self.body is None:
@@ -47,6 +48,17 @@ class Recorded:
 
 
 Script = Reply | str
+
+
+async def _chunked(request: web.Request, reply: Reply) -> web.StreamResponse:
+    response = web.StreamResponse(status=reply.status, headers=reply.headers)
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    body = reply.encode()
+    for start in range(0, len(body), 16 * 1024):
+        await response.write(body[start : start + 16 * 1024])
+    await response.write_eof()
+    return response
 
 
 class ScriptedServer:
@@ -104,6 +116,8 @@ class ScriptedServer:
         assert isinstance(reply, Reply)
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.chunked:
+            return await _chunked(request, reply)
         return web.Response(status=reply.status, headers=reply.headers, body=reply.encode())
 
     async def __aenter__(self) -> ScriptedServer:

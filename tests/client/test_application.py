@@ -369,3 +369,31 @@ async def test_a_direct_result_read_fetches_a_left_out_large_output_by_url() -> 
     assert result.output == {"big": True}
     assert [c.query for c in server.calls("GET", path)] == [{}, {"format": "url"}]
     assert pending.metadata.status_v2 == "none" and pending.output is None
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_capped_direct_read_leaves_a_larger_answer_unread(chunked: bool) -> None:
+    """run_result_direct(max_inline=): an answer over the cap is not taken in (whether its size
+    is announced or not); the result then comes as run_result gets it: metadata, then the
+    result read. An answer within the cap is read as usual."""
+    from .scripted_server import Reply, ScriptedServer
+
+    big = {"id": "r1", "metadata": {"status_v2": "succeeded"}, "output": {"x": "y" * 50_000}}
+    meta = {"id": "r1", "metadata": {"status_v2": "succeeded", "output_size": 50_012}}
+    async with ScriptedServer() as server:
+        path = "/v1/applications/app/runs/r1"
+        server.script("GET", path, Reply(200, body=big, chunked=chunked), Reply(200, body=big))
+        server.script("GET", path + "/metadata", Reply(200, body=meta))
+        server.script("GET", "/v1/applications/app/runs/r2", Reply(200, body={"id": "r2"}))
+        async with fast_client(server.url) as client:
+            app = client.application("app")
+            result = await app.run_result_direct("r1", max_inline=10_000)
+            small = await app.run_result_direct("r2", max_inline=10_000)
+    assert result.output == big["output"]
+    assert [c.path for c in server.calls("GET")] == [
+        path,
+        path + "/metadata",
+        path,
+        "/v1/applications/app/runs/r2",
+    ]
+    assert small.id == "r2"
