@@ -7,14 +7,15 @@ import csv
 import hashlib
 import json
 import random
-import shlex
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from gated_app import gated_app
 
 from asyncrun.emulator import FaultProfile, ThreadedEmulator
 
@@ -70,27 +71,6 @@ def check_complete(emu: ThreadedEmulator, tmp_path: Path, count: int) -> None:
         rows = list(csv.DictReader(source))
     assert sorted(r["key"] for r in rows) == sorted(n.removeprefix("cli/") for n in names)
     assert {r["status"] for r in rows} == {"succeeded"}
-
-
-# An app whose runs last until the test opens their gate (a file), then answer as the default
-# app does for check_complete: what a test checks while runs are in flight cannot race their end,
-# however slowly a loaded machine gets there. Bounded: a gate never opened ends it in 120 s.
-_GATED_APP = """
-import hashlib, json, os, pathlib, sys, time
-value = json.load(sys.stdin)
-gate, deadline = pathlib.Path(sys.argv[1]), time.monotonic() + 120
-while not gate.exists() and time.monotonic() < deadline:
-    time.sleep(0.02)
-text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-digest = hashlib.sha256(text.encode()).hexdigest()
-options = json.loads(os.environ["EMULATOR_OPTIONS"])
-json.dump({"input_digest": digest, "options": options}, sys.stdout)
-"""
-
-
-def gated_app(gate: Path) -> str:
-    """The emulator's app_command for runs held until `gate` exists."""
-    return shlex.join([sys.executable, "-c", _GATED_APP, str(gate)])
 
 
 def _progress(journal: Path) -> int:
@@ -226,6 +206,47 @@ def test_two_batches_started_at_once_on_one_journal_one_is_refused(
         per_name = emu.stats()["runs_per_name"]
         assert len(per_name) == 2 * count
         assert set(per_name.values()) == {1}
+
+
+# Another process holding the journal of the very batch `batch_args` describes (same app and
+# tag, so only the lock stands in the way), until the test closes its stdin.
+_HOLDER = """
+import asyncio, sys
+from asyncrun.batch.journal import Journal
+async def main():
+    async with Journal(sys.argv[1]) as journal:
+        await journal.begin(app_id="cli-app", batch_tag="cli", default_tag="cli")
+        print("held", flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+asyncio.run(main())
+"""
+
+
+def test_a_journal_held_by_another_process_is_refused_before_anything_is_shown_or_sent(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    write_manifest(tmp_path / "manifest.jsonl", 3)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, "sweep.db"],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with emulator_thread_factory() as emu:
+            result = run_cli(batch_args(emu.url, tmp_path), tmp_path)
+            requests = emu.stats()["requests"]
+    finally:
+        holder.communicate(input="", timeout=30)  # end of stdin: it lets the journal go
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""  # no bar, no summary
+    [line] = result.stderr.splitlines()
+    assert line.startswith("asyncrun batch: journal 'sweep.db' is in use by another asyncrun")
+    assert f"pid {holder.pid} on host" in line
+    assert requests == {}
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_extra_run_of_a_name_is_canceled_and_reported(
