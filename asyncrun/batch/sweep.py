@@ -9,9 +9,10 @@ bucket: 2,000 a minute on the standard plan, so about 6 s of budget), plus one P
 run. Memory: one (id, status) per run of the batch; the journal rows read are only those of
 names found more than once.
 
-The listing need not wait for the end: once the scenario source is exhausted it can be taken
-early (`list_early`), while the last runs are still polled, and the end then lists only what was
-created since, newest first down to the first run the early listing saw (one page, as a rule).
+The listing need not wait for the end: once the scenario source is exhausted and every scenario
+was submitted it is taken early (`list_early`), while the last runs are still polled, and the
+end then lists only what was created since, newest first down to the first run the early
+listing saw (one page, as a rule).
 That is sound because the list is in order of creation: a run created after the early listing
 began (a late POST landing included) sits above every run it saw. The statuses of an early
 listing may be stale by the end: the runs of a name found more than once are read again before
