@@ -7,6 +7,11 @@ Two opens in one process conflict as well, which covers two `run_batch` calls in
 The file's text says who holds it (pid, host, since) for the error message, and when a holder
 let go cleanly (`released`), which bounds when its last request can have been sent.
 
+A process that only looks (`current_holder`, `check_free`: `asyncrun status`, the CLI's check
+before a batch starts) holds a shared lock for an instant; `acquire` tries again for a moment
+before it refuses, so a look never turns a batch away. A refusal names the holder once the
+holder has written its record (it locks first, then writes).
+
 The file is never deleted: deleting it would let a process that opened the old file lock it
 while a newer process locks a new file of the same name. On a network filesystem the lock is as
 good as that filesystem's locking.
@@ -19,12 +24,18 @@ import fcntl
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from asyncrun.errors import ConfigError, JournalLockedError
 
-__all__ = ["Holder", "JournalLock", "current_holder"]
+__all__ = ["Holder", "JournalLock", "check_free", "current_holder"]
+
+# How long a lock taker waits out a look (a shared lock held for an instant), and a refused one
+# waits for a new holder's record; both bounded, in steps.
+_GRACE = 0.2
+_STEP = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +70,11 @@ class JournalLock:
         except OSError as exc:
             raise ConfigError(f"cannot lock journal {self.journal!r}: {exc.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(fd)
         except BlockingIOError:
-            holder = _read(fd)
+            holder = _live_record(fd)
             os.close(fd)
-            raise JournalLockedError(
-                self.journal,
-                pid=holder.pid if holder else None,
-                host=holder.host if holder else None,
-                since=holder.since if holder else None,
-            ) from None
+            raise _locked(self.journal, holder) from None
         except OSError as exc:
             os.close(fd)
             raise ConfigError(f"cannot lock journal {self.journal!r}: {exc.strerror}") from None
@@ -97,20 +103,67 @@ class JournalLock:
 
 def current_holder(journal: str) -> Holder | None:
     """The process holding the journal now, or None (no lock taken: for `asyncrun status`)."""
+    return _look(journal)[1]
+
+
+def check_free(journal: str) -> None:
+    """Raise JournalLockedError, naming the holder, if a live process holds the journal now
+    (no lock taken: a batch checks this before it shows or sends anything; the lock itself is
+    taken when the journal opens, and a batch started meanwhile is still refused then)."""
+    held, holder = _look(journal)
+    if held:
+        raise _locked(journal, holder)
+
+
+def _look(journal: str) -> tuple[bool, Holder | None]:
+    """(held now, what the file says about the holder)."""
     try:
         fd = os.open(lock_path(journal), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return None
+        return False, None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _read(fd)
+            return True, _live_record(fd)
         except OSError:
-            return None
-        return None  # nobody holds it (closing the file drops our shared lock)
+            return False, None
+        return False, None  # nobody holds it (closing the file drops our shared lock)
     finally:
         os.close(fd)
+
+
+def _lock_exclusive(fd: int) -> None:
+    """Take the lock, trying again for a moment while someone only looks (a blocking call)."""
+    deadline = time.monotonic() + _GRACE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(_STEP)
+
+
+def _live_record(fd: int) -> Holder | None:
+    """The holder's record; a holder that has just locked writes it a moment later (until then
+    the file is empty or says its last holder let go), so wait a moment for it (bounded)."""
+    deadline = time.monotonic() + _GRACE
+    holder = _read(fd)
+    while (holder is None or holder.released is not None) and time.monotonic() < deadline:
+        time.sleep(_STEP)
+        holder = _read(fd)
+    return holder
+
+
+def _locked(journal: str, holder: Holder | None) -> JournalLockedError:
+    return JournalLockedError(
+        journal,
+        pid=holder.pid if holder else None,
+        host=holder.host if holder else None,
+        since=holder.since if holder else None,
+    )
 
 
 def _write(fd: int, record: dict[str, object]) -> None:

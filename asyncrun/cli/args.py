@@ -25,6 +25,7 @@ from typing import Any, NoReturn, TypeVar
 
 from asyncrun.application import validate_app_id
 from asyncrun.batch.journal import read_journal_meta
+from asyncrun.batch.journal_lock import check_free
 from asyncrun.batch.scenario import parse_assignment, parse_grid
 from asyncrun.config import check_url
 from asyncrun.errors import ConfigError
@@ -267,9 +268,11 @@ def check_existing_journal(path: Path) -> Mapping[str, str]:
 
 def check_batch_journal(path: Path, *, app: str, tag: str | None) -> None:
     """A journal `asyncrun batch` may use: a new file in a folder that exists and is writable,
-    or a journal of the same application (and batch tag, when one is given)."""
+    or a journal of the same application (and batch tag, when one is given), and in either case
+    not held by a running batch (told before any bar, upload or request)."""
     if path.is_dir():
         raise ConfigError(f"--journal {str(path)!r} is a directory")
+    check_free(str(path))
     if not path.exists():
         parent = path.absolute().parent
         if not parent.is_dir():

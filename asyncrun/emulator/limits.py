@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Literal
 
@@ -23,15 +23,18 @@ REALISTIC: Mapping[Bucket, tuple[float, float]] = MappingProxyType(
 class TokenBucket:
     """`capacity` tokens, refilled continuously at `capacity / period` per second."""
 
-    def __init__(self, capacity: float, period: float) -> None:
+    def __init__(
+        self, capacity: float, period: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.capacity = capacity
         self.rate = capacity / period
+        self._clock = clock
         self._tokens = capacity
-        self._stamp = time.monotonic()
+        self._stamp = clock()
 
     def take(self) -> float:
         """Take one token; 0.0 if granted, else the seconds until one is available."""
-        now = time.monotonic()
+        now = self._clock()
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
         if self._tokens >= 1.0:
@@ -41,12 +44,15 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """One bucket per Nextmv rate class; `None` buckets mean unlimited."""
+    """One bucket per Nextmv rate class; `None` buckets mean unlimited. `clock` (seconds) is
+    what the buckets refill by: the wall clock, or a test's own."""
 
-    def __init__(self, profile: str) -> None:
+    def __init__(self, profile: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._buckets: dict[Bucket, TokenBucket] = {}
         if profile == "realistic":
-            self._buckets = {name: TokenBucket(*spec) for name, spec in REALISTIC.items()}
+            self._buckets = {
+                name: TokenBucket(*spec, clock=clock) for name, spec in REALISTIC.items()
+            }
 
     @property
     def active(self) -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 from asyncrun import AsyncClient, ConfigError, JournalLockedError, run_batch_all
 from asyncrun.batch.journal import Journal
-from asyncrun.batch.journal_lock import current_holder
+from asyncrun.batch.journal_lock import check_free, current_holder
 from asyncrun.emulator import Emulator
 
 from .test_journal import WRITER
@@ -64,12 +64,15 @@ def test_another_live_process_holds_it_and_its_death_releases_it(tmp_path: Path)
 
         with pytest.raises(JournalLockedError, match=f"pid {child.pid} on host"):
             asyncio.run(open_it())
+        with pytest.raises(JournalLockedError, match=f"pid {child.pid} on host"):
+            check_free(str(path))  # the CLI's look before a batch starts
         child.send_signal(signal.SIGKILL)
         child.wait(10)
     finally:
         child.kill()
         child.communicate()
     assert current_holder(str(path)) is None
+    check_free(str(path))
 
     async def take_over() -> tuple[int | None, bool]:
         async with Journal(path) as journal:

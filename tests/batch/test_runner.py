@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gated_app import gated_app
 
 from asyncrun import (
     AsyncClient,
@@ -192,12 +193,13 @@ async def _run_until_all_running(
 async def test_interrupt_policies(
     emulator_factory: Factory, tmp_path: Path, policy: Interrupt
 ) -> None:
-    scenarios = [
-        Scenario(key=f"long{i}", input={"i": i}, options={"emulator.duration": "1.5"})
-        for i in range(10)
-    ]
+    scenarios = [Scenario(key=f"long{i}", input={"i": i}) for i in range(10)]
     path = tmp_path / "j.db"
-    async with emulator_factory(time_scale=1.0) as emu, fast_client(emu.url) as client:
+    gate = tmp_path / "gate"  # the runs last until it is opened: none can end before the checks
+    async with (
+        emulator_factory(app_command=gated_app(gate)) as emu,
+        fast_client(emu.url) as client,
+    ):
         app = client.application("int-app")
         await _run_until_all_running(app, scenarios, path, policy)
         statuses = {r["name"]: r["status"] for r in emu.runs()}
@@ -209,6 +211,7 @@ async def test_interrupt_policies(
             return
         assert set(statuses.values()) <= {"queued", "running"}
         # Detached runs kept going; the same journal picks them up without submitting again.
+        gate.touch()
         outcomes = await run_batch_all(app, scenarios, journal=path, polling_options=FAST)
         assert {o.status for o in outcomes} == {"succeeded"}
         assert all(o.resumed for o in outcomes)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
+from fake_clock import FakeClock
 
 import asyncrun
 from asyncrun.application import AsyncApplication
-from asyncrun.batch.status_reads import StatusReads
+from asyncrun.batch.status_reads import News, StatusReads
 from asyncrun.emulator import Emulator
 
 APP = "reads-app"
@@ -34,11 +36,16 @@ async def _submit(app: AsyncApplication, count: int, seconds: str) -> list[str]:
     ]
 
 
-def _tracking(app: AsyncApplication, runs: list[str], emu: Emulator) -> StatusReads:
+def _tracking(
+    app: AsyncApplication,
+    runs: list[str],
+    emu: Emulator,
+    clock: Callable[[], float] = time.monotonic,
+) -> StatusReads:
     """A reader answering for `runs` (in submission order); the emulator's counts restart.
     Pages are taken to come back at once until one was timed (a fresh reader in a batch
     assumes nothing and walks one page)."""
-    reads = StatusReads(app, page_size=PAGE, page_latency=0.0)
+    reads = StatusReads(app, clock=clock, page_size=PAGE, page_latency=0.0)
     for run_id in runs:
         reads.track(run_id)
     emu.reset_stats()
@@ -51,6 +58,17 @@ def _requests(emu: Emulator, suffix: str) -> int:
         for route, statuses in emu.stats()["requests"].items()
         if route.startswith("GET ") and route.endswith(suffix)
     )
+
+
+async def _read_together(
+    reads: StatusReads, clock: FakeClock, runs: list[str], *, patience: float
+) -> list[News]:
+    """`runs` ask for news in one loop turn; then half their patience passes on the reader's
+    clock, when their due set is planned."""
+    asking = asyncio.gather(*(reads.read(r, patience=patience) for r in runs))
+    await asyncio.sleep(0)  # the reads' tasks, scheduled first, have asked (FIFO loop order)
+    clock.now += patience / 2
+    return await asyncio.wait_for(asking, 30)
 
 
 def _pages_and_reads(emu: Emulator) -> tuple[int, int]:
@@ -113,11 +131,13 @@ async def test_other_batches_and_apps_interleaved_still_answer_every_run(
             ours += await _submit(app, 1, "0" if i % 2 else "1000")
             await _submit(app, 2, "0")
             await _submit(other, 1, "0")
-        reads = _tracking(app, ours, emu)
-        # Patience: a walk of 12 pages takes 12 page latencies, more than one read's.
-        first = await asyncio.gather(*(reads.read(r, patience=1.0) for r in ours))
+        # Pages answer at once on the reader's clock: how deep a walk goes is decided by the
+        # depths it estimates, not by how slowly a loaded machine answers its pages.
+        clock = FakeClock()  # still: it moves only by half the patience of each round
+        reads = _tracking(app, ours, emu, clock)
+        first = await _read_together(reads, clock, ours, patience=1.0)
         singles, pages = reads.stats["single_reads"], _requests(emu, "/runs")
-        second = await asyncio.gather(*(reads.read(r, patience=1.0) for r in ours))
+        second = await _read_together(reads, clock, ours, patience=1.0)
         expected = [(await app.run_metadata(r)).metadata.status_v2 for r in ours]
         await reads.aclose()
     assert [n.status for n in first] == expected == [n.status for n in second]

@@ -8,11 +8,14 @@ import hashlib
 import json
 import random
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from gated_app import gated_app
 
 from asyncrun.emulator import FaultProfile, ThreadedEmulator
 
@@ -112,8 +115,9 @@ def test_ctrl_c_with_each_policy(
     emulator_thread_factory: Factory, tmp_path: Path, policy: str
 ) -> None:
     count = 10
-    write_manifest(tmp_path / "manifest.jsonl", count, {"emulator.duration": "4"})
-    with emulator_thread_factory() as emu:
+    write_manifest(tmp_path / "manifest.jsonl", count)
+    gate = tmp_path / "gate"
+    with emulator_thread_factory(app_command=gated_app(gate)) as emu:
         args = batch_args(emu.url, tmp_path, "--on-interrupt", policy)
         child = start_cli(args, tmp_path)
         try:
@@ -133,6 +137,7 @@ def test_ctrl_c_with_each_policy(
         status = run_cli(["status", "--journal", "sweep.db"], tmp_path)
         assert status.returncode == 0
         assert "submitted" in status.stdout and "resume with" in status.stdout
+        gate.touch()  # the detached runs may finish now
         again = run_cli(args, tmp_path)
         assert again.returncode == 0, again.stdout + again.stderr
         check_complete(emu, tmp_path, count)
@@ -201,6 +206,47 @@ def test_two_batches_started_at_once_on_one_journal_one_is_refused(
         per_name = emu.stats()["runs_per_name"]
         assert len(per_name) == 2 * count
         assert set(per_name.values()) == {1}
+
+
+# Another process holding the journal of the very batch `batch_args` describes (same app and
+# tag, so only the lock stands in the way), until the test closes its stdin.
+_HOLDER = """
+import asyncio, sys
+from asyncrun.batch.journal import Journal
+async def main():
+    async with Journal(sys.argv[1]) as journal:
+        await journal.begin(app_id="cli-app", batch_tag="cli", default_tag="cli")
+        print("held", flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+asyncio.run(main())
+"""
+
+
+def test_a_journal_held_by_another_process_is_refused_before_anything_is_shown_or_sent(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    write_manifest(tmp_path / "manifest.jsonl", 3)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, "sweep.db"],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with emulator_thread_factory() as emu:
+            result = run_cli(batch_args(emu.url, tmp_path), tmp_path)
+            requests = emu.stats()["requests"]
+    finally:
+        holder.communicate(input="", timeout=30)  # end of stdin: it lets the journal go
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""  # no bar, no summary
+    [line] = result.stderr.splitlines()
+    assert line.startswith("asyncrun batch: journal 'sweep.db' is in use by another asyncrun")
+    assert f"pid {holder.pid} on host" in line
+    assert requests == {}
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_extra_run_of_a_name_is_canceled_and_reported(

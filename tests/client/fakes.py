@@ -1,23 +1,14 @@
-"""A virtual clock whose sleep advances time instantly (and records every sleep)."""
+"""Fakes for the client suites: the virtual clock (tests/fake_clock.py), bounded cancellation,
+a sleep that blocks until cancelled."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from fake_clock import FakeClock
 
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(0.0, seconds)
-        await asyncio.sleep(0)  # still a real suspension point: cancellation can land here
+__all__ = ["BlockingSleep", "FakeClock", "cancel_and_wait"]
 
 
 async def cancel_and_wait(task: asyncio.Future[Any]) -> bool:

@@ -9,6 +9,7 @@ When a route's queue is empty it answers its default reply (404 when none was se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import deque
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ class ScriptedServer:
         self._defaults: dict[tuple[str, str], Script] = {}
         self.requests: list[Recorded] = []
         self._arrival = asyncio.Event()
+        self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -115,7 +117,10 @@ class ScriptedServer:
             return web.Response()  # never sent: the connection is gone
         assert isinstance(reply, Reply)
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            # Over early when the server closes: a slow answer does not hold up the teardown
+            # (the server waits for every answer under way).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), reply.delay)
         if reply.chunked:
             return await _chunked(request, reply)
         return web.Response(status=reply.status, headers=reply.headers, body=reply.encode())
@@ -133,4 +138,5 @@ class ScriptedServer:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._runner is not None
+        self._closing.set()
         await self._runner.cleanup()

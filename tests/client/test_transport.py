@@ -235,7 +235,8 @@ async def test_an_express_request_does_not_queue_behind_a_full_pool(
 ) -> None:
     """The pool's one connection is held by a slow answer; an express request (a page of the
     run list) is answered meanwhile, a plain one waits for the connection."""
-    server.script("GET", "/v1/slow", Reply(200, delay=3.0))
+    # Slow beyond any loaded machine's page answer (cancelled at the end; the teardown cuts it).
+    server.script("GET", "/v1/slow", Reply(200, delay=60.0))
     server.script("GET", "/v1/b", Reply(200, body={"runs": []}))
     t = make_transport(server.url, limits=Limits(max_connections=1, rate=RateLimits.unlimited()))
     await t.open()

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 
 import aiohttp
 import pytest
+from fake_clock import FakeClock
 
 from asyncrun.emulator import Emulator, EmulatorConfig, FaultProfile
 from asyncrun.emulator.limits import RateLimiter
@@ -30,34 +31,42 @@ async def create(
         return resp
 
 
+def _still_buckets(emu: Emulator) -> FakeClock:
+    """The emulator's rate buckets on a clock that moves only when the test moves it: no token
+    refills while a (possibly loaded) machine takes its time over the requests."""
+    clock = FakeClock()
+    emu.state.limiter = RateLimiter(emu.state.config.rate_profile, clock=clock)
+    return clock
+
+
 async def test_realistic_profile_limits_run_creation_to_5_per_second(
     emulator_factory: Factory, http: aiohttp.ClientSession
 ) -> None:
     async with emulator_factory(rate_profile="realistic") as emu:
+        clock = _still_buckets(emu)
         answers = [await create(http, emu) for _ in range(10)]
-        statuses = [r.status for r in answers]
-        assert statuses[:5] == [200] * 5
-        limited = [r for r in answers if r.status == 429]
-        assert limited
-        for resp in limited:
-            assert int(resp.headers["Retry-After"]) >= 1
+        clock.now += 0.21  # one token back (5 a second)
+        again = [await create(http, emu) for _ in range(2)]
         stats = emu.stats()
-        assert stats["rate_limited"] == {"create": len(limited)}
-        assert stats["runs_created"] == 10 - len(limited)
+    assert [r.status for r in answers] == [200] * 5 + [429] * 5
+    assert [int(r.headers["Retry-After"]) for r in answers[5:]] == [1] * 5
+    assert [r.status for r in again] == [200, 429]
+    assert stats["rate_limited"] == {"create": 6}
+    assert stats["runs_created"] == 6
 
 
 async def test_realistic_profile_limits_results_but_not_metadata(
     emulator_factory: Factory, http: aiohttp.ClientSession
 ) -> None:
     async with emulator_factory(rate_profile="realistic") as emu:
+        _still_buckets(emu)
         async with http.post(f"{emu.url}{APP}/runs", json={"input": {}}) as resp:
             run_id = (await resp.json())["run_id"]
         statuses = []
-        for _ in range(260):  # 200 in the bucket; refills 20/s, so 60 more must hit the limit
+        for _ in range(210):  # 200 in the bucket, none refilled on the still clock
             async with http.get(f"{emu.url}{APP}/runs/{run_id}") as resp:
                 statuses.append(resp.status)
-        assert statuses[:200] == [200] * 200
-        assert 429 in statuses
+        assert statuses == [200] * 200 + [429] * 10
         for _ in range(20):
             async with http.get(f"{emu.url}{APP}/runs/{run_id}/metadata") as resp:
                 assert resp.status == 200
@@ -229,11 +238,17 @@ def test_fault_rates_must_add_up_to_at_most_one() -> None:
 
 
 def test_realistic_general_bucket_allows_2000_then_asks_to_wait() -> None:
-    limiter = RateLimiter("realistic")
+    """2000 requests a minute: the clock stands still while the bucket empties (a loaded
+    machine taking its time must not refill it), then a token comes back every 30 ms."""
+    clock = FakeClock()
+    limiter = RateLimiter("realistic", clock=clock)
     granted = [limiter.retry_after("general") for _ in range(2000)]
-    assert granted == [None] * 2000
     waits = [limiter.retry_after("general") for _ in range(20)]
-    assert all(w is not None and w >= 1 for w in waits[:10])
+    clock.now += 3.01  # just over 100 tokens back
+    refilled = [limiter.retry_after("general") for _ in range(101)]
+    assert granted == [None] * 2000
+    assert waits == [1] * 20  # a token is 30 ms away: Retry-After rounds up to a second
+    assert refilled == [None] * 100 + [1]
     assert RateLimiter("unlimited").retry_after("general") is None
 
 
