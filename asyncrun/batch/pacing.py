@@ -12,9 +12,10 @@ The estimator's schedule is about run durations only. Two things it cannot see:
   Little's law a pool of `max_connections` answering in `latency` seconds carries about
   max_connections / latency requests a second; polls may use `share` of that (and at most
   `share` of the general bucket's rate when it is limited), split over the runs in flight, but
-  never more often than `lag_fraction` of a run's age (3 %, at least `min_interval`, 50 ms).
-  The batch applies this once its source is exhausted, so a long steady-state batch keeps the
-  estimator's poll counts.
+  never more often than `lag_fraction` of a run's age (5 %, at least `min_interval`, 0.1 s), and
+  for the batch's last few runs (`tail`: the makespan waits for them, and they are few)
+  `tail_fraction` (3 %, at least `tail_interval`, 50 ms). The batch applies this once its
+  source is exhausted, so a long steady-state batch keeps the estimator's poll counts.
 
 `latency` is smoothed over the batch's polls. Pure: no clock, no I/O.
 """
@@ -36,8 +37,10 @@ class PollPacer:
         limits: Limits,
         *,
         share: float = 0.5,
-        lag_fraction: float = 0.03,
-        min_interval: float = 0.05,
+        lag_fraction: float = 0.05,
+        min_interval: float = 0.1,
+        tail_fraction: float = 0.03,
+        tail_interval: float = 0.05,
         smoothing: float = 0.3,
         latency_multiple: float = 2.0,
     ) -> None:
@@ -45,6 +48,8 @@ class PollPacer:
             raise ValueError("need 0 < share <= 1 and 0 < smoothing <= 1")
         self.share = share
         self.lag_fraction = lag_fraction
+        self.tail_fraction = tail_fraction
+        self.tail_interval = tail_interval
         self.min_interval = min_interval
         self.smoothing = smoothing
         self.latency_multiple = latency_multiple
@@ -70,13 +75,16 @@ class PollPacer:
         carried = self.connections / max(self.latency, 1e-3)
         return self.share * min(carried, self.rate_cap)
 
-    def ceiling(self, age: float, running: int) -> float | None:
+    def ceiling(self, age: float, running: int, *, tail: bool = False) -> float | None:
         """The pause the spare capacity allows for a run `age` seconds old while `running`
-        runs are in flight; None while nothing is known."""
+        runs are in flight (`tail`: they are the batch's last few); None while nothing is
+        known."""
         budget = self.budget
         if budget is None:
             return None
         shared = max(running, 1) / budget
+        if tail:
+            return max(self.tail_interval, self.tail_fraction * age, shared)
         return max(self.min_interval, self.lag_fraction * age, shared)
 
     def floor(self) -> float:
@@ -84,7 +92,7 @@ class PollPacer:
         seconds is not repeated sooner than `latency_multiple` such waits (0 while unknown)."""
         return self.latency_multiple * self.latency if self.latency is not None else 0.0
 
-    def pace(self, advised: float, age: float, running: int) -> float:
+    def pace(self, advised: float, age: float, running: int, *, tail: bool = False) -> float:
         """The estimator's pause, shortened to use spare capacity."""
-        ceiling = self.ceiling(age, running)
+        ceiling = self.ceiling(age, running, tail=tail)
         return advised if ceiling is None else min(advised, ceiling)

@@ -49,11 +49,15 @@ BATCH_POLLING = PollingOptions(
 """Default polling of batch runs: until the estimator has data, a first poll after 1 s and a
 gentle backoff (sleeps of about 0.8, 1.4, 2.6, 5, 10 s)."""
 
-# Share of its pause a run may wait for others to share a page with: a whole pause while the
-# batch still submits (a run's lag then costs the makespan nothing: later runs end later), half
-# of one once only the last runs are left (they sit on the top pages: walks are short).
+# Share of its pause a run may wait for others to share a page with: a whole pause (a run's lag
+# costs the makespan nothing while later runs end later), half of one for the batch's last few
+# runs (the makespan waits for them).
 PATIENCE = 1.0
-DRAINING_PATIENCE = 0.5
+TAIL_PATIENCE = 0.5
+# The batch's last few runs: once every scenario was pulled, at most this many in flight, or
+# this share of the most that were.
+TAIL_RUNS = 50
+TAIL_SHARE = 0.05
 DIRECT_MAX_BYTES = 2**20  # outputs up to this size make the last poll the result read
 # A run's own result read takes in at most this much: a larger answer (an output larger than
 # the outputs seen so far, or the first outputs of a batch) is left unread and its result
@@ -164,7 +168,7 @@ class PollSchedule:
         news = await self.reads.read(
             run_id,
             direct=direct,
-            patience=(DRAINING_PATIENCE if self.draining else PATIENCE) * state.pause,
+            patience=(TAIL_PATIENCE if self._tail() else PATIENCE) * state.pause,
             result_read=direct or self._result_read(),
         )
         state.waited = news.waited
@@ -186,6 +190,11 @@ class PollSchedule:
         if not self.small_outputs or self.estimator is None or not self.estimator.ready():
             return False
         return age >= self.estimator.quantile(_LIKELY_OVER)
+
+    def _tail(self) -> bool:
+        """Whether the runs in flight are the batch's last few."""
+        counters = self.counters
+        return self.draining and counters.running <= max(TAIL_RUNS, TAIL_SHARE * counters.max_ahead)
 
     def _result_read(self) -> bool:
         """Whether a run's own read should be its result read whatever its age: it costs what
@@ -233,7 +242,7 @@ class PollSchedule:
         if advised is None:
             return pause
         if self.draining:  # spare capacity goes to the last runs, not to a steady state
-            advised = self.pacer.pace(advised, age, self.counters.running)
+            advised = self.pacer.pace(advised, age, self.counters.running, tail=self._tail())
         if self.estimator.within_range(age):
             pause = min(self.polling.max_delay, advised)
         else:

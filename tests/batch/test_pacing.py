@@ -103,7 +103,9 @@ def test_the_pause_is_the_estimators_lengthened_by_queueing_and_shortened_by_spa
     idle.pacer.record_latency(0.001)  # one run left, an idle pool
     assert idle.next_pause(2.0, polls=2) == pytest.approx(advised)  # more scenarios to come
     idle.draining = True  # every scenario pulled: spare room goes to the last runs
-    assert idle.next_pause(2.0, polls=2) == pytest.approx(0.06)  # 3 % of its age
+    assert idle.next_pause(2.0, polls=2) == pytest.approx(0.06)  # 3 % of its age (the tail)
+    # Not yet the batch's last few runs: 5 % of its age.
+    assert idle.pacer.ceiling(2.0, running=1, tail=False) == pytest.approx(0.1)
 
 
 def test_without_adaptive_polling_the_backoff_alone_sets_the_pause() -> None:
