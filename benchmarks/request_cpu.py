@@ -1,0 +1,89 @@
+"""Client CPU per API request: a bare aiohttp GET against asyncrun's calls, on one connection
+pool, against an emulator in its own process (so the CPU measured is the client's alone).
+
+It answers where a batch's CPU per run goes: a run costs its POST and its result read (a poll
+that is also the result), so twice the per-request cost below, plus the batch's own work.
+
+    .venv/bin/python benchmarks/request_cpu.py             # 6,000 requests each, 200 at once
+    .venv/bin/python benchmarks/request_cpu.py --requests 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from _harness import emulator_process
+
+import asyncrun
+from asyncrun import _runtime
+
+KEY = "bench-key"
+APP = "bench-app"
+
+
+async def _measure(
+    label: str, calls: int, concurrency: int, make: Callable[[int], Awaitable[object]]
+) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await make(i)
+
+    wall, cpu = time.monotonic(), time.process_time()
+    await asyncio.gather(*(one(i) for i in range(calls)))
+    per_request = 1000 * (time.process_time() - cpu) / calls
+    rate = calls / (time.monotonic() - wall)
+    print(f"{label:34s} {per_request:6.3f} ms CPU per request   {rate:7.0f} requests/s")
+
+
+async def main(url: str, calls: int, concurrency: int) -> None:
+    limits = asyncrun.Limits(max_connections=concurrency, rate=asyncrun.RateLimits.unlimited())
+    async with asyncrun.AsyncClient(api_key=KEY, url=url, limits=limits) as client:
+        app = client.application(APP)
+        ids = await asyncio.gather(
+            *(app.new_run(input={"i": i}, options={"emulator.duration": "0"}) for i in range(50))
+        )
+        headers = {"Authorization": f"Bearer {KEY}"}
+        base = f"{url}/v1/applications/{APP}/runs"
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as http:
+
+            async def bare(i: int) -> None:
+                async with http.get(f"{base}/{ids[i % 50]}/metadata", headers=headers) as resp:
+                    await resp.read()
+
+            await _measure("aiohttp GET (bare, no parsing)", calls, concurrency, bare)
+        await _measure(
+            "asyncrun run_metadata", calls, concurrency, lambda i: app.run_metadata(ids[i % 50])
+        )
+        await _measure(
+            "asyncrun run_result_direct",
+            calls,
+            concurrency,
+            lambda i: app.run_result_direct(ids[i % 50]),
+        )
+        await _measure(
+            "asyncrun new_run",
+            calls,
+            concurrency,
+            lambda i: app.new_run(input={"i": i}, options={"emulator.duration": "600"}),
+        )
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--concurrency", type=int, default=200)
+    args = parser.parse_args()
+    print(f"event loop: {_runtime.loop_name()}")
+    with emulator_process("--api-key", KEY, "--profile", "unlimited") as url:
+        _runtime.run(main(url, args.requests, args.concurrency))
+
+
+if __name__ == "__main__":
+    cli()
