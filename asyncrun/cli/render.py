@@ -285,19 +285,29 @@ class Summary(_Group):
 
 class SummaryCSV:
     """One row per scenario, written as outcomes arrive (so an interrupted batch keeps its
-    rows)."""
+    rows). The file is opened at the first row (or at a clean exit with none): a batch that
+    stops before any outcome, e.g. refused a journal another process holds, leaves an existing
+    summary as it was."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[str] | None = None
         self._writer: Any = None
+        self._entered = False
+        self._made = False  # the file was (re)written by this summary
 
     def __enter__(self) -> SummaryCSV:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", encoding="utf-8", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=CSV_FIELDS)
-        self._writer.writeheader()
+        self._entered = True
         return self
+
+    def _open(self) -> Any:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.DictWriter(self._file, fieldnames=CSV_FIELDS)
+            self._writer.writeheader()
+            self._made = True
+        return self._writer
 
     def __exit__(
         self,
@@ -305,14 +315,18 @@ class SummaryCSV:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is None and not self._made:
+            self._open()  # a batch with no scenario still gets its (empty) summary
+        self._entered = False
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._writer = None
 
     def write(self, outcome: RunOutcome, value: float | None) -> None:
-        if self._writer is None:
+        if not self._entered:
             raise RuntimeError("SummaryCSV is not open")
-        self._writer.writerow(
+        self._open().writerow(
             {
                 "key": outcome.key,
                 "status": outcome.status,
@@ -337,6 +351,7 @@ class SummaryCSV:
     def add_duplicates(self, found: list[DuplicateRun]) -> None:
         """Fill `duplicate_runs` of the rows the end-of-batch sweep concerns (the file is
         closed, rewritten with them, and replaced)."""
+        self._open()  # made, if no row was written yet
         if self._file is not None:
             self._file.close()
             self._file = self._writer = None
