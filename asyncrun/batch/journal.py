@@ -293,12 +293,7 @@ class Journal:
 
     def update(self, key: str, **changes: Any) -> asyncio.Future[None]:
         """Change fields of a row; the future completes once committed."""
-        sql, values = _update(changes)
-
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute(sql, (*values, utc_now().isoformat(), key))
-
-        return self._submit(op)
+        return self.finish(key, metrics=None, statistics=None, **changes)
 
     def finish(
         self,
@@ -308,7 +303,8 @@ class Journal:
         statistics: Mapping[str, Any] | None,
         **changes: Any,
     ) -> asyncio.Future[None]:
-        """A run's end in one operation: its metrics (when it has any) and its row's changes."""
+        """A run's end in one operation: its metrics (when it has any) and its row's changes
+        (`update` is this with no metrics)."""
         sql, values = _update(changes)
         recorded = None
         if metrics is not None or statistics is not None:

@@ -125,6 +125,7 @@ class _Batch:
         )
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
         self._early: asyncio.Future[EarlyListing] | None = None
+        self._began_at: datetime | None = None
 
     # ------------------------------------------------------------------ driving
 
@@ -187,8 +188,12 @@ class _Batch:
         self.counters.duplicate_runs.extend(found)
 
     async def _began(self) -> datetime:
-        meta = await self.journal.meta()
-        return _parse_time(meta.get("created_at")) or self.journal.opened_at
+        """When the batch began (the journal's creation): read once, for the early listing
+        and the end's sweep."""
+        if self._began_at is None:
+            meta = await self.journal.meta()
+            self._began_at = _parse_time(meta.get("created_at")) or self.journal.opened_at
+        return self._began_at
 
     def all_submitted(self) -> None:
         """Once the source ran dry and every scenario pulled has been submitted (called then,
