@@ -15,7 +15,7 @@ from typing import Literal, TypeAlias
 
 from asyncrun.errors import ConfigError
 
-__all__ = ["Verify", "check_verify", "ssl_setting"]
+__all__ = ["Verify", "check_verify", "ssl_context", "ssl_setting"]
 
 Verify: TypeAlias = "bool | str | os.PathLike[str] | ssl.SSLContext"
 
@@ -52,6 +52,17 @@ def ssl_setting(verify: Verify) -> ssl.SSLContext | Literal[True, False]:
             return ssl.create_default_context()
         return True
     return _context_from(Path(verify))
+
+
+def ssl_context(setting: ssl.SSLContext | bool) -> ssl.SSLContext:
+    """What `ssl_setting` gave, as one context (the API connections' own, made once)."""
+    if isinstance(setting, ssl.SSLContext):
+        return setting
+    context = ssl.create_default_context()
+    if setting is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _context_from(path: Path) -> ssl.SSLContext:

@@ -1,5 +1,6 @@
-"""The HTTP engine: one aiohttp session, a connection-slot semaphore above aiohttp, rate buckets,
-retries with full-jitter backoff and Retry-After, presigned transfers, redaction.
+"""The HTTP engine: API exchanges on lean keep-alive connections (_http11.py), presigned
+transfers on one aiohttp session, a connection-slot queue above both, rate buckets, retries with
+full-jitter backoff and Retry-After, redaction.
 
 It knows HTTP, not Nextmv: callers say which rate bucket a request draws from and whether it is
 idempotent. A non-idempotent request (POST runs) is retried only when it provably never left
@@ -15,17 +16,26 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-from multidict import CIMultiDictProxy
 from yarl import URL
 
+from asyncrun._http11 import (
+    CertificateFailed,
+    ConnectFailed,
+    ConnectionPool,
+    ConnectTimedOut,
+    ExchangeFailed,
+    ReadTimedOut,
+    Response,
+    WireError,
+)
 from asyncrun._reachability import Reachability
 from asyncrun._retry import Failure, parse_retry_after, retry_delay, retrying
 from asyncrun._slots import ConnectionSlots, PoolStalled
-from asyncrun._tls import Verify, ssl_setting
+from asyncrun._tls import Verify, ssl_context, ssl_setting
 from asyncrun._types import Clock, Sleep
 from asyncrun.config import Bucket, Limits, RetryPolicy, Timeouts, _Secret
 from asyncrun.errors import (
@@ -56,42 +66,7 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _STORAGE_RETRY_STATUSES = _RETRY_STATUSES | {500}
 _USER_AGENT = "asyncrun/0.1.0"
 _CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Response:
-    """A fully read API answer."""
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-    # False: the body was over the request's `max_body` and was not read (`body` is empty).
-    complete: bool = True
-
-    @property
-    def request_id(self) -> str | None:
-        return _request_id(self.headers)
-
-
-async def _capped(resp: aiohttp.ClientResponse, max_body: int) -> Response:
-    """The answer, its body read only if it is at most `max_body` bytes; a larger body is left
-    unread and its connection closed (it cannot go back to the pool half read)."""
-    if resp.content_length is not None and resp.content_length > max_body:
-        resp.close()
-        return Response(resp.status, resp.headers, b"", complete=False)
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > max_body:
-            resp.close()
-            return Response(resp.status, resp.headers, b"", complete=False)
-        parts.append(chunk)
-    return Response(resp.status, resp.headers, b"".join(parts))
-
-
-def _request_id(headers: Mapping[str, str]) -> str | None:
-    return headers.get("x-request-id") or headers.get("request-id")
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
 Phase = Literal["connect", "read", "pool", "total"]
@@ -114,6 +89,8 @@ class Transport:
         rng: random.Random | None = None,
     ) -> None:
         self._base = base_url if base_url.endswith("/") else base_url + "/"
+        # The request target of every API call starts with the base URL's path.
+        self._base_path = urlsplit(self._base).path or "/"
         self._key = api_key
         self._timeouts = timeouts
         self._limits = limits
@@ -130,6 +107,7 @@ class Transport:
         # list standing for up to 50 status reads): they never queue behind a submit storm.
         self._express = ConnectionSlots(EXPRESS_CONNECTIONS, patience=timeouts.pool)
         self._session: aiohttp.ClientSession | None = None
+        self._api: ConnectionPool | None = None
 
     def __repr__(self) -> str:
         return f"Transport(url={redact_url(self._base)!r})"
@@ -139,6 +117,13 @@ class Transport:
         if self._session is None or self._session.closed:
             raise ConfigError("the client is not open: use `async with AsyncClient(...) as client`")
         return self._session
+
+    @property
+    def api_connections(self) -> ConnectionPool:
+        """The API's keep-alive connections (aiohttp's session carries presigned transfers)."""
+        if self._api is None or self._api.closed:
+            raise ConfigError("the client is not open: use `async with AsyncClient(...) as client`")
+        return self._api
 
     @property
     def base_url(self) -> str:
@@ -155,9 +140,15 @@ class Transport:
     async def open(self) -> None:
         if self._session is not None and not self._session.closed:
             return
+        setting = ssl_setting(self._verify)
+        self._api = ConnectionPool(
+            self._base,
+            ssl_context=ssl_context(setting) if self._base.startswith("https:") else None,
+            connect_timeout=self._timeouts.connect,
+            read_timeout=self._timeouts.read,
+        )
         connector = aiohttp.TCPConnector(
-            limit=self._limits.max_connections + EXPRESS_CONNECTIONS,
-            ssl=ssl_setting(self._verify),
+            limit=self._limits.max_connections + EXPRESS_CONNECTIONS, ssl=setting
         )
         # No default headers: the Authorization header is added per API request only, so a
         # presigned transfer can never carry it.
@@ -174,6 +165,9 @@ class Transport:
 
     async def close(self) -> None:
         session, self._session = self._session, None
+        api = self._api
+        if api is not None:
+            await api.close()
         if session is not None:
             await session.close()
 
@@ -195,13 +189,16 @@ class Transport:
         `express`: on the few connections kept for requests that answer for many (it still
         draws from its rate bucket). `max_body`: a 2xx body over this many bytes is not read
         (the answer comes back with `complete=False`; its connection is closed)."""
-        url = self._url(path, params)
+        if params:
+            path = f"{path}?{urlencode(params)}"
+        # Ids in `path` are already percent-escaped by the caller; keep them as they are.
+        path = path.lstrip("/")
         slots = self._express if express else self._slots
 
         async def once() -> Response | Failure:
             grant = await self._limiter.acquire(bucket)
             try:
-                outcome = await self._attempt(method, url, body, idempotent, slots, max_body)
+                outcome = await self._attempt(method, path, body, idempotent, slots, max_body)
             finally:
                 self._limiter.release(grant)
             if isinstance(outcome, Response):
@@ -211,26 +208,28 @@ class Transport:
         return await retrying(
             once,
             attempts=self._retry.max_attempts,
-            pause=functools.partial(self._before_retry, method, url),
+            pause=functools.partial(self._before_retry, method, self._base + path),
         )
 
-    def _url(self, path: str, params: Mapping[str, str] | None) -> URL:
-        # Ids in `path` are already percent-escaped by the caller; keep them as they are.
-        url = URL(self._base + path.lstrip("/"), encoded=True)
-        return url.update_query(dict(params)) if params else url
-
-    def _api_headers(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self._key.get()}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": _USER_AGENT,
-        }
+    def _head(self, method: str, path: str, body: bytes | None) -> bytes:
+        """The request line and headers of an API call (the Authorization header is added here
+        only, so a presigned transfer can never carry it)."""
+        if body is not None:
+            length = f"Content-Length: {len(body)}\r\n"
+        else:
+            length = "Content-Length: 0\r\n" if method in _WITH_BODY else ""
+        return (
+            f"{method} {self._base_path}{path} HTTP/1.1\r\n"
+            f"Host: {self.api_connections.host_header}\r\n"
+            f"Authorization: Bearer {self._key.get()}\r\n"
+            "Content-Type: application/json\r\nAccept: application/json\r\n"
+            f"Accept-Encoding: gzip, deflate\r\nUser-Agent: {_USER_AGENT}\r\n{length}\r\n"
+        ).encode()
 
     async def _attempt(
         self,
         method: str,
-        url: URL,
+        path: str,
         body: bytes | None,
         idempotent: bool,
         slots: ConnectionSlots,
@@ -239,40 +238,42 @@ class Transport:
         # The hot path of every API call: plain try/finally and a URL redacted only when an
         # error needs it (a batch makes thousands of these calls a second).
         try:
-            await self._acquire_slot(method, url, slots)
+            await self._acquire_slot(method, path, slots)
         except APITimeoutError as exc:  # the pool stalled: nothing was sent
             return Failure(exc, retryable=True)
         try:
-            async with self.session.request(
-                method, url, data=body, headers=self._api_headers()
-            ) as resp:
-                if max_body is None or not 200 <= resp.status < 300:
-                    response = Response(resp.status, resp.headers, await resp.read())
-                else:
-                    response = await _capped(resp, max_body)
-        except aiohttp.ClientConnectorCertificateError as exc:
-            return Failure(certificate_error(method, _shown(url), exc), retryable=False)
-        except aiohttp.ClientConnectorError as exc:
-            failed = _connect_error(method, _shown(url), exc)
+            api = self.api_connections
+            response = await api.request(
+                method, self._head(method, path, body), body, max_body=max_body
+            )
+        except CertificateFailed as exc:
+            shown = self._shown(path)
+            failure = certificate_error(method, shown, exc.cause, exc.host, exc.port)
+            return Failure(failure, retryable=False)
+        except ConnectFailed as exc:
+            failed = _connect_error(method, self._shown(path), exc.cause)
             self.reachability.connect_failed(failed)
             return Failure(failed, retryable=True)
-        except aiohttp.ConnectionTimeoutError:
-            failed = _timeout(method, _shown(url), "connect")
+        except ConnectTimedOut:
+            failed = _timeout(method, self._shown(path), "connect")
             self.reachability.connect_failed(failed)
             return Failure(failed, retryable=True)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except ExchangeFailed as exc:
             self.reachability.connected()
-            error = _after_send_error(method, _shown(url), exc, idempotent)
+            error = _after_send_error(method, self._shown(path), exc, idempotent)
             return Failure(error, idempotent)
         finally:
             slots.release()
         self.reachability.connected()
         if 200 <= response.status < 300:
             return response
-        return _status_failure(method, _shown(url), response, idempotent)
+        return _status_failure(method, self._shown(path), response, idempotent)
+
+    def _shown(self, path: str) -> str:
+        return redact_url(self._base + path)
 
     async def _acquire_slot(
-        self, method: str, url: URL | str, slots: ConnectionSlots | None = None
+        self, method: str, url: str, slots: ConnectionSlots | None = None
     ) -> None:
         """Take a connection slot in turn; APITimeoutError (pool) when no slot was freed for
         the pool timeout while this request waited."""
@@ -280,17 +281,17 @@ class Transport:
         try:
             await slots.acquire()  # a free slot: returns without suspending
         except PoolStalled:
-            raise _timeout(method, _shown(url), "pool") from None
+            raise _timeout(method, redact_url(url), "pool") from None
 
     @asynccontextmanager
-    async def _slot(self, method: str, url: URL | str) -> AsyncIterator[None]:
+    async def _slot(self, method: str, url: str) -> AsyncIterator[None]:
         await self._acquire_slot(method, url)
         try:
             yield
         finally:
             self._slots.release()
 
-    async def _before_retry(self, method: str, url: URL, attempt: int, failure: Failure) -> None:
+    async def _before_retry(self, method: str, url: str, attempt: int, failure: Failure) -> None:
         if failure.rate_limited:
             delay = self._limiter.cooldown.trigger(failure.retry_after)
         else:
@@ -298,7 +299,7 @@ class Transport:
         logger.warning(
             "retrying %s %s: attempt %d failed (%s), next in %.2f s",
             method,
-            _shown(url),
+            redact_url(url),
             attempt + 1,
             _reason(failure.error),
             delay,
@@ -366,7 +367,7 @@ class Transport:
         except APITimeoutError:
             return Failure(UploadError("upload waited too long for a connection", url=url), True)
         except aiohttp.ClientConnectorCertificateError as exc:
-            return Failure(certificate_error("PUT", shown, exc), retryable=False)
+            return Failure(_certificate_error("PUT", shown, exc), retryable=False)
         except (TimeoutError, aiohttp.ClientError) as exc:
             return Failure(UploadError(f"upload failed: {_reason(exc)}", url=url), True)
         if 200 <= status < 300:
@@ -396,7 +397,7 @@ class Transport:
             try:
                 resp = await self.session.get(URL(url, encoded=True))
             except aiohttp.ClientConnectorCertificateError as exc:
-                return Failure(certificate_error("GET", shown, exc), retryable=False)
+                return Failure(_certificate_error("GET", shown, exc), retryable=False)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 return Failure(UploadError(f"download failed: {_reason(exc)}", url=url), True)
             if 200 <= resp.status < 300:
@@ -434,10 +435,6 @@ async def _short_text(resp: aiohttp.ClientResponse) -> str:
     return raw.decode("utf-8", "replace").strip()
 
 
-def _shown(url: URL | str) -> str:
-    return redact_url(str(url))
-
-
 def _reason(exc: BaseException) -> str:
     """A short cause for logs and messages; never the exception text of aiohttp (it holds URLs)."""
     if isinstance(exc, APIStatusError):
@@ -446,18 +443,25 @@ def _reason(exc: BaseException) -> str:
         return f"status {exc.status_code}"
     if isinstance(exc, AsyncrunError):
         return type(exc).__name__
+    if isinstance(exc, WireError):  # its own words: no URL in them
+        return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
     return type(exc).__name__
 
 
-def certificate_error(
+def _certificate_error(
     method: str, shown: str, exc: aiohttp.ClientConnectorCertificateError
 ) -> CertificateVerifyError:
+    return certificate_error(method, shown, exc.certificate_error, exc.host, exc.port)
+
+
+def certificate_error(
+    method: str, shown: str, cause: Exception, host: str, port: int | None
+) -> CertificateVerifyError:
     """One line: what failed (host, OpenSSL's reason) and how to trust the server's CA."""
-    cause = exc.certificate_error
     reason = getattr(cause, "verify_message", None) or _reason(cause)
-    host = exc.host if exc.port in (None, 443) else f"{exc.host}:{exc.port}"
+    host = host if port in (None, 443) else f"{host}:{port}"
     return CertificateVerifyError(
         f"{method} {shown}: the TLS certificate of {host} is not trusted ({reason}); "
         "trust its CA with --ca-file PATH, AsyncClient(verify=PATH) or SSL_CERT_FILE=PATH "
@@ -469,11 +473,9 @@ def certificate_error(
     )
 
 
-def _connect_error(
-    method: str, shown: str, exc: aiohttp.ClientConnectorError
-) -> APIConnectionError:
+def _connect_error(method: str, shown: str, cause: OSError) -> APIConnectionError:
     error = APIConnectionError(
-        f"{method} {shown}: could not connect ({_reason(exc.os_error)})", method=method, url=shown
+        f"{method} {shown}: could not connect ({_reason(cause)})", method=method, url=shown
     )
     error.unreachable = True
     return error
@@ -504,7 +506,7 @@ def _after_send_error(
             method=method,
             url=shown,
         )
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, ReadTimedOut | TimeoutError):
         return _timeout(method, shown, "read")
     return APIConnectionError(
         f"{method} {shown}: connection lost before the answer ({_reason(exc)})",
@@ -523,7 +525,7 @@ def _status_failure(method: str, shown: str, response: Response, idempotent: boo
         "url": shown,
         "request_id": response.request_id,
     }
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
     message = f"{method} {shown} failed"
     if status == 429:
         error: APIStatusError = RateLimitError(message, retry_after=retry_after, **kwargs)
