@@ -10,6 +10,10 @@ catch a pool that does not move (every connection held by an answer that does no
 that is what it measures: a request fails after waiting `patience` seconds only if no slot was
 released during the last `patience` seconds. A waiter keeps its place in the queue while it
 waits, and a slot is handed to the next waiter directly (no newcomer takes it first).
+
+Requests that ask to go `first` (the transport's submissions) have a queue of their own, served
+before the others: when the client is the bottleneck, a run submitted sooner ends sooner (the
+batch's finish line), while a status read waiting a little costs only detection lag.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class ConnectionSlots:
         self._free = size
         self._patience = patience
         # (loop time of arrival, future): done entries (cancelled, failed) are dropped lazily.
+        self._first: collections.deque[tuple[float, asyncio.Future[None]]] = collections.deque()
         self._waiters: collections.deque[tuple[float, asyncio.Future[None]]] = collections.deque()
         self._released_at = -math.inf  # loop time of the last release
         self._watch: asyncio.TimerHandle | None = None
@@ -43,10 +48,11 @@ class ConnectionSlots:
 
     @property
     def waiting(self) -> int:
-        return sum(1 for _, fut in self._waiters if not fut.done())
+        return sum(1 for _, fut in (*self._first, *self._waiters) if not fut.done())
 
-    async def acquire(self) -> None:
-        """Take a slot, in turn; PoolStalled when none was released for `patience` seconds."""
+    async def acquire(self, *, first: bool = False) -> None:
+        """Take a slot, in turn (`first`: in the queue served first); PoolStalled when none
+        was released for `patience` seconds."""
         # Free slots mean nobody waits: release() hands a slot to a live waiter before it
         # counts one as free.
         if self._free:
@@ -54,7 +60,7 @@ class ConnectionSlots:
             return
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._waiters.append((loop.time(), fut))
+        (self._first if first else self._waiters).append((loop.time(), fut))
         if self._watch is None:
             self._arm(loop)
         try:
@@ -65,34 +71,37 @@ class ConnectionSlots:
             raise
 
     def release(self) -> None:
-        waiters = self._waiters
         self._released_at = asyncio.get_running_loop().time()
-        while waiters:
-            _, fut = waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
+        for waiters in (self._first, self._waiters):
+            while waiters:
+                _, fut = waiters.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+                    return
         self._free += 1
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         """Watch the oldest live waiter: it is due to fail `patience` after both its arrival
         and the last release. One timer per pool, not one per waiter."""
-        waiters = self._waiters
-        while waiters and waiters[0][1].done():
-            waiters.popleft()
-        if not waiters:
+        arrivals = []
+        for waiters in (self._first, self._waiters):
+            while waiters and waiters[0][1].done():
+                waiters.popleft()
+            if waiters:
+                arrivals.append(waiters[0][0])
+        if not arrivals:
             self._watch = None
             return
-        due = max(waiters[0][0], self._released_at) + self._patience
+        due = max(min(arrivals), self._released_at) + self._patience
         self._watch = loop.call_at(due, self._check, loop)
 
     def _check(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
         if now - self._released_at >= self._patience:
             # Stalled: every request that has waited the whole while fails (never sent).
-            waiters = self._waiters
-            while waiters and now - waiters[0][0] >= self._patience:
-                _, fut = waiters.popleft()
-                if not fut.done():
-                    fut.set_exception(PoolStalled())
+            for waiters in (self._first, self._waiters):
+                while waiters and now - waiters[0][0] >= self._patience:
+                    _, fut = waiters.popleft()
+                    if not fut.done():
+                        fut.set_exception(PoolStalled())
         self._arm(loop)

@@ -238,7 +238,8 @@ class Transport:
         # The hot path of every API call: plain try/finally and a URL redacted only when an
         # error needs it (a batch makes thousands of these calls a second).
         try:
-            await self._acquire_slot(method, path, slots)
+            # A submission goes ahead of reads waiting for a connection (_slots.py).
+            await self._acquire_slot(method, path, slots, first=not idempotent)
         except APITimeoutError as exc:  # the pool stalled: nothing was sent
             return Failure(exc, retryable=True)
         try:
@@ -273,13 +274,13 @@ class Transport:
         return redact_url(self._base + path)
 
     async def _acquire_slot(
-        self, method: str, url: str, slots: ConnectionSlots | None = None
+        self, method: str, url: str, slots: ConnectionSlots | None = None, *, first: bool = False
     ) -> None:
         """Take a connection slot in turn; APITimeoutError (pool) when no slot was freed for
         the pool timeout while this request waited."""
         slots = self._slots if slots is None else slots
         try:
-            await slots.acquire()  # a free slot: returns without suspending
+            await slots.acquire(first=first)  # a free slot: returns without suspending
         except PoolStalled:
             raise _timeout(method, redact_url(url), "pool") from None
 

@@ -78,8 +78,11 @@ class Lifecycle:
         # Result files need the results; without them, metrics give the value.
         self.fetch_results = fetch_results or output_dir is not None
 
-    async def outcome(self, item: Any) -> RunOutcome:
-        """The outcome of one scenario (a Scenario or a dict) pulled from the source."""
+    async def outcome(
+        self, item: Any, *, on_submitted: Callable[[], None] | None = None
+    ) -> RunOutcome:
+        """The outcome of one scenario (a Scenario or a dict) pulled from the source.
+        `on_submitted`: told once its run is submitted (or re-attached), while it is polled."""
         key = getattr(item, "key", None) or (item.get("key") if isinstance(item, dict) else "?")
         try:
             scenario = item if isinstance(item, Scenario) else Scenario.model_validate(item)
@@ -96,7 +99,7 @@ class Lifecycle:
         key = scenario.key
         # The scenario (its input may be large) is let go of once its run is submitted: only
         # `_run` holds it, until then.
-        run = self._run(scenario, name)
+        run = self._run(scenario, name, on_submitted)
         del item, scenario
         try:
             return await run
@@ -118,7 +121,9 @@ class Lifecycle:
                 error=describe(cause or exc),
             )
 
-    async def _run(self, scenario: Scenario, name: str) -> RunOutcome:
+    async def _run(
+        self, scenario: Scenario, name: str, on_submitted: Callable[[], None] | None
+    ) -> RunOutcome:
         row, duplicate = await self.journal.claim(scenario.key, name)
         if duplicate:
             self.counters.move("queued", ERROR)
@@ -146,6 +151,8 @@ class Lifecycle:
         key, instance_id = scenario.key, scenario.instance_id
         self.in_flight.known(key, run_id)
         self.counters.move("queued", "running")
+        if on_submitted is not None:
+            on_submitted()
         if self.submitted is not None:
             self.submitted()
         end = self._await_end(

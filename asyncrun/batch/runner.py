@@ -49,6 +49,7 @@ from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission, read_with_retries
 from asyncrun.batch.sweep import EarlyListing, list_early, sweep_duplicates
+from asyncrun.config import Limits
 from asyncrun.errors import AsyncrunError, BatchAbortedError, ConfigError
 from asyncrun.polling import PollingOptions
 
@@ -56,6 +57,8 @@ __all__ = ["BATCH_POLLING", "BatchCounters", "Interrupt", "run_batch", "run_batc
 
 logger = logging.getLogger("asyncrun")
 T = TypeVar("T")
+
+SUBMIT_WINDOW_MIN = 64
 
 
 class _Batch:
@@ -87,6 +90,10 @@ class _Batch:
         self.failfast = FailFast(app, unreachable_after=unreachable_after, rng=rng)
         self.inputs = SharedInputs(app, journal, batch_tag=batch_tag, polling=polling, rng=rng)
         self.slots = asyncio.Semaphore(max_in_flight)
+        # Scenarios pulled and not submitted yet: a few times what the connections carry at
+        # once. Pulling thousands ahead of their POSTs only held their inputs, tasks and
+        # journal rows in memory, and queued their POSTs behind thousands of journal writes.
+        self.window = asyncio.Semaphore(min(max_in_flight, submit_window(app.limits)))
         self.submission = Submission(
             app,
             journal,
@@ -95,7 +102,7 @@ class _Batch:
             polling=polling,
             rng=rng,
             inputs=self.inputs,
-            slots=self.slots,
+            slots=(self.slots, self.window),
             submit_margin=submit_margin,
         )
         self.reads = StatusReads(app, max_inline=MAX_INLINE)
@@ -137,15 +144,18 @@ class _Batch:
             iterator = _aiter(scenarios)
             while True:
                 await self.slots.acquire()
+                await self.window.acquire()
                 try:
                     item = await anext(iterator)
                 except StopAsyncIteration:
                     self.slots.release()
+                    self.window.release()
                     self.schedule.draining = True  # only runs in flight are left
                     self.all_submitted()
                     break
                 except Exception as exc:
                     self.slots.release()
+                    self.window.release()
                     source_error = exc
                     break
                 self.counters.move(None, "queued")
@@ -155,14 +165,17 @@ class _Batch:
             raise source_error
 
     async def _one(self, item: Any) -> None:
+        entry = _WindowEntry(self.window)
         try:
             # The lifecycle lets go of the scenario once its run is submitted (an input may be
             # large, and thousands of runs are in flight), and so does this frame.
-            pending = self.lifecycle.outcome(item)
+            pending = self.lifecycle.outcome(item, on_submitted=entry.leave)
             del item
             outcome = await pending
+            entry.leave()
             await self.outcomes.put(outcome)
         finally:
+            entry.leave()
             self.slots.release()
 
     # ------------------------------------------------------------------ the end
@@ -233,6 +246,25 @@ class _Batch:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def submit_window(limits: Limits) -> int:
+    """How many scenarios may be pulled ahead of their submission."""
+    return max(SUBMIT_WINDOW_MIN, 2 * limits.max_connections)
+
+
+class _WindowEntry:
+    """One scenario's place in the submission window, given back once."""
+
+    __slots__ = ("_window",)
+
+    def __init__(self, window: asyncio.Semaphore) -> None:
+        self._window: asyncio.Semaphore | None = window
+
+    def leave(self) -> None:
+        window, self._window = self._window, None
+        if window is not None:
+            window.release()
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -345,9 +377,14 @@ async def _stream(
     driver = asyncio.ensure_future(batch.drive(scenarios))
     watch = asyncio.ensure_future(batch.failfast.watch())  # raises when the API is unreachable
     finished = False
+    outcomes = batch.outcomes
     try:
         while True:
-            getter = asyncio.ensure_future(batch.outcomes.get())
+            # Every outcome that is ready goes out at once: a wait per outcome let thousands
+            # of finished runs (and their results) queue up behind a busy loop.
+            while not outcomes.empty():
+                yield outcomes.get_nowait()
+            getter = asyncio.ensure_future(outcomes.get())
             try:
                 await asyncio.wait({getter, driver, watch}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -361,8 +398,8 @@ async def _stream(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.shield(driver)
             if driver.done():
-                while not batch.outcomes.empty():
-                    yield batch.outcomes.get_nowait()
+                while not outcomes.empty():
+                    yield outcomes.get_nowait()
                 finished = True
                 if watch.done():
                     watch.result()

@@ -60,7 +60,7 @@ class Submission:
         polling: PollingOptions,
         rng: random.Random,
         inputs: SharedInputs,
-        slots: asyncio.Semaphore | None = None,
+        slots: tuple[asyncio.Semaphore, ...] = (),
         submit_margin: float = SUBMIT_MARGIN,
     ) -> None:
         self.app = app
@@ -70,7 +70,8 @@ class Submission:
         self.polling = polling
         self.rng = rng
         self.inputs = inputs
-        # The batch's slots: a scenario waiting for a deadline lends its slot to the others.
+        # The batch's slots (in flight, and in the submission window): a scenario waiting for a
+        # deadline lends them to the others.
         self.slots = slots
         self.post_life = post_life(app.timeouts, submit_margin)
 
@@ -182,14 +183,13 @@ class Submission:
             ) from exc
 
     async def _parked(self, seconds: float) -> None:
-        if self.slots is None:
-            await asyncio.sleep(seconds)
-            return
-        self.slots.release()
+        for slot in self.slots:
+            slot.release()
         try:
             await asyncio.sleep(seconds)
         finally:
-            await self.slots.acquire()
+            for slot in self.slots:
+                await slot.acquire()
 
     async def lookup_twice(
         self, name: str, since: datetime | None, attempt: int

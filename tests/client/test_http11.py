@@ -83,7 +83,9 @@ def ok(body: bytes, *headers: str) -> list[bytes]:
 
 @asynccontextmanager
 async def pool_for(server: RawServer, read_timeout: float = 30.0) -> AsyncIterator[ConnectionPool]:
-    pool = ConnectionPool(server.url, ssl_context=None, connect_timeout=5, read_timeout=read_timeout)
+    pool = ConnectionPool(
+        server.url, ssl_context=None, connect_timeout=5, read_timeout=read_timeout
+    )
     try:
         yield pool
     finally:
@@ -96,10 +98,12 @@ async def get(pool: ConnectionPool, max_body: int | None = None) -> Response:
 
 
 async def test_keep_alive_carries_every_exchange_on_one_connection() -> None:
-    async with RawServer(lambda n: ok(b'{"n": %d}' % n, "X-Request-Id: r%d" % n)) as server:
-        async with pool_for(server) as pool:
-            answers = [await get(pool) for _ in range(20)]
-    assert [a.body for a in answers] == [b'{"n": %d}' % n for n in range(20)]
+    def answer(n: int) -> list[bytes]:
+        return ok(f'{{"n": {n}}}'.encode(), f"X-Request-Id: r{n}")
+
+    async with RawServer(answer) as server, pool_for(server) as pool:
+        answers = [await get(pool) for _ in range(20)]
+    assert [a.body for a in answers] == [f'{{"n": {n}}}'.encode() for n in range(20)]
     assert answers[3].request_id == "r3" and answers[3].headers["content-length"] == "8"
     assert server.connections == 1 and pool.opened == 1
 

@@ -68,3 +68,35 @@ async def test_a_pool_that_frees_nothing_fails_its_waiters_and_keeps_its_count()
     assert slots.free == 1 and slots.waiting == 0
     await slots.acquire()  # the slot is whole again
     assert slots.free == 0
+
+
+async def test_requests_asking_to_go_first_are_served_before_earlier_waiters() -> None:
+    """Submissions queue ahead of reads (a run submitted sooner ends sooner), in their own
+    arrival order; the reads then go in theirs."""
+    slots = ConnectionSlots(1, patience=60.0)
+    await slots.acquire()
+    order: list[str] = []
+
+    async def take(name: str, first: bool) -> None:
+        await slots.acquire(first=first)
+        order.append(name)
+        slots.release()
+
+    tasks = [
+        asyncio.ensure_future(take(name, name.startswith("post")))
+        for name in ("read-1", "read-2", "post-1", "post-2")
+    ]
+    await _waiting(slots, 4)
+    slots.release()
+    await asyncio.gather(*tasks)
+    assert order == ["post-1", "post-2", "read-1", "read-2"]
+    assert slots.free == 1
+
+
+async def test_a_stalled_pool_fails_the_waiters_of_both_queues() -> None:
+    slots = ConnectionSlots(1, patience=0.05)
+    await slots.acquire()
+    read = asyncio.ensure_future(slots.acquire())
+    post = asyncio.ensure_future(slots.acquire(first=True))
+    results = await asyncio.wait_for(asyncio.gather(read, post, return_exceptions=True), 10)
+    assert all(isinstance(r, PoolStalled) for r in results)
