@@ -85,6 +85,14 @@ CONSOLE_URL = "https://cloud.nextmv.io"
 
 _APP_ID = re.compile(r"[a-z0-9][a-z0-9.-]{1,28}[a-z0-9]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters quote() keeps as they are: an id made of these alone needs no escaping (run ids
+# are; a result read of each run in flight skips the quoting).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def _escaped(value: str) -> str:
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
 
 
 def validate_app_id(app_id: str) -> str:
@@ -152,7 +160,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
     # ---------------------------------------------------------------- plumbing
 
     def _run_path(self, run_id: str, suffix: str = "") -> str:
-        return f"{self._base}/runs/{quote(validate_run_id(run_id), safe='')}{suffix}"
+        return f"{self._base}/runs/{_escaped(validate_run_id(run_id))}{suffix}"
 
     async def _call(
         self,
@@ -329,7 +337,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         rest["configuration"] = configuration.to_dict()
         if batch_experiment_id is not None:
             rest["batch_experiment_id"] = batch_experiment_id
-        tail = json.dumps(rest, separators=(",", ":"))
+        tail = _COMPACT.encode(rest)
         if inline is None:
             return tail.encode("utf-8")
         # Splice the already-serialised input in front: the input is serialised only once.
@@ -717,8 +725,7 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         )
 
     def _console_url(self, run_id: str) -> str:
-        app, run = quote(self.id, safe=""), quote(run_id, safe="")
-        return f"{CONSOLE_URL}/app/{app}/run/{run}?view=details"
+        return f"{CONSOLE_URL}/app/{_escaped(self.id)}/run/{_escaped(run_id)}?view=details"
 
 
 def _raise_for_status(info: RunInformation) -> None:

@@ -158,8 +158,22 @@ async def one_batch(
         "lag_last10_max_s": max(_tail_lags(detected, ended, 10)),
         "http_429": status_count(stats, "429"),
         "max_ahead": counters.max_ahead,
+        # Runs created and not ended at the emulator at once: how many were really in flight.
+        "emulator_max_in_flight": _most_at_once(timeline),
         "load_average_1m": os.getloadavg()[0],
     }
+
+
+def _most_at_once(timeline: list[dict[str, Any]]) -> int:
+    events = sorted(
+        [(r["created"], 1) for r in timeline]
+        + [(r["ended"], -1) for r in timeline if r["ended"] is not None]
+    )
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
 
 
 def _tail_lags(

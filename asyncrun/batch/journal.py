@@ -425,5 +425,8 @@ def _update_sql(names: tuple[str, ...]) -> str:
     )
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def _json_or_none(value: Any) -> str | None:
-    return json.dumps(value, separators=(",", ":")) if value is not None else None
+    return _COMPACT.encode(value) if value is not None else None

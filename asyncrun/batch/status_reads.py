@@ -86,6 +86,11 @@ class StatusReads:
         self._pending: dict[str, RunState] = {}  # want news, not yet given a way to get it
         self._walks: list[Walk] = []
         self._planned = False
+        # When the first pending run runs out of half its patience (then it is planned), and
+        # whether something else needs a planning pass first (a run that reads at once, a
+        # page seen): until then a pass would change nothing for the runs waiting.
+        self._next_due = math.inf
+        self._urgent = False
         self._timer: asyncio.TimerHandle | None = None
         self._interleave = 1.0  # list items per run of ours (other runs sit in between)
         # Seconds a page takes to come back (smoothed); None: not timed yet.
@@ -180,6 +185,8 @@ class StatusReads:
             waiter: asyncio.Future[News | Single] = asyncio.get_running_loop().create_future()
             run.waiter = waiter
             self._pending[run_id] = run
+            self._next_due = min(self._next_due, run.plan_at)
+            self._urgent = self._urgent or direct
             self._plan_soon()
             try:
                 answer = await waiter
@@ -234,6 +241,13 @@ class StatusReads:
             self._timer.cancel()
             self._timer = None
         now = self._clock()
+        if not self._urgent and not self._walks and now < self._next_due:
+            # No walk to ride and nobody out of patience: every run waits as it was.
+            if self._next_due < math.inf:
+                self._wake_at(self._next_due - now)
+            return
+        self._urgent = False
+        self._next_due = math.inf
         rest: list[tuple[float, str, RunState]] = []
         for run_id, run in list(self._pending.items()):
             if run.waiter is None or run.waiter.done():
@@ -253,6 +267,7 @@ class StatusReads:
             return
         first = min(run.plan_at for _, _, run in rest)
         if first > now:
+            self._next_due = first
             self._wake_at(first - now)
             return
         rest.sort(key=lambda item: item[0])
@@ -276,7 +291,8 @@ class StatusReads:
             else:
                 waiting.append(run.plan_at)
         if waiting:  # patience left: they are planned again at the first deadline
-            self._wake_at(min(waiting) - now)
+            self._next_due = min(waiting)
+            self._wake_at(self._next_due - now)
 
     def _wake_at(self, delay: float) -> None:
         self._timer = asyncio.get_running_loop().call_later(delay, self._plan_soon)
@@ -353,6 +369,7 @@ class StatusReads:
                 self.stats["pages"] += 1
                 self._observe(walk, page)
                 if self._pending:
+                    self._urgent = True
                     self._plan_soon()  # runs waiting for company may ride this walk
                 token = page.next_page_token or None
                 if token is None:

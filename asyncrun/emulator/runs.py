@@ -145,6 +145,10 @@ class RunStore:
         self._seq = 0
         self.created = 0
         self.per_name: Counter[str] = Counter()
+        # One offset from the monotonic clock to the wall clock for every run: read per run,
+        # the two clocks' reads drift apart by a preemption between them (milliseconds under
+        # load), and one run's end would not be the wall time of the next one's start.
+        self._wall_offset = time.time() - time.monotonic()
 
     def create(self, spec: NewRun, *, command: bool) -> Run:
         self._seq += 1
@@ -165,7 +169,7 @@ class RunStore:
             input_type=spec.input_type,
             output_type=spec.output_type,
             execution_class=spec.execution_class,
-            created_wall=time.time(),
+            created_wall=t0 + self._wall_offset,
             t0=t0,
             scale=1.0 if command else self._scale,
             duration_s=duration,

@@ -67,3 +67,18 @@ def test_loop_factory_is_uvloops_when_installed(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "uvloop", fake)
     assert _runtime.loop_factory() is asyncio.new_event_loop
     assert _runtime.loop_name() == "uvloop"
+
+
+def test_quick_handoff_shortens_the_switch_interval_and_restores_it() -> None:
+    before = sys.getswitchinterval()
+
+    async def main() -> float:
+        await asyncio.sleep(0)
+        return sys.getswitchinterval()
+
+    assert _runtime.run(main()) == pytest.approx(_runtime.SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == before
+    with pytest.raises(RuntimeError), _runtime.quick_handoff(0.0001):
+        assert sys.getswitchinterval() == pytest.approx(0.0001)
+        raise RuntimeError("boom")
+    assert sys.getswitchinterval() == before
