@@ -1,5 +1,6 @@
-"""Client CPU per API request: a bare aiohttp GET against asyncrun's calls, on one connection
-pool, against an emulator in its own process (so the CPU measured is the client's alone).
+"""Client CPU per API request: a bare aiohttp GET and a bare GET on asyncrun's own HTTP/1.1
+client (asyncrun/_http11.py) against asyncrun's calls (retries, rate buckets, connection slots,
+parsing), against an emulator in its own process (so the CPU measured is the client's alone).
 
 It answers where a batch's CPU per run goes: a run costs its POST and its result read (a poll
 that is also the result), so twice the per-request cost below, plus the batch's own work.
@@ -20,6 +21,7 @@ from _harness import emulator_process
 
 import asyncrun
 from asyncrun import _runtime
+from asyncrun._http11 import ConnectionPool
 
 KEY = "bench-key"
 APP = "bench-app"
@@ -58,6 +60,17 @@ async def main(url: str, calls: int, concurrency: int) -> None:
                     await resp.read()
 
             await _measure("aiohttp GET (bare, no parsing)", calls, concurrency, bare)
+        pool = ConnectionPool(url, ssl_context=None, connect_timeout=10, read_timeout=60)
+        host = f"Host: {pool.host_header}\r\nAuthorization: Bearer {KEY}\r\n\r\n"
+        try:
+
+            async def lean(i: int) -> None:
+                path = f"/v1/applications/{APP}/runs/{ids[i % 50]}/metadata"
+                await pool.request("GET", f"GET {path} HTTP/1.1\r\n{host}".encode(), None)
+
+            await _measure("asyncrun's HTTP/1.1 GET (bare)", calls, concurrency, lean)
+        finally:
+            await pool.close()
         await _measure(
             "asyncrun run_metadata", calls, concurrency, lambda i: app.run_metadata(ids[i % 50])
         )
