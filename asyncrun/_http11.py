@@ -184,6 +184,11 @@ class _Connection(asyncio.Protocol):
         return waiter
 
     def _check_read(self) -> None:
+        transport = self._transport
+        if transport is not None and transport.get_write_buffer_size():
+            # Still sending the request (a large body to a slow reader): the wait for the
+            # answer starts once it is out.
+            self.last_read = time.monotonic()
         quiet = time.monotonic() - self.last_read
         if quiet < self._read_timeout:
             loop = asyncio.get_running_loop()
@@ -320,6 +325,9 @@ class _Connection(asyncio.Protocol):
         waiter, self._waiter = self._waiter, None
         if self._buf and self._keep_alive:  # bytes past the answer: framing went wrong
             self._keep_alive = False
+        transport = self._transport
+        if transport is not None and transport.get_write_buffer_size():
+            self._keep_alive = False  # answered before the whole request was out: not reusable
         if not self._keep_alive:
             self.abort()
         if waiter is not None and not waiter.done():

@@ -30,6 +30,8 @@ class RawServer:
         self.closed_by_client = 0
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self.read_delay = 0.0  # seconds before a request's body is read
+        self.skip_body = False  # answer without reading the body, then read it (too late)
         self.url = ""
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -46,8 +48,16 @@ class RawServer:
                 for line in head.decode().split("\r\n"):
                     if line.lower().startswith("content-length:"):
                         length = int(line.split(":")[1])
+                if self.read_delay:
+                    await asyncio.sleep(self.read_delay)
+                if self.skip_body and length:
+                    writer.write(ok(b"early")[0])
+                    await writer.drain()
+                    await asyncio.sleep(0.2)
                 body = await reader.readexactly(length)
                 self.requests.append(head + body)
+                if self.skip_body and length:
+                    continue
                 parts = self.answer(len(self.requests) - 1)
                 if parts is None:
                     return
@@ -266,3 +276,34 @@ def test_the_exchange_runs_on_the_batch_runtime_loop() -> None:
 def test_an_api_url_that_is_not_http_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         ConnectionPool("ftp://example.com/", ssl_context=None, connect_timeout=1, read_timeout=1)
+
+
+async def test_the_read_timeout_counts_from_when_the_request_is_out() -> None:
+    """A large body to a server that reads it late is not a read timeout: the wait for the
+    answer starts once the request has been written (here 32 MiB, more than the socket
+    buffers hold, to a server that waits 0.6 s before reading, with a 0.2 s read timeout)."""
+    body = b"x" * (32 * 2**20)
+    async with RawServer(lambda n: ok(b"got it")) as server:
+        server.read_delay = 0.6
+        async with pool_for(server, read_timeout=0.2) as pool:
+            head = (
+                f"POST /x HTTP/1.1\r\nHost: {pool.host_header}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            answer = await pool.request("POST", head, body)
+    assert answer.body == b"got it"
+    assert len(server.requests[0]) > len(body)
+
+
+async def test_an_answer_before_the_whole_request_was_out_leaves_the_connection_unfit() -> None:
+    body = b"x" * (32 * 2**20)
+    async with RawServer(lambda n: ok(b"next")) as server:
+        server.skip_body = True
+        async with pool_for(server) as pool:
+            head = (
+                f"POST /x HTTP/1.1\r\nHost: {pool.host_header}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            assert (await pool.request("POST", head, body)).body == b"early"
+            assert (await get(pool)).body == b"next"
+    assert server.connections == 2
