@@ -29,6 +29,7 @@ settings); `--runtime plain` runs it on asyncio's default loop and collector ins
     .venv/bin/python benchmarks/batch.py --case unlimited --no-compare --runtime plain
     .venv/bin/python benchmarks/batch.py --case unlimited --runs 10000 --no-compare
     .venv/bin/python benchmarks/batch.py --case quota --no-compare          # ~7 min
+    .venv/bin/python benchmarks/batch.py --case unlimited --runs 10000 --no-compare --journal-file
 
 Every report also carries the load average when it ended (the machine may be shared).
 """
@@ -41,6 +42,7 @@ import os
 import random
 import resource
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -95,6 +97,7 @@ async def one_batch(
     adaptive: bool,
     tag: str,
     durations: tuple[float, float] | None = None,
+    journal: str | None = None,
 ) -> dict[str, Any]:
     limits = asyncrun.Limits(max_connections=200, rate=preset)
     expected: dict[str, str] = {}
@@ -115,6 +118,7 @@ async def one_batch(
             batch_tag=tag,
             adaptive_polling=adaptive,
             counters=counters,
+            journal=journal,
         ):
             if not outcome.ok or outcome.output["input_digest"] != expected[outcome.key]:
                 bad.append(outcome.key)
@@ -225,10 +229,15 @@ CASES = {
 }
 
 
-async def run_case(case: Case, runs: int, compare: bool) -> list[dict[str, Any]]:
+async def run_case(
+    case: Case, runs: int, compare: bool, *, journal_file: bool = False
+) -> list[dict[str, Any]]:
     reports = []
     for adaptive in (True, False) if compare else (True,):
-        with _emulator(case.profile, case.durations) as url:
+        with (
+            _emulator(case.profile, case.durations) as url,
+            tempfile.TemporaryDirectory() as scratch,
+        ):
             report = await one_batch(
                 url,
                 runs,
@@ -236,7 +245,9 @@ async def run_case(case: Case, runs: int, compare: bool) -> list[dict[str, Any]]
                 adaptive=adaptive,
                 tag=f"{case.tag}-{'adaptive' if adaptive else 'plain'}",
                 durations=case.durations if case.per_run else None,
+                journal=os.path.join(scratch, "journal.db") if journal_file else None,
             )
+            report["journal"] = "file" if journal_file else "memory"
         if case.quota:
             report["lower_bound_s"] = (
                 runs / CREATES_PER_SECOND + report["last_submitted_duration_s"]
@@ -275,15 +286,21 @@ def main() -> None:
         help="cli: as `asyncrun batch` runs (uvloop if installed, tuned GC); plain: defaults",
     )
     parser.add_argument("--json", action="store_true", help="print the reports as JSON too")
+    parser.add_argument(
+        "--journal-file",
+        action="store_true",
+        help="journal in an SQLite file (as `asyncrun batch` keeps it), not in memory",
+    )
     args = parser.parse_args()
     tuned = args.runtime == "cli"
     loop = _runtime.loop_name() if tuned else "asyncio"
-    runtime = f"{loop}, {'tuned' if tuned else 'default'} GC"
+    runtime = f"{loop}, " + ("tuned GC, 0.2 ms switch interval" if tuned else "defaults")
     reports: list[dict[str, Any]] = []
     chosen = ["unlimited", "realistic"] if args.case == "both" else [args.case]
     for name in chosen:
         runs = args.runs or DEFAULT_RUNS[name]
-        reports += _runtime.run(run_case(CASES[name], runs, not args.no_compare), tuned=tuned)
+        case = run_case(CASES[name], runs, not args.no_compare, journal_file=args.journal_file)
+        reports += _runtime.run(case, tuned=tuned)
     for report in reports:
         report["runtime"] = runtime
     _print(reports)
