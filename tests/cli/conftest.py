@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -24,11 +25,19 @@ def cli_env() -> dict[str, str]:
     return env
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A shell that starts a command in the background (`cmd &` in a script: how CI may start
+    # the suite) ignores SIGINT for it, and the ignore is inherited down to our child, which
+    # then (rightly) ignores Ctrl-C. The tests send SIGINT as a terminal would: restore it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "asyncrun", *args],
         cwd=cwd,
         env=cli_env(),
+        preexec_fn=_ctrl_c_as_in_a_terminal,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
