@@ -90,7 +90,12 @@ class Transport:
     ) -> None:
         self._base = base_url if base_url.endswith("/") else base_url + "/"
         # The request target of every API call starts with the base URL's path.
-        self._base_path = urlsplit(self._base).path or "/"
+        parts = urlsplit(self._base)
+        self._base_path = parts.path or "/"
+        self._https = parts.scheme == "https"
+        if any(ord(c) < 32 or ord(c) == 127 for c in api_key.get()):
+            # It goes into a header line as it is: a line break would end the header there.
+            raise ConfigError("the API key contains a line break or another control character")
         self._key = api_key
         self._timeouts = timeouts
         self._limits = limits
@@ -143,7 +148,7 @@ class Transport:
         setting = ssl_setting(self._verify)
         self._api = ConnectionPool(
             self._base,
-            ssl_context=ssl_context(setting) if self._base.startswith("https:") else None,
+            ssl_context=ssl_context(setting) if self._https else None,
             connect_timeout=self._timeouts.connect,
             read_timeout=self._timeouts.read,
         )

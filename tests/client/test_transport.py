@@ -533,3 +533,16 @@ async def test_connect_timeout_is_its_own_phase_and_post_runs_is_retried(
                 filler.close()
     assert err.value.phase == "connect"
     assert sum("retrying POST" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize("bad", ["\n", "\r\nX-Injected: 1", "\x00"], ids=["lf", "crlf", "nul"])
+async def test_a_key_with_a_control_character_is_refused_before_any_request(bad: str) -> None:
+    """The key goes into a header line as it is: a line break in it would end the header (or
+    add one). Refused at once, and the message does not show the key."""
+    from asyncrun import AsyncClient, ConfigError
+
+    key = KEY + bad + "tail"
+    with pytest.raises(ConfigError) as err:
+        async with AsyncClient(api_key=key, url=f"http://127.0.0.1:{closed_port()}"):
+            pass  # pragma: no cover (never entered)
+    assert KEY not in str(err.value) and "control character" in str(err.value)
