@@ -19,7 +19,7 @@ import ssl
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 from asyncrun.errors import ConfigError
@@ -362,9 +362,6 @@ class _Connection(asyncio.Protocol):
         self._stop_timer()
         if self._transport is not None:
             self._transport.close()
-
-
-Scheme = Literal["http", "https"]
 
 
 class ConnectionPool:

@@ -216,7 +216,7 @@ class Transport:
             pause=functools.partial(self._before_retry, method, self._base + path),
         )
 
-    def _head(self, method: str, path: str, body: bytes | None) -> bytes:
+    def _head(self, host: str, method: str, path: str, body: bytes | None) -> bytes:
         """The request line and headers of an API call (the Authorization header is added here
         only, so a presigned transfer can never carry it)."""
         if body is not None:
@@ -225,7 +225,7 @@ class Transport:
             length = "Content-Length: 0\r\n" if method in _WITH_BODY else ""
         return (
             f"{method} {self._base_path}{path} HTTP/1.1\r\n"
-            f"Host: {self.api_connections.host_header}\r\n"
+            f"Host: {host}\r\n"
             f"Authorization: Bearer {self._key.get()}\r\n"
             "Content-Type: application/json\r\nAccept: application/json\r\n"
             f"Accept-Encoding: gzip, deflate\r\nUser-Agent: {_USER_AGENT}\r\n{length}\r\n"
@@ -244,14 +244,13 @@ class Transport:
         # error needs it (a batch makes thousands of these calls a second).
         try:
             # A submission goes ahead of reads waiting for a connection (_slots.py).
-            await self._acquire_slot(method, path, slots, first=not idempotent)
-        except APITimeoutError as exc:  # the pool stalled: nothing was sent
-            return Failure(exc, retryable=True)
+            await slots.acquire(first=not idempotent)
+        except PoolStalled:  # nothing was sent
+            return Failure(_timeout(method, self._shown(path), "pool"), retryable=True)
         try:
             api = self.api_connections
-            response = await api.request(
-                method, self._head(method, path, body), body, max_body=max_body
-            )
+            head = self._head(api.host_header, method, path, body)
+            response = await api.request(method, head, body, max_body=max_body)
         except CertificateFailed as exc:
             shown = self._shown(path)
             failure = certificate_error(method, shown, exc.cause, exc.host, exc.port)
@@ -278,14 +277,11 @@ class Transport:
     def _shown(self, path: str) -> str:
         return redact_url(self._base + path)
 
-    async def _acquire_slot(
-        self, method: str, url: str, slots: ConnectionSlots | None = None, *, first: bool = False
-    ) -> None:
+    async def _acquire_slot(self, method: str, url: str) -> None:
         """Take a connection slot in turn; APITimeoutError (pool) when no slot was freed for
         the pool timeout while this request waited."""
-        slots = self._slots if slots is None else slots
         try:
-            await slots.acquire(first=first)  # a free slot: returns without suspending
+            await self._slots.acquire()  # a free slot: returns without suspending
         except PoolStalled:
             raise _timeout(method, redact_url(url), "pool") from None
 

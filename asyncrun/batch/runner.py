@@ -172,7 +172,7 @@ class _Batch:
             pending = self.lifecycle.outcome(item, on_submitted=entry.leave)
             del item
             outcome = await pending
-            entry.leave()
+            entry.leave()  # before a put that may wait for a slow consumer
             await self.outcomes.put(outcome)
         finally:
             entry.leave()
