@@ -9,7 +9,7 @@ Nothing here makes a request: AsyncApplication.new_run uses it before any reques
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Mapping
 from datetime import date, datetime
 from os import PathLike, fspath
@@ -19,12 +19,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from asyncrun import payload
+from asyncrun._json import compact_encoder
 from asyncrun.errors import ConfigError, InputError
 from asyncrun.models import ContentFormat, Input, RunConfiguration
 
 __all__ = [
     "Prepared",
     "compact_json",
+    "configuration_wire",
     "directory_input",
     "options_dict",
     "prepare_input",
@@ -45,10 +47,13 @@ def _iso(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+_ENCODE = compact_encoder(_iso)
+
+
 def compact_json(value: Any) -> str:
     """The SDK's serialisation: compact separators, ASCII, dates as ISO strings."""
     try:
-        return json.dumps(value, separators=(",", ":"), default=_iso)
+        return _ENCODE(value)
     except (TypeError, ValueError) as exc:
         raise InputError(f"input is not JSON serialisable: {exc}") from None
 
@@ -155,7 +160,7 @@ def options_dict(options: Mapping[str, Any] | None) -> dict[str, str]:
 
 def _options_json(key: Any, value: Any) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"), default=_iso)
+        return _ENCODE(value)
     except (TypeError, ValueError):
         raise ConfigError(f"option {key!r} is not JSON serialisable") from None
 
@@ -173,6 +178,24 @@ def run_configuration(
             raise ConfigError(f"invalid configuration: {exc}") from None
     if configuration is not None:
         raise ConfigError("configuration must be a RunConfiguration or a dict")
-    return RunConfiguration.model_validate(
+    return _default_configuration(fmt)[0]
+
+
+def configuration_wire(configuration: RunConfiguration) -> dict[str, Any]:
+    """`configuration.to_dict()`; made once for the auto-filled ones (a batch sends the same
+    one with every run)."""
+    for fmt in _OUTPUT_FOR_INPUT:
+        default, wire = _default_configuration(fmt)
+        if configuration is default:
+            return dict(wire)
+    return configuration.to_dict()
+
+
+@functools.lru_cache(maxsize=8)
+def _default_configuration(fmt: ContentFormat) -> tuple[RunConfiguration, dict[str, Any]]:
+    """The configuration auto-filled for an input format, and its wire form. Shared: nothing
+    changes a configuration once made."""
+    made = RunConfiguration.model_validate(
         {"format": {"input": {"type": fmt}, "output": {"type": _OUTPUT_FOR_INPUT[fmt]}}}
     )
+    return made, made.to_dict()

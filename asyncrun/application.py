@@ -8,7 +8,6 @@ body is serialised once, and a large output costs 2 requests after polling inste
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
@@ -34,11 +33,13 @@ from asyncrun._answers import model as _model
 from asyncrun._answers import pages
 from asyncrun._answers import parse as _parse
 from asyncrun._input_shaping import (
+    configuration_wire,
     directory_input,
     options_dict,
     prepare_input,
     run_configuration,
 )
+from asyncrun._json import compact_encoder
 from asyncrun._reachability import Reachability
 from asyncrun._types import Clock, Sleep
 from asyncrun.apps.management import ApplicationManagement
@@ -88,7 +89,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Characters quote() keeps as they are: an id made of these alone needs no escaping (run ids
 # are; a result read of each run in flight skips the quoting).
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_COMPACT = compact_encoder()
 
 
 def _escaped(value: str) -> str:
@@ -334,10 +335,10 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
             rest["description"] = description
         if options:
             rest["options"] = options
-        rest["configuration"] = configuration.to_dict()
+        rest["configuration"] = configuration_wire(configuration)
         if batch_experiment_id is not None:
             rest["batch_experiment_id"] = batch_experiment_id
-        tail = _COMPACT.encode(rest)
+        tail = _COMPACT(rest)
         if inline is None:
             return tail.encode("utf-8")
         # Splice the already-serialised input in front: the input is serialised only once.

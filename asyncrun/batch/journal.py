@@ -9,7 +9,12 @@ Threading: one dedicated connection lives in one worker thread; the event loop n
 SQLite. Group commit: changes queue up while the previous transaction is being written and are
 committed together in the next one, so thousands of state changes cost a few fsync-free commits
 (WAL with synchronous=NORMAL survives the death of the process, which is what resume needs).
-Every operation returns an awaitable that completes once its transaction has committed.
+Every operation returns an awaitable that completes once its transaction has committed. Row
+writes are data (journal_writes.py): a transaction's writes of one kind share one statement.
+
+A journal with no scenarios when its session began (a new batch) answers claims from memory:
+no earlier session can have a row, so the pending row is written without the event loop
+waiting for it (the run's next write, before its POST, is waited for and commits after it).
 
 One live process per journal: opening a journal file takes an OS lock on `<journal>.lock`
 (journal_lock.py) for as long as it is open; a second opener gets JournalLockedError naming the
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +37,8 @@ from os import PathLike, fspath
 from types import TracebackType
 from typing import Any, TypeVar
 
+from asyncrun._json import compact_encoder
+from asyncrun.batch import journal_writes
 from asyncrun.batch.journal_lock import Holder, JournalLock
 from asyncrun.batch.journal_schema import (
     SCHEMA_VERSION,
@@ -58,17 +66,17 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+logger = logging.getLogger("asyncrun")
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _sql_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+# An operation: a function run on the connection, or row writes (one scenario's) to group.
+_Op = tuple[
+    Callable[[sqlite3.Connection], Any] | tuple[journal_writes.Write, ...], "asyncio.Future[Any]"
+]
 
 
 class Journal:
@@ -93,6 +101,9 @@ class Journal:
         self._flusher: asyncio.Task[None] | None = None
         self.session = 0
         self.commits = 0
+        # Claims answered from memory (see the module's docstring): the keys claimed so far.
+        self._fresh = False
+        self._claimed: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Journal(path={self.path!r})"
@@ -171,7 +182,9 @@ class Journal:
             raise ConfigError("the journal is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def _submit(
+        self, fn: Callable[[sqlite3.Connection], T] | tuple[journal_writes.Write, ...]
+    ) -> asyncio.Future[T]:
         """Queue an operation for the next transaction; the future completes after its commit."""
         if self._executor is None:
             raise ConfigError("the journal is not open")
@@ -205,17 +218,43 @@ class Journal:
                     future.set_exception(value)
 
     def _apply(self, batch: list[_Op]) -> list[tuple[bool, Any]]:
-        """One transaction for the whole batch (worker thread)."""
+        """One transaction for the whole batch (worker thread). Row writes are grouped by
+        statement in layers: a key's first write in the first layer, its second in the next
+        (it must follow the first), and so on; a function first applies everything queued
+        before it."""
         conn = self._conn
         assert conn is not None
-        results: list[tuple[bool, Any]] = []
+        now = utc_now().isoformat()
+        results: list[tuple[bool, Any]] = [(True, None)] * len(batch)
+        layers: list[dict[journal_writes.Statement, list[tuple[int, tuple[Any, ...]]]]] = []
+        depth: dict[str, int] = {}
+
+        def write_layers() -> None:
+            for groups in layers:
+                for index, exc in journal_writes.apply(conn, groups, now).items():
+                    results[index] = (False, exc)
+            layers.clear()
+            depth.clear()
+
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for fn, _ in batch:
-                try:
-                    results.append((True, fn(conn)))
-                except (sqlite3.Error, ValueError, ConfigError) as exc:
-                    results.append((False, exc))
+            for index, (op, _) in enumerate(batch):
+                if not isinstance(op, tuple):
+                    write_layers()
+                    try:
+                        results[index] = (True, op(conn))
+                    except (sqlite3.Error, ValueError, ConfigError) as exc:
+                        results[index] = (False, exc)
+                    continue
+                key = op[0][1][0]
+                layer = depth.get(key, 0)
+                depth[key] = layer + 1
+                if layer == len(layers):
+                    layers.append({})
+                groups = layers[layer]
+                for statement, values in op:
+                    groups.setdefault(statement, []).append((index, values))
+            write_layers()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -235,7 +274,7 @@ class Journal:
         (stored on first use: `batch_tag`, else `default_tag`) and bump the session number that
         tells this run's scenarios from an earlier run's."""
 
-        def op(conn: sqlite3.Connection) -> tuple[str, int]:
+        def op(conn: sqlite3.Connection) -> tuple[str, int, bool]:
             meta = {r["name"]: r["value"] for r in conn.execute("SELECT name, value FROM meta")}
             if meta.get("app_id", app_id) != app_id:
                 raise ConfigError(
@@ -260,15 +299,28 @@ class Journal:
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 values.items(),
             )
-            return tag, session
+            empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM scenarios)").fetchone()[0]
+            return tag, session, bool(empty)
 
-        tag, self.session = await self._submit(op)
+        tag, self.session, self._fresh = await self._submit(op)
+        self._claimed = set()
         return tag
 
     def claim(self, key: str, run_name: str) -> asyncio.Future[tuple[JournalRow | None, bool]]:
         """Register `key` for this session: (its row from an earlier session or None, whether
         this session already saw the key, i.e. a duplicate). A new key gets a pending row."""
         session = self.session
+        if self._fresh and key not in self._claimed:
+            # No earlier session has rows: a first claim is answered at once (module docstring).
+            self._claimed.add(key)
+            written: asyncio.Future[None] = self._submit(
+                ((journal_writes.INSERT_PENDING, (key, run_name, session)),)
+            )
+            written.add_done_callback(_unawaited)
+            answer: asyncio.Future[tuple[JournalRow | None, bool]]
+            answer = asyncio.get_running_loop().create_future()
+            answer.set_result((None, False))
+            return answer
 
         def op(conn: sqlite3.Connection) -> tuple[JournalRow | None, bool]:
             found = conn.execute("SELECT * FROM scenarios WHERE key = ?", (key,)).fetchone()
@@ -295,6 +347,12 @@ class Journal:
         """Change fields of a row; the future completes once committed."""
         return self.finish(key, metrics=None, statistics=None, **changes)
 
+    def update_behind(self, key: str, **changes: Any) -> None:
+        """Change fields of a row without waiting for the commit: for a change that may be lost
+        with the process (the row says enough without it). Its failure is logged, and the
+        key's next waited write (committed after it) is the one a caller sees fail."""
+        self.update(key, **changes).add_done_callback(_unawaited)
+
     def finish(
         self,
         key: str,
@@ -304,18 +362,15 @@ class Journal:
         **changes: Any,
     ) -> asyncio.Future[None]:
         """A run's end in one operation: its metrics (when it has any) and its row's changes
-        (`update` is this with no metrics)."""
-        sql, values = _update(changes)
-        recorded = None
-        if metrics is not None or statistics is not None:
-            recorded = (key, _json_or_none(metrics), _json_or_none(statistics))
-
-        def op(conn: sqlite3.Connection) -> None:
-            if recorded is not None:
-                conn.execute(_METRICS_SQL, recorded)
-            conn.execute(sql, (*values, utc_now().isoformat(), key))
-
-        return self._submit(op)
+        (`update` is this with no metrics). Updating a row that is not there is an error."""
+        row: journal_writes.Write = (
+            _update_statement(tuple(changes)),
+            (key, *[v.isoformat() if isinstance(v, datetime) else v for v in changes.values()]),
+        )
+        if metrics is None and statistics is None:
+            return self._submit((row,))
+        recorded = (key, _json_or_none(metrics), _json_or_none(statistics))
+        return self._submit(((journal_writes.METRICS, recorded), row))
 
     async def meta(self) -> dict[str, str]:
         def op(conn: sqlite3.Connection) -> dict[str, str]:
@@ -404,29 +459,23 @@ class Journal:
         return await self._submit(op)
 
 
-_METRICS_SQL = "INSERT OR REPLACE INTO metrics (key, metrics, statistics) VALUES (?, ?, ?)"
-
-
-def _update(changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    """The UPDATE statement of a row's changes and its values (bar updated_at and the key)."""
-    names = tuple(changes)
-    return _update_sql(names), [_sql_value(changes[n]) for n in names]
-
-
 @functools.lru_cache(maxsize=64)
-def _update_sql(names: tuple[str, ...]) -> str:
+def _update_statement(names: tuple[str, ...]) -> journal_writes.Statement:
     unknown = set(names) - UPDATABLE_COLUMNS
     if unknown:
         raise ValueError(f"unknown journal fields {sorted(unknown)}")
-    return (
-        "UPDATE scenarios SET "
-        + ", ".join(f"{n} = ?" for n in names)
-        + ", updated_at = ? WHERE key = ?"
-    )
+    return journal_writes.update(names)
 
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+def _unawaited(future: asyncio.Future[Any]) -> None:
+    """A write nobody waits for: its failure is logged (the run's next write, which is waited
+    for, fails too: its row is missing)."""
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("a journal write failed: %s", future.exception())
+
+
+_COMPACT = compact_encoder()
 
 
 def _json_or_none(value: Any) -> str | None:
-    return _COMPACT.encode(value) if value is not None else None
+    return _COMPACT(value) if value is not None else None

@@ -157,7 +157,9 @@ class Submission:
         run_id = await retrying(once, attempts=_SUBMIT_ATTEMPTS, pause=no_pause)
         self.in_flight.known(scenario.key, run_id)
         submitted = utc_now()
-        await self.journal.update(
+        # Not waited for: should the process die before it commits, the "submitting" row is
+        # reconciled by name, which finds this run.
+        self.journal.update_behind(
             scenario.key, state="submitted", run_id=run_id, submitted_at=submitted
         )
         return run_id, submitted, attempts

@@ -247,10 +247,28 @@ async def test_unsupported_input_is_rejected_before_any_request(
     client: AsyncClient, emu: Emulator
 ) -> None:
     app = client.application("test-app")
-    for bad in (42, b"bytes", None, {"d": object()}):
+    circular: dict[str, object] = {}
+    circular["self"] = circular
+    for bad in (42, b"bytes", None, {"d": object()}, circular, {"deep": [[[circular]]]}):
         with pytest.raises(InputError):
             await app.new_run(bad)
     assert calls(emu) == []
+
+
+async def test_input_json_as_the_sdk_writes_it(client: AsyncClient, emu: Emulator) -> None:
+    app = client.application("test-app")
+    when = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    value = {"name": "café", "at": when, "n": [1, 2.5, None, True], "inf": float("inf")}
+    await app.new_run(value, options={"when": when, "list": [1, "a"]})
+    post = calls(emu, "POST")[-1]
+    assert post["json"]["input"] == {
+        "name": "café",
+        "at": "2026-11-30T12:00:00+00:00",
+        "n": [1, 2.5, None, True],
+        "inf": float("inf"),
+    }
+    # An option that is not a string goes as its JSON text.
+    assert post["json"]["options"] == {"when": '"2026-11-30T12:00:00+00:00"', "list": '[1,"a"]'}
 
 
 async def test_instance_id_query_and_configuration_kept(client: AsyncClient, emu: Emulator) -> None:
