@@ -24,6 +24,7 @@ from asyncrun.errors import ConfigError, InputError
 from asyncrun.models import ContentFormat, Input, RunConfiguration
 
 __all__ = [
+    "EncodedJson",
     "Prepared",
     "compact_json",
     "configuration_wire",
@@ -58,6 +59,16 @@ def compact_json(value: Any) -> str:
         raise InputError(f"input is not JSON serialisable: {exc}") from None
 
 
+class EncodedJson:
+    """A JSON input serialised already (a batch sizes each input to choose inline or upload):
+    sent as this text, not serialised again."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 class Prepared:
     """The input of a new run, serialised once: inline JSON text or an upload body."""
 
@@ -81,6 +92,8 @@ def _classify(value: Any) -> tuple[ContentFormat, Any]:
     """(content format, data) of an input, or InputError for a type the API cannot take."""
     if isinstance(value, dict | list):
         return ContentFormat.json, value
+    if isinstance(value, EncodedJson):
+        return ContentFormat.json, value.text
     if isinstance(value, str):
         return ContentFormat.text, value
     if isinstance(value, Input):

@@ -27,6 +27,7 @@ __all__ = [
     "is_transient",
     "no_pause",
     "parse_retry_after",
+    "retry_after",
     "retry_delay",
     "retry_transient",
     "retrying",
@@ -52,14 +53,27 @@ Pause = Callable[[int, Failure], Awaitable[None]]
 async def retrying(once: Callable[[], Awaitable[T | Failure]], *, attempts: int, pause: Pause) -> T:
     """Call `once` until it returns a value, at most `attempts` times; raise the error of a
     failure that is not retryable, or of the last attempt."""
-    for attempt in range(attempts):
-        outcome = await once()
-        if not isinstance(outcome, Failure):
-            return outcome
-        if not outcome.retryable or attempt + 1 >= attempts:
-            raise outcome.error
-        await pause(attempt, outcome)
-    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+    outcome = await once()
+    if not isinstance(outcome, Failure):
+        return outcome
+    return await retry_after(outcome, once, attempts=attempts, pause=pause)
+
+
+async def retry_after(
+    failure: Failure, once: Callable[[], Awaitable[T | Failure]], *, attempts: int, pause: Pause
+) -> T:
+    """`retrying` after a first attempt that was made by the caller and failed with `failure`
+    (a hot path makes its first attempt without the loop)."""
+    outcome = failure
+    for attempt in range(1, attempts):
+        if not outcome.retryable:
+            break
+        await pause(attempt - 1, outcome)
+        next_outcome = await once()
+        if not isinstance(next_outcome, Failure):
+            return next_outcome
+        outcome = next_outcome
+    raise outcome.error
 
 
 async def retry_transient(read: Callable[[], Awaitable[T]], *, attempts: int, pause: Pause) -> T:

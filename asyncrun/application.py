@@ -365,10 +365,14 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         return await self._upload(lambda: data, len(data))
 
     async def _upload_directory(self, directory: Path, compresslevel: int) -> str:
+        # Imported here: aiohttp (the presigned transfers' client) only for a client that
+        # uploads (upload_bodies.py).
+        from asyncrun import upload_bodies
+
         cap = self.limits.upload_cap
         async with (
             payload.pack_directory(directory, compresslevel=compresslevel, max_size=cap) as tar,
-            payload.open_file_body(tar, max_size=cap) as body,
+            upload_bodies.open_file_body(tar, max_size=cap) as body,
         ):
             return await self._upload(lambda: body, body.size)
 

@@ -1,5 +1,5 @@
-"""Large inputs and outputs: directories packed as tar.gz, streamed upload bodies, size rules,
-streamed downloads and safe extraction.
+"""Large inputs and outputs: directories packed as tar.gz, size rules, streamed downloads and
+safe extraction (the upload bodies themselves are in upload_bodies.py).
 
 Blocking work (tar, gzip, extraction) runs in a worker thread that checks a stop flag between
 chunks: when the caller is cancelled the thread stops within one chunk, the caller waits for it
@@ -23,8 +23,6 @@ from typing import Any, TypeVar
 import aiofiles
 import anyio
 import anyio.to_thread
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.payload import BytesPayload, Payload
 
 from asyncrun import _tar
 from asyncrun._retry import Failure, retrying
@@ -36,14 +34,11 @@ __all__ = [
     "DEFAULT_UPLOAD_CAP",
     "INLINE_LIMIT",
     "UPLOAD_URL_ATTEMPTS",
-    "FileBody",
     "StopRequested",
-    "bytes_body",
     "check_upload_size",
     "download_and_extract",
     "extract_archive",
-    "file_body",
-    "open_file_body",
+    "join_shielded",
     "pack_directory",
     "pack_files",
     "read_json_stream",
@@ -75,7 +70,7 @@ _STOP_GRACE = 30.0
 # --- worker threads that stop when the caller is cancelled -------------------------------------
 
 
-async def _join_shielded(worker: asyncio.Future[Any]) -> None:
+async def join_shielded(worker: asyncio.Future[Any]) -> None:
     """Wait (up to _STOP_GRACE) for work that holds files, even while being cancelled: leaving
     early would remove files under it or leave them open. A cancellation arriving meanwhile is
     not lost: the caller is already unwinding from one and re-raises it afterwards."""
@@ -99,7 +94,7 @@ async def run_stoppable(fn: Callable[[threading.Event], T]) -> T:
         return await asyncio.shield(worker)
     except BaseException:
         stop.set()
-        await _join_shielded(worker)
+        await join_shielded(worker)
         raise
 
 
@@ -194,109 +189,6 @@ async def _pack(
         yield archive
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-# --- upload bodies -----------------------------------------------------------------------------
-
-
-class FileBody(Payload):
-    """A request body streamed from a file in chunks, with an exact size.
-
-    aiohttp sends Content-Length from `size`, so the body is never chunked (S3 and the emulator
-    refuse chunked PUTs). Send it with ``skip_auto_headers=("Content-Type",)``: that also drops
-    the payload's own octet-stream type (aiohttp requires payloads to carry some header), and a
-    presigned URL that did not sign a Content-Type refuses one. The file is opened afresh on
-    every write, so one FileBody can be sent again (a retry after an expired URL).
-    """
-
-    _autoclose = True  # nothing is held open between writes
-
-    def __init__(self, path: str | os.PathLike[str], size: int) -> None:
-        super().__init__(Path(path))
-        self._path = Path(path)
-        self._size = self._exact_size = size
-        self._writers = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @property
-    def path(self) -> Path:
-        return self._path
-
-    @property
-    def size(self) -> int:
-        return self._exact_size
-
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        await self.write_with_length(writer, None)
-
-    async def write_with_length(
-        self, writer: AbstractStreamWriter, content_length: int | None
-    ) -> None:
-        self._writers += 1
-        self._idle.clear()
-        try:
-            await self._stream(writer, content_length)
-        finally:
-            self._writers -= 1
-            if not self._writers:
-                self._idle.set()
-
-    async def _stream(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
-        limit = self.size if content_length is None else min(content_length, self.size)
-        sent = 0
-        async with aiofiles.open(self._path, "rb") as handle:
-            while sent < limit:
-                chunk = await handle.read(min(CHUNK_SIZE, limit - sent))
-                if not chunk:
-                    raise InputError(f"{self._path.name!r} shrank while being uploaded")
-                await writer.write(chunk)
-                sent += len(chunk)
-
-    async def wait_closed(self) -> None:
-        """Return once no write holds the file open (bounded, and even while cancelled).
-
-        aiohttp cancels a request's body writer without awaiting it, so right after a cancelled
-        or failed PUT the file can still be open for a moment; wait before removing it.
-        """
-        if not self._idle.is_set():
-            waiter = asyncio.ensure_future(self._idle.wait())
-            try:
-                await _join_shielded(waiter)
-            finally:
-                waiter.cancel()
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        raise TypeError("a FileBody is streamed from disk and is not decoded in memory")
-
-
-def file_body(
-    path: str | os.PathLike[str], *, max_size: int | None = DEFAULT_UPLOAD_CAP
-) -> FileBody:
-    """A FileBody for path, its size from stat: InputError if missing or over max_size."""
-    try:
-        size = os.stat(path).st_size
-    except OSError as exc:
-        raise InputError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from exc
-    check_upload_size(size, max_size, f"{Path(path).name!r}")
-    return FileBody(path, size)
-
-
-@contextlib.asynccontextmanager
-async def open_file_body(
-    path: str | os.PathLike[str], *, max_size: int | None = DEFAULT_UPLOAD_CAP
-) -> AsyncIterator[FileBody]:
-    """A FileBody (see file_body) that is closed, whatever happened, when the block exits."""
-    body = file_body(path, max_size=max_size)
-    try:
-        yield body
-    finally:
-        await body.wait_closed()
-
-
-def bytes_body(data: bytes) -> BytesPayload:
-    """An in-memory body with an exact Content-Length (send it like a FileBody)."""
-    return BytesPayload(data)
 
 
 # --- uploads to presigned URLs ----------------------------------------------------------------

@@ -16,24 +16,20 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
-
-import aiohttp
-from yarl import URL
 
 from asyncrun._http11 import (
     CertificateFailed,
     ConnectFailed,
     ConnectionPool,
     ConnectTimedOut,
-    ExchangeFailed,
     ReadTimedOut,
     Response,
     WireError,
 )
 from asyncrun._reachability import Reachability
-from asyncrun._retry import Failure, parse_retry_after, retry_delay, retrying
+from asyncrun._retry import Failure, parse_retry_after, retry_after, retry_delay, retrying
 from asyncrun._slots import ConnectionSlots, PoolStalled
 from asyncrun._tls import Verify, ssl_context, ssl_setting
 from asyncrun._types import Clock, Sleep
@@ -52,6 +48,9 @@ from asyncrun.errors import (
     status_error_class,
 )
 from asyncrun.ratelimit import RateLimiter
+
+if TYPE_CHECKING:  # imported when a presigned transfer first needs it (see `session`)
+    import aiohttp
 
 __all__ = ["BodyFactory", "Response", "Transport"]
 
@@ -119,8 +118,12 @@ class Transport:
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        """aiohttp's session for presigned transfers, made on first use: a client that never
+        uploads or downloads through a presigned URL never imports aiohttp (about 20 MB)."""
+        if self._api is None or self._api.closed:
             raise ConfigError("the client is not open: use `async with AsyncClient(...) as client`")
+        if self._session is None:
+            self._session = self._new_session()
         return self._session
 
     @property
@@ -143,7 +146,7 @@ class Transport:
         return self._timeouts
 
     async def open(self) -> None:
-        if self._session is not None and not self._session.closed:
+        if self._api is not None and not self._api.closed:
             return
         setting = ssl_setting(self._verify)
         self._api = ConnectionPool(
@@ -152,12 +155,17 @@ class Transport:
             connect_timeout=self._timeouts.connect,
             read_timeout=self._timeouts.read,
         )
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         connector = aiohttp.TCPConnector(
-            limit=self._limits.max_connections + EXPRESS_CONNECTIONS, ssl=setting
+            limit=self._limits.max_connections + EXPRESS_CONNECTIONS,
+            ssl=ssl_setting(self._verify),
         )
         # No default headers: the Authorization header is added per API request only, so a
         # presigned transfer can never carry it.
-        self._session = aiohttp.ClientSession(
+        session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=self._timeouts.connect, sock_read=self._timeouts.read
@@ -166,7 +174,8 @@ class Transport:
         # aiohttp silently resends an idempotent request once when the connection drops; our
         # RetryPolicy must be the only retry layer (two layers multiply the attempts), so turn
         # it off. Private attribute, pinned by the retry-matrix tests ("drop" rows).
-        self._session._retry_connection = False
+        session._retry_connection = False
+        return session
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -199,19 +208,16 @@ class Transport:
         # Ids in `path` are already percent-escaped by the caller; keep them as they are.
         path = path.lstrip("/")
         slots = self._express if express else self._slots
-
-        async def once() -> Response | Failure:
-            grant = await self._limiter.acquire(bucket)
-            try:
-                outcome = await self._attempt(method, path, body, idempotent, slots, max_body)
-            finally:
-                self._limiter.release(grant)
-            if isinstance(outcome, Response):
-                self._limiter.cooldown.reset()
-            return outcome
-
-        return await retrying(
-            once,
+        # The first attempt outside the retry loop: most calls need no other, and a request
+        # waiting for a connection holds fewer frames.
+        first = await self._attempt(method, path, body, bucket, idempotent, slots, max_body)
+        if not isinstance(first, Failure):
+            return first
+        return await retry_after(
+            first,
+            functools.partial(
+                self._attempt, method, path, body, bucket, idempotent, slots, max_body
+            ),
             attempts=self._retry.max_attempts,
             pause=functools.partial(self._before_retry, method, self._base + path),
         )
@@ -236,43 +242,54 @@ class Transport:
         method: str,
         path: str,
         body: bytes | None,
+        bucket: Bucket,
         idempotent: bool,
         slots: ConnectionSlots,
         max_body: int | None = None,
     ) -> Response | Failure:
-        # The hot path of every API call: plain try/finally and a URL redacted only when an
-        # error needs it (a batch makes thousands of these calls a second).
+        """One attempt: a grant of the rate bucket, a connection slot, the exchange. The hot
+        path of every API call (a batch makes thousands a second): one frame, plain
+        try/finally, and a URL redacted only when an error needs it."""
+        limiter = self._limiter
+        grant = await limiter.acquire(bucket)
         try:
-            # A submission goes ahead of reads waiting for a connection (_slots.py).
-            await slots.acquire(first=not idempotent)
-        except PoolStalled:  # nothing was sent
-            return Failure(_timeout(method, self._shown(path), "pool"), retryable=True)
-        try:
-            api = self.api_connections
-            head = self._head(api.host_header, method, path, body)
-            response = await api.request(method, head, body, max_body=max_body)
-        except CertificateFailed as exc:
-            shown = self._shown(path)
-            failure = certificate_error(method, shown, exc.cause, exc.host, exc.port)
-            return Failure(failure, retryable=False)
-        except ConnectFailed as exc:
-            failed = _connect_error(method, self._shown(path), exc.cause)
-            self.reachability.connect_failed(failed)
-            return Failure(failed, retryable=True)
-        except ConnectTimedOut:
-            failed = _timeout(method, self._shown(path), "connect")
-            self.reachability.connect_failed(failed)
-            return Failure(failed, retryable=True)
-        except ExchangeFailed as exc:
-            self.reachability.connected()
-            error = _after_send_error(method, self._shown(path), exc, idempotent)
-            return Failure(error, idempotent)
+            try:
+                # A submission goes ahead of reads waiting for a connection (_slots.py).
+                await slots.acquire(first=not idempotent)
+            except PoolStalled:  # nothing was sent
+                return Failure(_timeout(method, self._shown(path), "pool"), retryable=True)
+            try:
+                api = self.api_connections
+                head = self._head(api.host_header, method, path, body)
+                response = await api.request(method, head, body, max_body=max_body)
+            except WireError as exc:
+                return self._wire_failure(method, path, exc, idempotent)
+            finally:
+                slots.release()
         finally:
-            slots.release()
+            limiter.release(grant)
         self.reachability.connected()
         if 200 <= response.status < 300:
+            limiter.cooldown.reset()
             return response
         return _status_failure(method, self._shown(path), response, idempotent)
+
+    def _wire_failure(self, method: str, path: str, exc: WireError, idempotent: bool) -> Failure:
+        shown = self._shown(path)
+        if isinstance(exc, CertificateFailed):
+            failure = certificate_error(method, shown, exc.cause, exc.host, exc.port)
+            return Failure(failure, retryable=False)
+        if isinstance(exc, ConnectFailed | ConnectTimedOut):
+            failed = (
+                _connect_error(method, shown, exc.cause)
+                if isinstance(exc, ConnectFailed)
+                else _timeout(method, shown, "connect")
+            )
+            self.reachability.connect_failed(failed)
+            return Failure(failed, retryable=True)
+        self.reachability.connected()
+        error = _after_send_error(method, shown, exc, idempotent)
+        return Failure(error, idempotent)
 
     def _shown(self, path: str) -> str:
         return redact_url(self._base + path)
@@ -353,6 +370,9 @@ class Transport:
         headers: dict[str, str],
         limit: float,
     ) -> Failure | None:
+        import aiohttp
+        from yarl import URL
+
         timeout = aiohttp.ClientTimeout(total=limit, sock_connect=self._timeouts.connect)
         try:
             async with (
@@ -395,6 +415,9 @@ class Transport:
                     resp.close()
 
     async def _open_download(self, url: str, shown: str) -> aiohttp.ClientResponse:
+        import aiohttp
+        from yarl import URL
+
         async def once() -> aiohttp.ClientResponse | Failure:
             try:
                 resp = await self.session.get(URL(url, encoded=True))
@@ -422,6 +445,8 @@ class Transport:
 
 
 async def _chunks(resp: aiohttp.ClientResponse, url: str) -> AsyncIterator[bytes]:
+    import aiohttp
+
     try:
         async for chunk in resp.content.iter_chunked(_CHUNK):
             yield chunk
@@ -430,6 +455,8 @@ async def _chunks(resp: aiohttp.ClientResponse, url: str) -> AsyncIterator[bytes
 
 
 async def _short_text(resp: aiohttp.ClientResponse) -> str:
+    import aiohttp
+
     try:
         raw = await resp.content.read(500)
     except (TimeoutError, aiohttp.ClientError):

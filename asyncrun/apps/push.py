@@ -60,13 +60,15 @@ async def push_app(
     root = Path(app_dir)
     checked = await prepare_manifest(root, manifest)
     await _run_build_steps(checked, root)
+    from asyncrun import upload_bodies  # aiohttp: only for a client that uploads
+
     async with _archive(checked, root, given=manifest is not None) as archive:
         answer = await transport.request("GET", f"{base}/binary", bucket="general", idempotent=True)
         url = _upload_url(answer.body)
         size = archive.stat().st_size
         await transport.put_presigned(
             url,
-            lambda: payload.file_body(archive, max_size=None),
+            lambda: upload_bodies.file_body(archive, max_size=None),
             size,
             content_type="application/octet-stream",
         )

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from asyncrun.batch.counters import BatchCounters
@@ -68,14 +68,26 @@ _LIKELY_OVER = 0.9  # a run older than this quantile of the observed durations i
 
 @dataclass(eq=False, slots=True)
 class _Poll:
-    """One run's polling state (kept small: many thousands are in flight)."""
+    """One run's polling state (kept small: many thousands are in flight). Its methods are
+    what `poll` calls for the run: bound methods, not closures (less memory per run)."""
 
+    schedule: PollSchedule
+    run_id: str
     started: float
     polls: int = 0
     due: float | None = None  # when the poll answered now was due to be sent
     pause: float = 0.0  # the pause before it
     waited: float = 0.0  # how long it then waited for company
     direct_tried: bool = False  # a poll of its own past the likely end was made already
+
+    def read(self) -> Awaitable[News]:
+        return self.schedule.read_for(self)
+
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        return self.schedule.reads.sleep(self.run_id, seconds)
+
+    def next_sleep(self) -> float:
+        return self.schedule.next_sleep_for(self)
 
 
 def _is_final(news: News) -> bool:
@@ -120,45 +132,41 @@ class PollSchedule:
         the result read) and the number of polls made. `started` is when the run was
         submitted (monotonic clock); a resumed run is polled at once."""
         self.reads.track(run_id, older=resumed)
+        state = _Poll(self, run_id, started)
+        first = 0.0 if resumed else self._first_poll_after()
         try:
-            return await self._wait_final(app, run_id, _Poll(started), resumed)
+            while True:
+                state.pause = first if first is not None else self.polling.initial_delay
+                outcome = await poll(
+                    state.read,
+                    _is_final,
+                    self.polling,
+                    run_id=run_id,
+                    first_poll_after=first,
+                    sleep=state.sleep,
+                    rng=self.rng,
+                    next_sleep=state.next_sleep,
+                )
+                state.polls += 1
+                news = outcome.value
+                if news is None:
+                    raise PollingTimeoutError(
+                        f"polling of run {run_id} was stopped by stop() before the first poll",
+                        run_id=run_id,
+                    )
+                if news.info is not None:
+                    return news.info, state.polls
+                info = await self._confirm(app, run_id, state.started)
+                if info.metadata.run_is_finalized() or not outcome.done:
+                    return info, state.polls
+                # The page said final and the run's own read says not: trust its reads only.
+                self.reads.unlist(run_id)
+                first = self.next_pause(time.monotonic() - state.started, state.polls)
         finally:
             self.reads.forget(run_id)
 
-    async def _wait_final(
-        self, app: BatchApplication, run_id: str, state: _Poll, resumed: bool
-    ) -> tuple[RunInformation, int]:
-        sleeper = self._sleeper(state)
-        first = 0.0 if resumed else self._first_poll_after()
-        while True:
-            state.pause = first if first is not None else self.polling.initial_delay
-            outcome = await poll(
-                lambda: self._read(run_id, state),
-                _is_final,
-                self.polling,
-                run_id=run_id,
-                first_poll_after=first,
-                sleep=lambda seconds: self.reads.sleep(run_id, seconds),
-                rng=self.rng,
-                next_sleep=sleeper,
-            )
-            state.polls += 1
-            news = outcome.value
-            if news is None:
-                raise PollingTimeoutError(
-                    f"polling of run {run_id} was stopped by stop() before the first poll",
-                    run_id=run_id,
-                )
-            if news.info is not None:
-                return news.info, state.polls
-            info = await self._confirm(app, run_id, state.started)
-            if info.metadata.run_is_finalized() or not outcome.done:
-                return info, state.polls
-            # The page said final and the run's own read says not: trust its reads only.
-            self.reads.unlist(run_id)
-            first = self.next_pause(time.monotonic() - state.started, state.polls)
-
-    async def _read(self, run_id: str, state: _Poll) -> News:
+    async def read_for(self, state: _Poll) -> News:
+        """The poll of one run (`_Poll.read`)."""
         age = time.monotonic() - state.started
         # One poll of its own once the run is likely over, not one per pause after that: early
         # in a batch only the short runs have finished, so "likely over" is often too soon,
@@ -166,7 +174,7 @@ class PollSchedule:
         direct = not state.direct_tried and self._direct(age)
         state.direct_tried = state.direct_tried or direct
         news = await self.reads.read(
-            run_id,
+            state.run_id,
             direct=direct,
             patience=(TAIL_PATIENCE if self._tail() else PATIENCE) * state.pause,
             result_read=direct or self._result_read(),
@@ -220,18 +228,16 @@ class PollSchedule:
     def _first_poll_after(self) -> float | None:
         return self.estimator.first_poll_after() if self.estimator is not None else None
 
-    def _sleeper(self, state: _Poll) -> Callable[[], float]:
-        def next_sleep() -> float:
-            state.polls += 1
-            now = time.monotonic()
-            if state.due is not None:
-                # Waiting for company was chosen, not suffered: it is no sign of load.
-                self.pacer.record_latency(max(0.0, now - state.due - state.waited))
-            pause = self.next_pause(now - state.started, state.polls)
-            state.due, state.pause = now + pause, pause
-            return pause
-
-        return next_sleep
+    def next_sleep_for(self, state: _Poll) -> float:
+        """The pause after a poll of one run that found it not final (`_Poll.next_sleep`)."""
+        state.polls += 1
+        now = time.monotonic()
+        if state.due is not None:
+            # Waiting for company was chosen, not suffered: it is no sign of load.
+            self.pacer.record_latency(max(0.0, now - state.due - state.waited))
+        pause = self.next_pause(now - state.started, state.polls)
+        state.due, state.pause = now + pause, pause
+        return pause
 
     def next_pause(self, age: float, polls: int) -> float:
         """The pause after the `polls`-th poll of a run `age` seconds old."""

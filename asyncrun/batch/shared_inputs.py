@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from asyncrun._input_shaping import compact_json
+from asyncrun._input_shaping import EncodedJson, compact_json
 from asyncrun._retry import Failure, retry_transient, retrying
 from asyncrun.batch.journal import Journal
 from asyncrun.batch.protocol import BatchApplication
@@ -104,9 +104,13 @@ class SharedInputs:
         if isinstance(value, str):
             data = value.encode("utf-8")
         elif isinstance(value, dict | list):
-            data = _json_bytes(value)
-            if len(data) <= INLINE_LIMIT:
-                return value
+            try:
+                text = compact_json(value)
+            except InputError:
+                return value  # not JSON: the client raises its own InputError for this input
+            if len(text) <= INLINE_LIMIT:  # ASCII: as many bytes as characters
+                return EncodedJson(text)  # serialised once: the client sends this text
+            data = text.encode("utf-8")
         else:
             return value  # models and Input objects go as they are (the client shapes them)
 
@@ -201,14 +205,6 @@ def _directory(path: Path) -> Make:
         return {"dir_path": path}
 
     return make
-
-
-def _json_bytes(value: Any) -> bytes:
-    """The compact JSON the client sends (its size decides inline or upload)."""
-    try:
-        return compact_json(value).encode("utf-8")
-    except InputError:
-        return b""  # not JSON: the client raises its own InputError for this input
 
 
 def read_input_file(path: Path) -> Any:

@@ -17,7 +17,6 @@ from asyncrun.batch.scenario import Scenario, with_grid
 from asyncrun.cli.args import check_out_dir, new_command, non_negative_float, positive_int
 from asyncrun.cli.common import execute_batch, limits_named
 from asyncrun.client import AsyncClient
-from asyncrun.emulator import EmulatorConfig, serve
 from asyncrun.errors import ConfigError
 
 _GRID = (("solve.duration", ("1s", "5s")), ("seed", ("1", "2")))
@@ -88,6 +87,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace, console: Console) -> int:
+    from asyncrun.emulator import EmulatorConfig, serve  # an aiohttp server: imported when served
+
     config = EmulatorConfig(duration=(args.duration[0], args.duration[1]))
     with tempfile.TemporaryDirectory(prefix="asyncrun-demo-") as temp:
         # The journal is scratch; the results are what the user looks at, so they outlive it.

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncrun.cli.args import (
     check_out_dir,
@@ -19,8 +19,10 @@ from asyncrun.cli.args import (
     positive_int,
     probability,
 )
-from asyncrun.emulator import Emulator, EmulatorConfig, FaultProfile, serve
 from asyncrun.errors import ConfigError
+
+if TYPE_CHECKING:  # the emulator (an aiohttp server) is imported only by the commands serving it
+    from asyncrun.emulator import Emulator, EmulatorConfig
 
 # (command-line flag, FaultProfile field)
 _FAULT_FLAGS = (
@@ -198,6 +200,8 @@ def check_emulator_arguments(args: argparse.Namespace) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    from asyncrun.emulator import EmulatorConfig, FaultProfile
+
     faults = FaultProfile(
         slow_seconds=args.slow_seconds,
         late_seconds=args.late_seconds,
@@ -240,6 +244,8 @@ async def _serve_until_signal(
     config: EmulatorConfig, host: str, port: int, ca_out: Path | None
 ) -> None:
     """Serve until SIGINT or SIGTERM, then clean up (runner, temp storage, app processes)."""
+    from asyncrun.emulator import serve
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

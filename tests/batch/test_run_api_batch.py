@@ -279,3 +279,33 @@ async def test_memory_of_managed_inputs_is_bounded(monkeypatch: pytest.MonkeyPat
         await shared.aclose()
     assert [m.id for m in again] == [m.id for m in first]
     assert app.managed_inputs == 10  # the forgotten ones came back from the journal
+
+
+async def test_a_small_json_input_is_serialised_once_per_run(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncrun import _input_shaping
+
+    encoded: list[Any] = []
+    compact = _input_shaping.compact_json
+
+    def counting(value: Any) -> str:
+        encoded.append(value)
+        return compact(value)
+
+    monkeypatch.setattr(_input_shaping, "compact_json", counting)
+    monkeypatch.setattr(shared_inputs, "compact_json", counting)
+    scenarios = [Scenario(key=f"k{i}", input={"i": i, "name": "café"}) for i in range(20)]
+    async with fast_client(emulator.url) as client:
+        outcomes = await run_batch_all(
+            client.application("once-app"), scenarios, polling_options=FAST
+        )
+    assert [o.status for o in outcomes] == ["succeeded"] * 20
+    assert len(encoded) == 20  # the batch sizes it, the client sends that text
+    posts = [
+        r["json"]
+        for r in emulator.stats()["recent_requests"]
+        if r["method"] == "POST" and r["path"].endswith("/runs")
+    ]
+    assert sorted(p["input"]["i"] for p in posts) == list(range(20))
+    assert {p["input"]["name"] for p in posts} == {"café"}

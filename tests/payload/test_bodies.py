@@ -15,14 +15,8 @@ import pytest
 from aiohttp import web
 
 from asyncrun.errors import InputError
-from asyncrun.payload import (
-    CHUNK_SIZE,
-    DEFAULT_UPLOAD_CAP,
-    FileBody,
-    bytes_body,
-    check_upload_size,
-    file_body,
-)
+from asyncrun.payload import CHUNK_SIZE, DEFAULT_UPLOAD_CAP, check_upload_size
+from asyncrun.upload_bodies import FileBody, bytes_body, file_body
 
 from ._support import RecordingServer, S3Server
 

@@ -20,7 +20,16 @@ import anyio
 import psutil
 import pytest
 
-from asyncrun import AsyncClient, Limits, PollingOptions, RateLimits, RetryPolicy, _tar, payload
+from asyncrun import (
+    AsyncClient,
+    Limits,
+    PollingOptions,
+    RateLimits,
+    RetryPolicy,
+    _tar,
+    payload,
+    upload_bodies,
+)
 from asyncrun.emulator import Emulator
 from asyncrun.errors import ConfigError, InputError, UploadError
 from asyncrun.models import ContentFormat, Input, UploadURL
@@ -398,7 +407,7 @@ async def test_cancel_during_the_upload(
 ) -> None:
     sending = threading.Event()
     open_while_sending: set[str] = set()
-    original = payload.FileBody.write_with_length
+    original = upload_bodies.FileBody.write_with_length
 
     class _StallAfterFirstChunk:
         def __init__(self, writer: Any) -> None:
@@ -411,12 +420,12 @@ async def test_cancel_during_the_upload(
             sending.set()
             await asyncio.sleep(30)  # cancelled long before
 
-    async def stalled_write(body: payload.FileBody, writer: Any, length: int | None) -> None:
+    async def stalled_write(body: upload_bodies.FileBody, writer: Any, length: int | None) -> None:
         await original(body, _StallAfterFirstChunk(writer), length)  # type: ignore[arg-type]
 
     before = _open_paths()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(payload.FileBody, "write_with_length", stalled_write)
+        patch.setattr(upload_bodies.FileBody, "write_with_length", stalled_write)
         task = asyncio.create_task(client.application("test-app").new_run(dir_path=source))
         await _cancel_when(sending, task)
     # The archive was open and partly sent when the cancellation came.
@@ -490,9 +499,11 @@ async def test_packed_directory_through_the_transport_to_s3(
     client: AsyncClient, s3_server: S3Server, source: Path, scratch: Path
 ) -> None:
     async with payload.pack_directory(source) as archive:
-        size = payload.file_body(archive).size
+        size = upload_bodies.file_body(archive).size
         url = s3_server.presigned_put("inputs/dir.tar.gz")
-        await client.transport.put_presigned(url, lambda: payload.FileBody(archive, size), size)
+        await client.transport.put_presigned(
+            url, lambda: upload_bodies.FileBody(archive, size), size
+        )
         sent = hashlib.sha256(await anyio.Path(archive).read_bytes()).hexdigest()
     stored = await asyncio.to_thread(s3_server.object_bytes, "inputs/dir.tar.gz")
     assert hashlib.sha256(stored).hexdigest() == sent
