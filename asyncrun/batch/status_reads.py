@@ -181,9 +181,7 @@ class StatusReads:
         run.deadline = run.asked + patience
         run.plan_at = run.asked + patience / 2
         answer: News | Single = SINGLE
-        # A run that reads at once goes through planning only to ride a walk under way; with
-        # none, a planning pass (over every run waiting) would only send it to its own read.
-        if run.listed and not (direct and not self._walks):
+        if run.listed:
             waiter: asyncio.Future[News | Single] = asyncio.get_running_loop().create_future()
             run.waiter = waiter
             self._pending[run_id] = run
