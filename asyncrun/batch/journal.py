@@ -349,8 +349,8 @@ class Journal:
 
     def update_behind(self, key: str, **changes: Any) -> None:
         """Change fields of a row without waiting for the commit: for a change that may be lost
-        with the process (the row says enough without it). Its failure is logged, and the
-        key's next waited write (committed after it) is the one a caller sees fail."""
+        with the process (the row says enough without it). Its failure is logged; the key's
+        later writes are applied after it all the same."""
         self.update(key, **changes).add_done_callback(_unawaited)
 
     def finish(
@@ -468,8 +468,8 @@ def _update_statement(names: tuple[str, ...]) -> journal_writes.Statement:
 
 
 def _unawaited(future: asyncio.Future[Any]) -> None:
-    """A write nobody waits for: its failure is logged (the run's next write, which is waited
-    for, fails too: its row is missing)."""
+    """A write nobody waits for: its failure is logged. (A pending row that could not be
+    written fails its run's next write, which is waited for: the row is missing.)"""
     if not future.cancelled() and future.exception() is not None:
         logger.warning("a journal write failed: %s", future.exception())
 
