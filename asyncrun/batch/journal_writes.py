@@ -26,11 +26,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["INSERT_PENDING", "METRICS", "RowMissingError", "Statement", "Write", "apply", "update"]
+__all__ = [
+    "INSERT_PENDING",
+    "METRICS",
+    "RowMissingError",
+    "Statement",
+    "Write",
+    "apply",
+    "chunk",
+    "sql",
+    "update",
+]
 
 # UPDATE ... FROM arrived in SQLite 3.33 (2020); before it, updates are applied one by one.
 _UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
 _CHUNKS = (64, 32, 16, 8, 4, 2, 1)
+# SQLite before 3.32 takes at most 999 bound values in a statement.
+_MAX_VALUES = 999
 
 
 class RowMissingError(ValueError):
@@ -112,7 +124,7 @@ def apply(
     for statement, rows in groups.items():
         start = 0
         while start < len(rows):
-            size = next(c for c in _CHUNKS if c <= len(rows) - start)
+            size = chunk(len(rows) - start, statement.width)
             part = rows[start : start + size]
             start += size
             if not _UPDATE_FROM and statement.verb == "update" and size > 1:
@@ -127,6 +139,12 @@ def apply(
                 # Nothing of a failed statement was applied: again one by one, to find which.
                 _each(conn, statement, part, now, failed)
     return failed
+
+
+def chunk(rows: int, width: int) -> int:
+    """How many of `rows` rows of `width` values the next statement writes: the largest size
+    of `_CHUNKS` that fits, its values (and the time) within every SQLite's limit."""
+    return next(c for c in _CHUNKS if c <= rows and (c * width + 1 <= _MAX_VALUES or c == 1))
 
 
 def _each(

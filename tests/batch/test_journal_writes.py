@@ -4,6 +4,7 @@ claims of a new journal answered from memory, and the count of statements."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from asyncrun.batch import journal_writes
 from asyncrun.batch.journal import Journal
+from asyncrun.batch.journal_schema import UPDATABLE_COLUMNS
 from asyncrun.batch.journal_writes import RowMissingError
 
 
@@ -112,3 +114,12 @@ async def test_claims_of_a_new_journal_need_no_wait_but_a_resumed_ones_do(tmp_pa
         (row, duplicate), (none, _) = await asyncio.gather(resumed, new)
         assert row is not None and row.state == "pending" and not duplicate
         assert none is None
+
+
+def test_a_statement_stays_within_the_oldest_sqlite_limit_on_values() -> None:
+    widest = journal_writes.update(tuple(sorted(UPDATABLE_COLUMNS)))  # every column at once
+    assert journal_writes.chunk(200, widest.width) == 32  # 64 rows would be 1,025 values
+    assert journal_writes.chunk(200, journal_writes.INSERT_PENDING.width) == 64
+    assert journal_writes.chunk(5, widest.width) == 4
+    text = journal_writes.sql(widest, journal_writes.chunk(200, widest.width))
+    assert max(int(n) for n in re.findall(r"\?(\d+)", text)) <= 999
