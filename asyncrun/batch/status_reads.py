@@ -58,6 +58,11 @@ __all__ = ["News", "StatusReads", "StatusSource"]
 
 _PAGE_SIZE = 50  # the cloud's documented page size; learned from full pages
 _MAX_WALKS = 4  # walks under way at once (each is sequential: a page needs the last token)
+# Runs read alone in a row, no walk chosen meanwhile, before runs stop waiting for company
+# (a batch deep in a long list: every walk would cost more pages than it answers runs), and
+# for how long; then company is tried again.
+_SOLO_AFTER = 500
+_SOLO_SECONDS = 2.0
 _FRESH = 0.8  # a page counts as news for a run if seen after this share of its sleep
 _SMOOTHING = 0.3  # weight of the latest page in the page latency
 
@@ -75,6 +80,8 @@ class StatusReads:
         max_walks: int = _MAX_WALKS,
         page_latency: float | None = None,
         max_inline: int | None = None,
+        solo_after: int = _SOLO_AFTER,
+        solo_seconds: float = _SOLO_SECONDS,
     ) -> None:
         self._app = app
         self._max_inline = max_inline
@@ -95,6 +102,13 @@ class StatusReads:
         self._interleave = 1.0  # list items per run of ours (other runs sit in between)
         # Seconds a page takes to come back (smoothed); None: not timed yet.
         self._latency = page_latency
+        # Waiting for company that never comes costs each run its patience and every
+        # planning pass a look at it: after `solo_after` runs in a row read alone, runs read at
+        # once for `solo_seconds`.
+        self._solo_after = solo_after
+        self._solo_seconds = solo_seconds
+        self._alone_streak = 0
+        self._solo_until = -math.inf
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ runs
@@ -181,7 +195,10 @@ class StatusReads:
         run.deadline = run.asked + patience
         run.plan_at = run.asked + patience / 2
         answer: News | Single = SINGLE
-        if run.listed:
+        solo = run.asked < self._solo_until
+        if solo:
+            self.stats["solo"] += 1
+        if run.listed and not solo:
             waiter: asyncio.Future[News | Single] = asyncio.get_running_loop().create_future()
             run.waiter = waiter
             self._pending[run_id] = run
@@ -287,6 +304,7 @@ class StatusReads:
             if run.plan_at <= now:
                 del self._pending[run_id]
                 self.stats["alone"] += 1
+                self._alone(now)
                 self._answer(run, SINGLE)
             else:
                 waiting.append(run.plan_at)
@@ -346,7 +364,14 @@ class StatusReads:
                 run.waited = self._clock() - run.asked
             run.waiter.set_result(answer)
 
+    def _alone(self, now: float) -> None:
+        self._alone_streak += 1
+        if self._alone_streak >= self._solo_after:
+            self._alone_streak = 0
+            self._solo_until = now + self._solo_seconds
+
     def _assign(self, walk: Walk, run_id: str, run: RunState, depth: float) -> None:
+        self._alone_streak = 0  # company paid off
         run.waited = self._clock() - run.asked
         run.walk = walk
         run.estimate = depth

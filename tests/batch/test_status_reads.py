@@ -270,3 +270,30 @@ async def test_batches_side_by_side_each_get_their_own_runs_results(
         ]
     assert _requests(emu, "/runs") > 0
     assert emu.stats()["runs_created"] == 180
+
+
+async def test_after_many_runs_read_alone_runs_stop_waiting_for_company(emu: Emulator) -> None:
+    """Deep runs want news one after the other: no walk pays, each is read alone. After
+    `solo_after` of them in a row, runs read at once (not planned, no patience) for
+    `solo_seconds`; then company is tried again, and a due set of the newest runs is
+    answered by a page as before."""
+    clock = FakeClock(100.0)
+    async with _app(emu) as app:
+        runs = await _submit(app, 40, "1000")
+        reads = StatusReads(
+            app, clock=clock, page_size=PAGE, page_latency=0.0, solo_after=2, solo_seconds=5.0
+        )
+        for run_id in runs:
+            reads.track(run_id)
+        emu.reset_stats()
+        for run_id in runs[:2]:  # the oldest, one at a time: read alone after planning
+            await asyncio.wait_for(reads.read(run_id), 30)
+        assert (reads.stats["alone"], reads.stats["solo"]) == (2, 0)
+        await asyncio.wait_for(reads.read(runs[2]), 30)  # at once
+        assert (reads.stats["alone"], reads.stats["solo"]) == (2, 1)
+        clock.now += 5.0
+        newest = await asyncio.wait_for(asyncio.gather(*(reads.read(r) for r in runs[-10:])), 30)
+        await reads.aclose()
+    assert {n.status for n in newest} == {"running"}
+    assert reads.stats["solo"] == 1
+    assert _pages_and_reads(emu) == (1, 3)  # one page for the 10 newest, 3 reads alone
