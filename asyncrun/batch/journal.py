@@ -470,8 +470,9 @@ def _update_statement(names: tuple[str, ...]) -> journal_writes.Statement:
 def _unawaited(future: asyncio.Future[Any]) -> None:
     """A write nobody waits for: its failure is logged. (A pending row that could not be
     written fails its run's next write, which is waited for: the row is missing.)"""
-    if not future.cancelled() and future.exception() is not None:
-        logger.warning("a journal write failed: %s", future.exception())
+    error = None if future.cancelled() else future.exception()
+    if error is not None:
+        logger.warning("a journal write failed: %s", error)
 
 
 _COMPACT = compact_encoder()
