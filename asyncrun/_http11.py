@@ -173,8 +173,10 @@ class _Connection(asyncio.Protocol):
         self._state, self._keep_alive = _HEAD, True
         self._parts, self._size = [], 0
         self.last_read = time.monotonic()
+        if self._timer is None or read_timeout != self._read_timeout:
+            self._stop_timer()  # else the armed check (_check_read) serves this exchange too
+            self._timer = loop.call_later(read_timeout, self._check_read)
         self._read_timeout = read_timeout
-        self._timer = loop.call_later(read_timeout, self._check_read)
         if body is not None and len(body) < 65536:
             transport.write(request + body)
         else:
@@ -184,6 +186,12 @@ class _Connection(asyncio.Protocol):
         return waiter
 
     def _check_read(self) -> None:
+        """The read timeout's check. One timer per connection, not per exchange: it is left
+        armed when an exchange ends, and a check that finds none under way disarms it (a
+        keep-alive connection runs thousands of exchanges a minute)."""
+        if self._waiter is None:
+            self._timer = None
+            return
         transport = self._transport
         if transport is not None and transport.get_write_buffer_size():
             # Still sending the request (a large body to a slow reader): the wait for the
@@ -321,7 +329,6 @@ class _Connection(asyncio.Protocol):
 
     def _complete(self, response: Response) -> None:
         self._state = _DONE
-        self._stop_timer()
         waiter, self._waiter = self._waiter, None
         if self._buf and self._keep_alive:  # bytes past the answer: framing went wrong
             self._keep_alive = False

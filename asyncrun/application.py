@@ -29,8 +29,7 @@ from urllib.parse import quote
 
 from asyncrun import payload
 from asyncrun._answers import loads as _loads
-from asyncrun._answers import model as _model
-from asyncrun._answers import pages
+from asyncrun._answers import model_pages
 from asyncrun._answers import parse as _parse
 from asyncrun._input_shaping import (
     configuration_wire,
@@ -65,6 +64,7 @@ from asyncrun.models import (
     Run,
     RunConfiguration,
     RunInformation,
+    RunListing,
     RunLog,
     RunResult,
     RunsPage,
@@ -511,11 +511,10 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         """The application's runs, newest first, page by page (`status` filters client-side,
         as in the SDK)."""
         path = f"{self._base}/runs"
-        async for items in pages(
-            lambda params: self._call("GET", path, params=params), "runs", "list_runs"
+        async for page in model_pages(
+            lambda params: self._call("GET", path, params=params), RunListing, "list_runs"
         ):
-            for item in items:
-                run = _model(Run, item, "list_runs")
+            for run in page.runs:
                 if status is None or run.status_v2 == status:
                     yield run
 

@@ -27,6 +27,7 @@ __all__ = [
     "Run",
     "RunConfiguration",
     "RunInformation",
+    "RunListing",
     "RunLog",
     "RunQueuing",
     "RunResult",
@@ -271,6 +272,15 @@ class RunsPage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     runs: list[RunStatusItem]
+    next_page_token: str | None = None
+
+
+class RunListing(BaseModel):
+    """One page of GET runs?pagereturn=true with its runs whole (`list_runs`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    runs: list[Run]
     next_page_token: str | None = None
 
 

@@ -5,12 +5,15 @@ One row per scenario key: state (pending, submitting, submitted, terminal), run 
 result location, attempts, timestamps. A "submitting" row is committed before its POST is sent,
 so after a crash the run is looked up by name instead of being submitted again.
 
-Threading: one dedicated connection lives in one worker thread; the event loop never touches
-SQLite. Group commit: changes queue up while the previous transaction is being written and are
-committed together in the next one, so thousands of state changes cost a few fsync-free commits
-(WAL with synchronous=NORMAL survives the death of the process, which is what resume needs).
-Every operation returns an awaitable that completes once its transaction has committed. Row
-writes are data (journal_writes.py): a transaction's writes of one kind share one statement.
+Threading: a journal file's one connection lives in one worker thread, so the event loop never
+waits for the disk. An in-memory journal (`path=None`) has no disk to wait for: it is written
+in the event loop, where handing the GIL to a thread and back for every transaction cost more
+than the writes. Group commit: changes queue up while the previous transaction is being
+written and are committed together in the next one, so thousands of state changes cost a few
+fsync-free commits (WAL with synchronous=NORMAL survives the death of the process, which is
+what resume needs). Every operation returns an awaitable that completes once its transaction
+has committed. Row writes are data (journal_writes.py): a transaction's writes of one kind
+share one statement.
 
 A journal with no scenarios when its session began (a new batch) answers claims from memory:
 no earlier session can have a row, so the pending row is written without the event loop
@@ -95,7 +98,8 @@ class Journal:
         # process that held it (None: never locked, e.g. a journal of an older asyncrun).
         self.opened_at = utc_now()
         self.previous_holder: Holder | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._open = False
+        self._executor: ThreadPoolExecutor | None = None  # a journal file's thread
         self._conn: sqlite3.Connection | None = None
         self._queue: list[_Op] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -111,14 +115,18 @@ class Journal:
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> Journal:
-        if self._executor is not None:
+        if self._open:
             raise ConfigError("this journal is already open")
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="asyncrun-journal")
+        self._open = True
+        if self.path is not None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="asyncrun-journal")
         try:
             self._conn = await self._in_thread(self._locked_connect)
         except BaseException:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+            self._open = False
+            executor, self._executor = self._executor, None
+            if executor is not None:
+                executor.shutdown(wait=False)
             raise
         return self
 
@@ -149,19 +157,22 @@ class Journal:
 
     async def aclose(self) -> None:
         """Commit what is queued, then close the connection and stop the thread."""
-        executor = self._executor
-        if executor is None:
+        if not self._open:
             return
         try:
             # Shielded: a cancelled caller must still not lose the changes already queued.
             await asyncio.shield(self._drain())
         finally:
-            self._executor = None
+            self._open = False
             conn, self._conn = self._conn, None
-            await asyncio.shield(
-                asyncio.get_running_loop().run_in_executor(executor, self._disconnect, conn)
-            )
-            executor.shutdown(wait=True)
+            executor, self._executor = self._executor, None
+            if executor is None:
+                self._disconnect(conn)
+            else:
+                await asyncio.shield(
+                    asyncio.get_running_loop().run_in_executor(executor, self._disconnect, conn)
+                )
+                executor.shutdown(wait=True)
 
     def _disconnect(self, conn: sqlite3.Connection | None) -> None:
         try:
@@ -178,15 +189,17 @@ class Journal:
     # ------------------------------------------------------------------ group commit
 
     async def _in_thread(self, fn: Callable[[], T]) -> T:
-        if self._executor is None:
+        if not self._open:
             raise ConfigError("the journal is not open")
+        if self._executor is None:  # in memory: nothing to wait for
+            return fn()
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     def _submit(
         self, fn: Callable[[sqlite3.Connection], T] | tuple[journal_writes.Write, ...]
     ) -> asyncio.Future[T]:
         """Queue an operation for the next transaction; the future completes after its commit."""
-        if self._executor is None:
+        if not self._open:
             raise ConfigError("the journal is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,18 +20,26 @@ from asyncrun.batch.journal import Journal
 WRITER = Path(__file__).with_name("journal_writer.py")
 
 
-async def test_many_changes_share_few_commits(tmp_path: Path) -> None:
-    async with Journal(tmp_path / "j.db") as journal:
+@pytest.mark.parametrize("in_memory", [True, False])
+async def test_many_changes_share_few_commits_in_memory_or_in_a_file(
+    tmp_path: Path, in_memory: bool
+) -> None:
+    """A journal file writes in a thread of its own; an in-memory one in the event loop (no
+    disk to wait for), with the same grouping of changes into commits."""
+    async with Journal(None if in_memory else tmp_path / "j.db") as journal:
         await journal.begin(app_id="app-1", batch_tag=None, default_tag="tag-a")
+        threads = {t.name for t in threading.enumerate()}
         before = journal.commits
-        await asyncio.gather(*(journal.claim(f"k{i}", f"tag-a/k{i}") for i in range(500)))
+        await asyncio.gather(*(journal.claim(f"k{i}", f"tag-a/k{i}") for i in range(300)))
         await asyncio.gather(
-            *(journal.update(f"k{i}", state="submitting", attempts=1) for i in range(500))
+            *(journal.update(f"k{i}", state="submitting", attempts=1) for i in range(300))
         )
         commits = journal.commits - before
         rows = await journal.rows(["submitting"])
-    assert len(rows) == 500
-    assert commits < 20  # 1,000 changes, grouped
+    assert len(rows) == 300
+    assert commits < 10
+    assert any(name.startswith("asyncrun-journal") for name in threads) is not in_memory
+    assert not any(t.name.startswith("asyncrun-journal") for t in threading.enumerate())
 
 
 async def test_rows_survive_reopening_and_sessions_tell_duplicates(tmp_path: Path) -> None:

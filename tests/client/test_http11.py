@@ -223,6 +223,41 @@ async def test_a_stalled_answer_is_a_read_timeout() -> None:
     assert server.connections == 2
 
 
+async def test_a_reused_connection_times_out_from_its_own_request() -> None:
+    """One timer serves a connection's exchanges: an exchange sent 0.2 s into the first's
+    0.3 s wait and then stalled still gets its whole read timeout."""
+
+    def answer(n: int) -> list[bytes] | None:
+        return ok(b"one") if n == 0 else [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"]
+
+    loop = asyncio.get_running_loop()
+    async with RawServer(answer) as server, pool_for(server, read_timeout=0.3) as pool:
+        await get(pool)
+        await asyncio.sleep(0.2)
+        sent = loop.time()
+        with pytest.raises(ReadTimedOut):
+            await get(pool)
+        assert loop.time() - sent >= 0.29
+    assert server.connections == 1
+
+
+async def test_keep_alive_exchanges_share_one_read_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    timers: list[float] = []
+    call_later = loop.call_later
+
+    def counted(delay: float, *args: object) -> asyncio.TimerHandle:
+        timers.append(delay)
+        return call_later(delay, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop, "call_later", counted)
+    async with RawServer(lambda n: ok(b"x")) as server, pool_for(server) as pool:
+        for _ in range(50):
+            await get(pool)
+    assert server.connections == 1
+    assert timers == [30.0]
+
+
 async def test_a_cancelled_exchange_closes_its_connection() -> None:
     sent = asyncio.Event()
 
