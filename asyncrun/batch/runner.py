@@ -48,7 +48,7 @@ from asyncrun.batch.schedule import BATCH_POLLING, MAX_INLINE, PollSchedule
 from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.batch.status_reads import StatusReads
 from asyncrun.batch.submission import Submission, read_with_retries
-from asyncrun.batch.sweep import LISTING_EVERY, EarlyListing, list_early, sweep_duplicates
+from asyncrun.batch.sweep import EarlyListing, list_early, sweep_duplicates
 from asyncrun.config import Limits
 from asyncrun.errors import AsyncrunError, BatchAbortedError, ConfigError
 from asyncrun.polling import PollingOptions
@@ -131,10 +131,7 @@ class _Batch:
             submitted=self.all_submitted,
         )
         self.outcomes: asyncio.Queue[RunOutcome] = asyncio.Queue(maxsize=max_in_flight)
-        # The sweep's listing in increments (the newest, which takes in those before it).
         self._early: asyncio.Future[EarlyListing] | None = None
-        self._since_listing = 0
-        self._listed_all = False
         self._began_at: datetime | None = None
 
     # ------------------------------------------------------------------ driving
@@ -212,33 +209,30 @@ class _Batch:
         return self._began_at
 
     def all_submitted(self) -> None:
-        """Told after each submission, and when the source ran dry: every LISTING_EVERY runs
-        an increment of the sweep's listing is begun (when none is under way), and once more
-        when every scenario pulled has been submitted; the end then lists only the runs
-        created since the last (sweep.py)."""
-        if self._listed_all:
-            return
-        self._since_listing += 1
-        done = self.schedule.draining and self.counters.queued == 0
-        idle = self._early is None or self._early.done()
-        if done or (idle and self._since_listing >= LISTING_EVERY):
-            self._since_listing = 0
-            self._listed_all = done
-            self._early = asyncio.ensure_future(self._list_early(self._early))
+        """Once the source ran dry and every scenario pulled has been submitted (called then,
+        and after each submission), the sweep's listing is begun: the end then lists only the
+        runs created since. Not when no submission got through (nothing to sweep early)."""
+        if self._early is None and self.schedule.draining and self.counters.queued == 0:
+            self._early = asyncio.ensure_future(self._list_early())
 
-    async def _list_early(self, before: asyncio.Future[EarlyListing] | None) -> EarlyListing:
-        """An increment of the sweep's listing: the runs created since the increment `before`
-        (after it ends), or since the batch began when there is none or it failed."""
-        since = await _listing_or_none(before)
+    async def _list_early(self) -> EarlyListing:
+        """The sweep's listing, taken once the source is exhausted: while the last runs are
+        polled, the end then lists only the runs created since (sweep.py)."""
         began = await self._began()
         tag = self.lifecycle.tag
-        return await self._reading(lambda: list_early(self.app, tag=tag, began=began, since=since))
+        return await self._reading(lambda: list_early(self.app, tag=tag, began=began))
 
     async def _early_listing(self) -> EarlyListing | None:
         """The early listing, or None when there is none or it failed (the end then lists
         the whole batch)."""
         task, self._early = self._early, None
-        return await _listing_or_none(task)
+        if task is None:
+            return None
+        try:
+            return await task
+        except AsyncrunError as exc:
+            logger.info("the early listing of the duplicate sweep failed (%s)", exc)
+            return None
 
     async def stop_early_listing(self) -> None:
         """An early listing still under way when the batch stops without its sweep."""
@@ -252,18 +246,6 @@ class _Batch:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-async def _listing_or_none(task: asyncio.Future[EarlyListing] | None) -> EarlyListing | None:
-    """An increment of the early listing, or None when there is none or it failed (the next
-    lists from the batch's beginning)."""
-    if task is None:
-        return None
-    try:
-        return await task
-    except AsyncrunError as exc:
-        logger.info("an early listing of the duplicate sweep failed (%s)", exc)
-        return None
 
 
 def submit_window(limits: Limits) -> int:

@@ -9,13 +9,11 @@ bucket: 2,000 a minute on the standard plan, so about 6 s of budget), plus one P
 run. Memory: one (id, status) per run of the batch; the journal rows read are only those of
 names found more than once.
 
-The listing need not wait for the end: it is taken early, in increments while the batch runs
-(`list_early`, every LISTING_EVERY runs submitted and once every scenario was submitted), each
-newest first down to the newest runs the increment before it saw; the end then lists only what
-was created since the last one (one page, as a rule). Listed at the end in one go, the 200
-pages of a 10,000-run batch came one after the other while the last runs were polled, and the
-batch waited about half a second for them after its last outcome.
-That is sound because the list is in order of creation: a run created after an increment
+The listing need not wait for the end: once the scenario source is exhausted and every scenario
+was submitted it is taken early (`list_early`), while the last runs are still polled, and the
+end then lists only what was created since, newest first down to the first run the early
+listing saw (one page, as a rule).
+That is sound because the list is in order of creation: a run created after the early listing
 began (a late POST landing included) sits above every run it saw. The statuses of an early
 listing may be stale by the end: the runs of a name found more than once are read again before
 any is canceled.
@@ -35,13 +33,7 @@ from asyncrun.batch.journal import Journal, JournalRow
 from asyncrun.batch.outcome import DuplicateRun
 from asyncrun.batch.protocol import BatchApplication
 
-__all__ = [
-    "LISTING_EVERY",
-    "EarlyListing",
-    "duplicates_of",
-    "list_early",
-    "sweep_duplicates",
-]
+__all__ = ["EarlyListing", "duplicates_of", "list_early", "sweep_duplicates"]
 
 logger = logging.getLogger("asyncrun")
 T = TypeVar("T")
@@ -51,8 +43,7 @@ _Seen = tuple[str, str]  # (run id, status when listed)
 # Server clocks may run behind ours: list this much further back than the batch's start.
 CLOCK_SKEW = timedelta(minutes=10)
 _LIVE = frozenset({"queued", "running", "none"})
-_MARKS = 50  # ids of the newest runs an early listing saw: where the next listing may stop
-LISTING_EVERY = 1000  # runs submitted between two increments of the early listing
+_MARKS = 50  # ids of the newest runs an early listing saw: where the end's listing may stop
 
 
 @dataclass(frozen=True)
@@ -63,18 +54,11 @@ class EarlyListing:
     marks: frozenset[str]
 
 
-async def list_early(
-    app: BatchApplication, *, tag: str, began: datetime, since: EarlyListing | None = None
-) -> EarlyListing:
-    """The listing of the sweep, taken before the batch's end: the runs created since the
-    batch began, or since the increment `since` (which it then takes in). The marks of every
-    increment are kept: the next listing may stop at any of them (a mark's run may be gone)."""
+async def list_early(app: BatchApplication, *, tag: str, began: datetime) -> EarlyListing:
+    """The listing of the sweep, taken before the batch's end."""
     marks: list[str] = []
-    stop = since.marks if since is not None else frozenset()
-    named = await _names_since(app, tag + "/", began - CLOCK_SKEW, stop=stop, marks=marks)
-    if since is None:
-        return EarlyListing(named, frozenset(marks))
-    return EarlyListing(_merged_into(since.named, named), since.marks.union(marks))
+    named = await _names_since(app, tag + "/", began - CLOCK_SKEW, marks=marks)
+    return EarlyListing(named, frozenset(marks))
 
 
 async def sweep_duplicates(
@@ -94,7 +78,7 @@ async def sweep_duplicates(
     stop = early.marks if early is not None else frozenset()
     named = await reading(lambda: _names_since(app, tag + "/", limit, stop=stop))
     if early is not None:
-        named = _merged_into(early.named, named)
+        named = _merged(named, early.named)
     repeated = {name: seen for name, seen in named.items() if len(seen) > 1}
     if not repeated:
         return []
@@ -131,19 +115,16 @@ async def _names_since(
     return named
 
 
-def _merged_into(
-    older: dict[str, list[_Seen]], newer: dict[str, list[_Seen]]
-) -> dict[str, list[_Seen]]:
-    """`newer` taken into `older` (changed, and returned): per name, the newer runs first, each
-    run once. Costs what `newer` holds, not the batch so far (an increment adds a few pages)."""
-    for name, seen in newer.items():
-        runs = older.get(name)
-        if runs is None:
-            older[name] = seen
-            continue
-        known = {run_id for run_id, _ in seen}
-        older[name] = seen + [item for item in runs if item[0] not in known]
-    return older
+def _merged(newer: dict[str, list[_Seen]], older: dict[str, list[_Seen]]) -> dict[str, list[_Seen]]:
+    """Two listings of one application, newer first, each run once (a listing taken while
+    runs were created may show a run twice)."""
+    merged: dict[str, list[_Seen]] = {}
+    for listing in (newer, older):
+        for name, seen in listing.items():
+            runs = merged.setdefault(name, [])
+            known = {run_id for run_id, _ in runs}
+            runs.extend(item for item in seen if item[0] not in known)
+    return merged
 
 
 async def _fresh(app: BatchApplication, seen: list[_Seen], reading: Reading[Any]) -> list[_Seen]:

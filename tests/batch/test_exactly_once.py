@@ -23,7 +23,6 @@ from asyncrun import (
     Timeouts,
     run_batch_all,
 )
-from asyncrun.batch import runner as runner_module
 from asyncrun.batch.journal import SCHEMA_VERSION, Journal
 from asyncrun.batch.outcome import DuplicateRun
 from asyncrun.batch.runner import BatchCounters
@@ -226,60 +225,6 @@ async def test_a_duplicate_created_after_the_early_listing_is_found_and_canceled
     kept = outcomes[0].run_id
     assert counters.duplicate_runs == [DuplicateRun("k0", "ew/k0", kept, extra, "running", True)]
     assert {r["id"]: r["status"] for r in emulator.runs()}[extra] == "canceled"
-
-
-async def test_the_listing_taken_in_increments_finds_a_duplicate_made_between_them(
-    emulator_factory: Callable[..., AbstractAsyncContextManager[Emulator]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The sweep lists in increments while the batch runs (every LISTING_EVERY submissions),
-    each down to the newest runs the one before saw. A run of one of the batch's names made
-    between two increments (a late POST landing) is found, and the pages read in all are
-    about what one listing at the end would read, plus one per increment."""
-    monkeypatch.setattr(runner_module, "LISTING_EVERY", 10)
-    async with emulator_factory(page_size=4) as emulator, fast_client(emulator.url) as client:
-        app = client.application("increments")
-        listings = 0
-        extra: list[str] = []
-        whole_listing = app.list_runs
-
-        async def list_runs() -> AsyncIterator[Run]:
-            nonlocal listings
-            listings += 1
-            if listings == 2:  # after the first increment: a run of k0 the batch did not make
-                late = await app.new_run(
-                    input={"i": 0}, name="inc/k0", options={"emulator.duration": "600"}
-                )
-                extra.append(late)
-            async for run in whole_listing():
-                read.append(run.id)
-                yield run
-
-        read: list[str] = []
-        monkeypatch.setattr(app, "list_runs", list_runs)
-        work = [
-            Scenario(key=f"k{i}", input={"i": i}, options={"emulator.duration": "0.3"})
-            for i in range(36)
-        ]
-        counters = BatchCounters()
-        outcomes = await run_batch_all(
-            app,
-            work,
-            batch_tag="inc",
-            max_in_flight=6,
-            polling_options=FAST,
-            counters=counters,
-        )
-    assert {o.status for o in outcomes} == {"succeeded"}
-    assert listings >= 4  # three increments at least, and the end's
-    kept = outcomes[0].run_id
-    assert counters.duplicate_runs == [
-        DuplicateRun("k0", "inc/k0", kept, extra[0], "running", True)
-    ]
-    assert {r["id"]: r["status"] for r in emulator.runs()}[extra[0]] == "canceled"
-    # Each listing reads the runs made since the one before, and the run where it stops.
-    assert len(read) <= 37 + listings
-    assert set(read) == {o.run_id for o in outcomes} | set(extra)
 
 
 async def test_the_sweep_lists_only_runs_since_the_batch_began() -> None:
