@@ -16,6 +16,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -511,9 +512,12 @@ class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
         """The application's runs, newest first, page by page (`status` filters client-side,
         as in the SDK)."""
         path = f"{self._base}/runs"
-        async for page in model_pages(
-            lambda params: self._call("GET", path, params=params), RunListing, "list_runs"
-        ):
+
+        def fetch(params: dict[str, str]) -> Awaitable[bytes]:
+            # Express: a page answers for 50 runs (a batch's sweep lists while it submits).
+            return self._call("GET", path, params=params, express=True)
+
+        async for page in model_pages(fetch, RunListing, "list_runs"):
             for run in page.runs:
                 if status is None or run.status_v2 == status:
                     yield run

@@ -112,6 +112,12 @@ class Journal:
     def __repr__(self) -> str:
         return f"Journal(path={self.path!r})"
 
+    @property
+    def fresh(self) -> bool:
+        """Whether the journal had no scenario when this session began: no earlier process
+        can have sent a POST for it."""
+        return self._fresh
+
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> Journal:

@@ -182,7 +182,10 @@ class _Batch:
 
     async def sweep(self) -> None:
         """Once every scenario is final: cancel extra runs of the batch's names (sweep.py). A
-        sweep that fails is logged, not raised: the outcomes stand, and a resume sweeps again."""
+        sweep that fails is logged, not raised: the outcomes stand, and a resume sweeps again.
+        Skipped when no duplicate can exist (`sweep_needed`)."""
+        if not self.sweep_needed():
+            return
         began = await self._began()
         early = await self._early_listing()
         try:
@@ -212,8 +215,21 @@ class _Batch:
         """Once the source ran dry and every scenario pulled has been submitted (called then,
         and after each submission), the sweep's listing is begun: the end then lists only the
         runs created since. Not when no submission got through (nothing to sweep early)."""
-        if self._early is None and self.schedule.draining and self.counters.queued == 0:
+        if (
+            self._early is None
+            and self.schedule.draining
+            and self.counters.queued == 0
+            and self.sweep_needed()
+        ):
             self._early = asyncio.ensure_future(self._list_early())
+
+    def sweep_needed(self) -> bool:
+        """Whether a duplicate can exist: not when the journal had no scenario before this
+        session (no earlier process sent a POST for it) and every POST of this one was
+        answered (a run id, or a refusal that made no run). Then every name has one run, and
+        the sweep's listing (200 pages for 10,000 runs, the batch waiting for the last of
+        them) is skipped."""
+        return not self.journal.fresh or self.submission.in_doubt > 0
 
     async def _list_early(self) -> EarlyListing:
         """The sweep's listing, taken once the source is exhausted: while the last runs are

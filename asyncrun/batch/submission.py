@@ -27,9 +27,14 @@ from asyncrun.batch.scenario import Scenario
 from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.errors import (
     AmbiguousSubmitError,
+    APIConnectionError,
+    APIStatusError,
     AsyncrunError,
     BatchAbortedError,
+    ConfigError,
+    InputError,
     ServerError,
+    UploadError,
 )
 from asyncrun.polling import PollingOptions, backoff_delay
 
@@ -74,6 +79,9 @@ class Submission:
         # deadline lends them to the others.
         self.slots = slots
         self.post_life = post_life(app.timeouts, submit_margin)
+        # POSTs whose fate was in doubt (no answer, a 5xx, an unreadable 2xx): a server may
+        # have made a run of their name that the journal does not know.
+        self.in_doubt = 0
 
     async def earlier_run(
         self, key: str, name: str, row: JournalRow | None
@@ -127,6 +135,7 @@ class Submission:
             try:
                 return await self.failfast.reach(lambda: self.app.new_run(name=name, **kwargs))
             except (AmbiguousSubmitError, ServerError) as exc:
+                self.in_doubt += 1
                 # Sent by now at the latest: the server may act on it until `deadline`.
                 deadline = utc_now() + self.post_life
                 await self.journal.update(scenario.key, post_deadline=deadline)
@@ -138,6 +147,8 @@ class Submission:
                 # A definite refusal: no run exists, so the next attempt may submit again. A
                 # batch-wide one (wrong key, unknown app, unreachable) is no scenario's error.
                 self.in_flight.answered(scenario.key)
+                if not _made_no_run(exc):  # e.g. a 2xx whose body could not be read
+                    self.in_doubt += 1
                 stop = (
                     exc
                     if isinstance(exc, BatchAbortedError)
@@ -227,6 +238,16 @@ class Submission:
         ambiguous submit)."""
         found = await self.lookup_twice(name, asked, 1)
         return [found[0]] if found is not None else []
+
+
+def _made_no_run(exc: Exception) -> bool:
+    """Whether a submit's failure shows that no run was made: refused with a 4xx, or never
+    sent (a POST that may have been sent fails with AmbiguousSubmitError, handled apart)."""
+    if isinstance(exc, APIStatusError):
+        return exc.status_code < 500
+    return isinstance(
+        exc, APIConnectionError | InputError | UploadError | ConfigError | BatchAbortedError
+    )
 
 
 async def read_with_retries(

@@ -41,6 +41,31 @@ def scenarios(count: int, **options: str) -> list[Scenario]:
     return [Scenario(key=f"k{i}", input={"i": i}, options=dict(options)) for i in range(count)]
 
 
+def in_doubt_once(
+    monkeypatch: pytest.MonkeyPatch, app: Any, name: str, late: dict[str, str] | None = None
+) -> list[str]:
+    """The first POST of `name` goes unanswered and makes no run: the batch looks the name up
+    after its deadline, finds nothing and submits again. With `late` (options), the lost POST
+    then lands late, as a server may act on it: a run of that name is made just before the
+    second POST (its id is put in the list returned). The duplicate sweep is for such a
+    batch: one whose every POST was answered skips it."""
+    new_run = app.new_run
+    calls: list[str] = []
+    made: list[str] = []
+
+    async def unanswered_once(**kwargs: Any) -> str:
+        if kwargs.get("name") == name:
+            calls.append(name)
+            if len(calls) == 1:
+                raise AmbiguousSubmitError("POST runs: the request was sent but no answer came")
+            if len(calls) == 2 and late is not None:
+                made.append(await new_run(input=kwargs.get("input"), name=name, options=late))
+        return str(await new_run(**kwargs))
+
+    monkeypatch.setattr(app, "new_run", unanswered_once)
+    return made
+
+
 async def test_a_lost_submit_is_looked_up_after_its_deadline_and_never_sent_twice(
     emulator_factory: Factory, tmp_path: Path
 ) -> None:
@@ -156,14 +181,40 @@ async def test_a_lookup_that_never_succeeds_leaves_the_row_for_a_resume(tmp_path
     assert row is not None and row.state == "submitting"
 
 
-async def test_the_sweep_cancels_an_extra_run_of_a_name(emulator: Emulator, tmp_path: Path) -> None:
+async def test_a_batch_whose_every_post_was_answered_skips_the_sweep_and_a_resume_sweeps(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every POST of a new journal's batch answered with a run id (or a refusal that made
+    none): every name has one run, and no listing is made for the sweep. A resume cannot know
+    what an earlier process's POSTs did: it sweeps."""
+    path = tmp_path / "j.db"
+    async with fast_client(emulator.url) as client:
+        app = client.application("answered")
+        listings: list[int] = []
+        whole_listing = app.list_runs
+
+        async def list_runs() -> AsyncIterator[Run]:
+            listings.append(1)
+            async for run in whole_listing():
+                yield run
+
+        monkeypatch.setattr(app, "list_runs", list_runs)
+        first = await run_batch_all(app, scenarios(4), journal=path, polling_options=FAST)
+        assert {o.status for o in first} == {"succeeded"} and listings == []
+        again = await run_batch_all(app, scenarios(4), journal=path, polling_options=FAST)
+    assert all(o.resumed for o in again) and listings
+    tag = first[0].run_name.rsplit("/", 1)[0]
+    assert emulator.stats()["runs_per_name"] == {f"{tag}/k{i}": 1 for i in range(4)}
+
+
+async def test_the_sweep_cancels_an_extra_run_of_a_name(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "j.db"
     async with fast_client(emulator.url) as client:
         app = client.application("sweep-app")
-        # A run of the same name the batch did not make (as a late create would), still running.
-        extra = await app.new_run(
-            input={"i": 1}, name="sw/k1", options={"emulator.duration": "600"}
-        )
+        # A run of the same name the batch did not make (its lost POST landing late), running.
+        late = in_doubt_once(monkeypatch, app, "sw/k1", late={"emulator.duration": "600"})
         counters = BatchCounters()
         outcomes = await run_batch_all(
             app,
@@ -174,7 +225,7 @@ async def test_the_sweep_cancels_an_extra_run_of_a_name(emulator: Emulator, tmp_
             counters=counters,
             submit_margin=MARGIN,
         )
-        kept = outcomes[1].run_id
+        kept, extra = outcomes[1].run_id, late[0]
         expected = DuplicateRun("k1", "sw/k1", kept, extra, "running", True)
         assert counters.duplicate_runs == [expected]
         assert outcomes[1].duplicates == (expected,)
@@ -208,13 +259,21 @@ async def test_a_duplicate_created_after_the_early_listing_is_found_and_canceled
             listed.set()  # a listing read to its end: the early one (the end's stops early)
 
         monkeypatch.setattr(app, "list_runs", list_runs)
+        in_doubt_once(monkeypatch, app, "ew/k2")
         work = [
             Scenario(key=f"k{i}", input={"i": i}, options={"emulator.duration": "1.5"})
             for i in range(3)
         ]
         counters = BatchCounters()
         batch = asyncio.ensure_future(
-            run_batch_all(app, work, batch_tag="ew", polling_options=FAST, counters=counters)
+            run_batch_all(
+                app,
+                work,
+                batch_tag="ew",
+                polling_options=FAST,
+                counters=counters,
+                submit_margin=MARGIN,
+            )
         )
         await asyncio.wait_for(listed.wait(), 30)
         extra = await app.new_run(
@@ -227,7 +286,9 @@ async def test_a_duplicate_created_after_the_early_listing_is_found_and_canceled
     assert {r["id"]: r["status"] for r in emulator.runs()}[extra] == "canceled"
 
 
-async def test_the_sweep_lists_only_runs_since_the_batch_began() -> None:
+async def test_the_sweep_lists_only_runs_since_the_batch_began(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     class Listing(FakeApplication):
         def __init__(self) -> None:
             super().__init__()
@@ -248,6 +309,8 @@ async def test_the_sweep_lists_only_runs_since_the_batch_began() -> None:
 
     now, old = datetime.now(UTC), datetime.now(UTC) - timedelta(days=1)
     app = Listing()
+    app.timeouts = Timeouts(connect=0.1, read=0.1)  # a lost POST is looked up 0.7 s later
+    in_doubt_once(monkeypatch, app, "t/k0")
     app.listed = [
         Run(id="extra", name="t/k0", created_at=now, status_v2="running"),
         Run(id="run-0", name="t/k0", created_at=now, status_v2="succeeded"),
@@ -256,7 +319,7 @@ async def test_the_sweep_lists_only_runs_since_the_batch_began() -> None:
     ]
     counters = BatchCounters()
     outcomes = await run_batch_all(
-        app, scenarios(3), batch_tag="t", max_in_flight=1, counters=counters
+        app, scenarios(3), batch_tag="t", max_in_flight=1, counters=counters, submit_margin=MARGIN
     )
     # The early listing (once the source ran dry) stops at the first run of the day before;
     # the end's listing at the first run the early one saw.

@@ -255,11 +255,16 @@ def test_an_extra_run_of_a_name_is_canceled_and_reported(
     count = 3
     write_manifest(tmp_path / "manifest.jsonl", count)
     with emulator_thread_factory() as emu:
-        # A run of one of the batch's names that the batch did not make, still running.
+        # A run of one of the batch's names that the batch did not make, still running. A
+        # first session whose every POST was answered does not sweep (no duplicate can come
+        # of it); its resume cannot know what the POSTs of an earlier process did, and sweeps.
         body = json.dumps(
             {"input": {"i": 0}, "name": "cli/m0/seed=1", "options": {"emulator.duration": "600"}}
         ).encode()
         extra = emu.call(lambda: emu.state.create_run("cli-app", body, None)).id
+        first = run_cli(batch_args(emu.url, tmp_path), tmp_path)
+        assert first.returncode == 0, first.stdout
+        assert "duplicate runs" not in first.stdout
         result = run_cli(batch_args(emu.url, tmp_path), tmp_path)
         statuses = {run["id"]: run["status"] for run in emu.runs()}
     assert result.returncode == 0, result.stdout
