@@ -214,7 +214,8 @@ class _Batch:
     def all_submitted(self) -> None:
         """Once the source ran dry and every scenario pulled has been submitted (called then,
         and after each submission), the sweep's listing is begun: the end then lists only the
-        runs created since. Not when no submission got through (nothing to sweep early)."""
+        runs created since. Not when no submission got through (nothing to sweep early), nor
+        when no duplicate can exist (`sweep_needed`)."""
         if (
             self._early is None
             and self.schedule.draining
