@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections import deque
 
-__all__ = ["PollEstimator", "quantile"]
+__all__ = ["Cohort", "PollEstimator", "quantile"]
 
 
 def quantile(ordered: list[float], q: float) -> float:
@@ -104,3 +105,43 @@ class PollEstimator:
             return max(self.min_interval, self.beyond_fraction * age)
         spread = high - quantile(self._ordered, self.first_quantile)
         return max(self.min_interval, spread / self.divisions)
+
+
+class Cohort:
+    """The batch's runs in order of submission, and which have finished: the share of the runs
+    submitted at least `age` seconds ago that have finished. Observed durations alone are those
+    of the runs that finished first: early in a batch of 1-3 s runs, 1.1 s is the 0.9 quantile
+    of what has finished, while nine runs in ten of that age are still running. Memory: 9 bytes
+    per run; a query sums per-block counts (blocks of 256 runs)."""
+
+    _BLOCK = 256
+
+    def __init__(self) -> None:
+        self._starts = array("d")
+        self._done = bytearray()
+        self._blocks: list[int] = []
+
+    def add(self, start: float) -> int:
+        """A run submitted at `start` (the caller's clock); its number, for `finished`."""
+        seq = len(self._starts)
+        # Runs arrive about in order of submission; kept sorted for the search.
+        self._starts.append(max(start, self._starts[-1]) if seq else start)
+        self._done.append(0)
+        if seq % self._BLOCK == 0:
+            self._blocks.append(0)
+        return seq
+
+    def finished(self, seq: int) -> None:
+        if not self._done[seq]:
+            self._done[seq] = 1
+            self._blocks[seq // self._BLOCK] += 1
+
+    def finished_share(self, submitted_by: float) -> float | None:
+        """Of the runs submitted at or before `submitted_by`, the share that finished; None
+        when there are none."""
+        count = bisect.bisect_right(self._starts, submitted_by)
+        if count == 0:
+            return None
+        full = count // self._BLOCK
+        done = sum(self._blocks[:full]) + sum(self._done[full * self._BLOCK : count])
+        return done / count

@@ -9,8 +9,9 @@ polling off, the backoff of the polling options alone.
 How a poll is answered is `status_reads.py`'s business: a page of the run list shared with the
 other runs due at about the same time, or the run's own read. A run polls with a patience of
 half its pause (it may wait that long for company), and once the batch has seen that outputs
-are small JSON and the run is older than most runs seen finishing, its poll is its result read
-at once (one request that is both its last status read and its result).
+are small JSON and the run is likely over (older than most runs seen finishing, and most runs
+submitted as long ago have finished: `estimator.Cohort`), its poll is its result read at once
+(one request that is both its last status read and its result).
 
 When results are wanted and the client does not bound the result bucket (the unlimited preset),
 every read a run makes for itself is its result read: it costs what a metadata read costs, and
@@ -31,7 +32,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from asyncrun.batch.counters import BatchCounters
-from asyncrun.batch.estimator import PollEstimator
+from asyncrun.batch.estimator import Cohort, PollEstimator
 from asyncrun.batch.pacing import PollPacer
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.batch.status_reads import News, StatusReads
@@ -74,6 +75,7 @@ class _Poll:
     schedule: PollSchedule
     run_id: str
     started: float
+    seq: int  # its place in the batch's cohort
     polls: int = 0
     due: float | None = None  # when the poll answered now was due to be sent
     pause: float = 0.0  # the pause before it
@@ -124,6 +126,7 @@ class PollSchedule:
         # for the reads that must come from it).
         self.results_wanted = results
         self._result_bucket_free = limits.rate.result is None
+        self.cohort = Cohort()
 
     async def wait_final(
         self, app: BatchApplication, run_id: str, *, started: float, resumed: bool
@@ -132,7 +135,7 @@ class PollSchedule:
         the result read) and the number of polls made. `started` is when the run was
         submitted (monotonic clock); a resumed run is polled at once."""
         self.reads.track(run_id, older=resumed)
-        state = _Poll(self, run_id, started)
+        state = _Poll(self, run_id, started, self.cohort.add(started))
         first = 0.0 if resumed else self._first_poll_after()
         try:
             while True:
@@ -164,14 +167,15 @@ class PollSchedule:
                 first = self.next_pause(time.monotonic() - state.started, state.polls)
         finally:
             self.reads.forget(run_id)
+            self.cohort.finished(state.seq)
 
     async def read_for(self, state: _Poll) -> News:
         """The poll of one run (`_Poll.read`)."""
-        age = time.monotonic() - state.started
-        # One poll of its own once the run is likely over, not one per pause after that: early
-        # in a batch only the short runs have finished, so "likely over" is often too soon,
-        # and later polls share list pages again.
-        direct = not state.direct_tried and self._direct(age)
+        now = time.monotonic()
+        age = now - state.started
+        # One poll of its own once the run is likely over, not one per pause after that (a
+        # straggler's later polls share list pages again).
+        direct = not state.direct_tried and self._direct(age, now)
         state.direct_tried = state.direct_tried or direct
         news = await self.reads.read(
             state.run_id,
@@ -192,12 +196,17 @@ class PollSchedule:
             )
         return await read_with_retries(lambda: app.run_metadata(run_id), self.polling, self.rng)
 
-    def _direct(self, age: float) -> bool:
+    def _direct(self, age: float, now: float) -> bool:
         """Whether the run's poll should be its result read: outputs are known small and the
-        run is older than most runs seen finishing."""
+        run is likely over: older than most runs seen finishing, and most runs submitted as
+        long ago have finished (early in a batch only the short runs have, and a read of a
+        run still running costs a request where a shared page costs a fiftieth)."""
         if not self.small_outputs or self.estimator is None or not self.estimator.ready():
             return False
-        return age >= self.estimator.quantile(_LIKELY_OVER)
+        if age < self.estimator.quantile(_LIKELY_OVER):
+            return False
+        share = self.cohort.finished_share(now - age)
+        return share is not None and share >= _LIKELY_OVER
 
     def _tail(self) -> bool:
         """Whether the runs in flight are the batch's last few."""

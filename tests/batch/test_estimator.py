@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asyncrun.batch.estimator import PollEstimator, quantile
+from asyncrun.batch.estimator import Cohort, PollEstimator, quantile
 
 
 def test_quantile_interpolates() -> None:
@@ -74,3 +74,21 @@ def test_within_range_only_with_data_and_below_the_longest_run_seen() -> None:
     estimator.observe(4.0)
     assert estimator.within_range(3.9)
     assert not estimator.within_range(4.0)
+
+
+def test_the_cohort_tells_what_share_of_the_runs_submitted_as_long_ago_finished() -> None:
+    cohort = Cohort()
+    runs = [cohort.add(i / 1000) for i in range(1000)]  # 1,000 runs over a second
+    assert cohort.finished_share(-1.0) is None  # none submitted that early
+    for seq in runs[:300:3]:  # 100 of the first 300 finish, one of them twice
+        cohort.finished(seq)
+    cohort.finished(runs[0])
+    assert cohort.finished_share(0.2995) == pytest.approx(100 / 300)
+    assert cohort.finished_share(1.0) == pytest.approx(100 / 1000)
+    for seq in runs[300:]:
+        cohort.finished(seq)
+    assert cohort.finished_share(1.0) == pytest.approx(800 / 1000)
+    # A run handed in late (its POST answered after a later one's) keeps the order.
+    late = cohort.add(0.5)
+    cohort.finished(late)
+    assert cohort.finished_share(0.9995) == pytest.approx(801 / 1001)

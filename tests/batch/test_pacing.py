@@ -113,3 +113,23 @@ def test_without_adaptive_polling_the_backoff_alone_sets_the_pause() -> None:
     schedule.pacer.record_latency(5.0)
     expected = backoff_delay(schedule.polling, 1, random.Random(0))
     assert schedule.next_pause(2.0, polls=1) == pytest.approx(expected)
+
+
+def test_a_run_is_likely_over_once_most_runs_submitted_as_long_ago_have_finished() -> None:
+    """Observed durations are those of the runs that finished first: with 1,000 runs of 1-3 s
+    submitted together, the first hundred to finish make 1.1 s look like the 0.9 quantile while
+    nine runs in ten of that age still run. Its poll is its own result read (one request, no
+    shared page) only once most runs as old have finished."""
+    schedule = _schedule()
+    schedule.small_outputs = True
+    for _ in range(1000):
+        schedule.cohort.add(0.0)
+    for i in range(100):
+        schedule.estimator.observe(1.0 + i / 1000)
+        schedule.cohort.finished(i)
+    assert schedule.estimator.quantile(0.9) < 1.2
+    assert not schedule._direct(1.2, now=1.2)
+    for i in range(100, 900):
+        schedule.cohort.finished(i)
+    assert schedule._direct(1.2, now=1.2)
+    assert not schedule._direct(0.5, now=1.2)  # younger than most runs seen finishing
