@@ -14,7 +14,7 @@ The estimator's schedule is about run durations only. Two things it cannot see:
   `share` of the general bucket's rate when it is limited), split over the runs in flight, but
   never more often than `lag_fraction` of a run's age (5 %, at least `min_interval`, 0.1 s), and
   for the batch's last few runs (`tail`: the makespan waits for them, and they are few)
-  `tail_fraction` (3 %, at least `tail_interval`, 50 ms). The batch applies this once its
+  `tail_fraction` (1.5 %, at least `tail_interval`, 30 ms). The batch applies this once its
   source is exhausted, so a long steady-state batch keeps the estimator's poll counts.
 
 `latency` is smoothed over the batch's polls. Pure: no clock, no I/O.
@@ -39,8 +39,8 @@ class PollPacer:
         share: float = 0.5,
         lag_fraction: float = 0.05,
         min_interval: float = 0.1,
-        tail_fraction: float = 0.03,
-        tail_interval: float = 0.05,
+        tail_fraction: float = 0.015,
+        tail_interval: float = 0.03,
         smoothing: float = 0.3,
         latency_multiple: float = 2.0,
     ) -> None:

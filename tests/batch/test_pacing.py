@@ -52,6 +52,13 @@ def test_few_runs_in_flight_are_polled_sooner_but_never_below_a_fraction_of_thei
     assert pacer.pace(0.6, age=0.5, running=5) == pytest.approx(0.1)  # the floor
 
 
+def test_the_last_runs_are_polled_at_a_smaller_fraction_of_their_age() -> None:
+    pacer = _pacer(connections=100)
+    pacer.record_latency(0.05)  # budget 1,000 polls a second
+    assert pacer.pace(0.6, age=3.0, running=5, tail=True) == pytest.approx(0.045)  # 1.5 %
+    assert pacer.pace(0.6, age=1.0, running=5, tail=True) == pytest.approx(0.03)  # the floor
+
+
 def test_queueing_raises_the_floor_and_shrinks_the_spare_capacity() -> None:
     pacer = _pacer(connections=100, smoothing=1.0, latency_multiple=2.0)
     pacer.record_latency(0.01)
@@ -103,7 +110,9 @@ def test_the_pause_is_the_estimators_lengthened_by_queueing_and_shortened_by_spa
     idle.pacer.record_latency(0.001)  # one run left, an idle pool
     assert idle.next_pause(2.0, polls=2) == pytest.approx(advised)  # more scenarios to come
     idle.draining = True  # every scenario pulled: spare room goes to the last runs
-    assert idle.next_pause(2.0, polls=2) == pytest.approx(0.06)  # 3 % of its age (the tail)
+    # The tail: 1.5 % of its age, but no more often than half the general bucket allows (one
+    # run, 2,000 a minute: 0.06 s)
+    assert idle.next_pause(2.0, polls=2) == pytest.approx(0.06)
     # Not yet the batch's last few runs: 5 % of its age.
     assert idle.pacer.ceiling(2.0, running=1, tail=False) == pytest.approx(0.1)
 
