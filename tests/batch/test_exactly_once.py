@@ -17,6 +17,7 @@ import pytest
 
 from asyncrun import (
     AmbiguousSubmitError,
+    APIError,
     ConfigError,
     Scenario,
     ServerError,
@@ -205,6 +206,38 @@ async def test_a_batch_whose_every_post_was_answered_skips_the_sweep_and_a_resum
     assert all(o.resumed for o in again) and listings
     tag = first[0].run_name.rsplit("/", 1)[0]
     assert emulator.stats()["runs_per_name"] == {f"{tag}/k{i}": 1 for i in range(4)}
+
+
+async def test_a_post_whose_answer_could_not_be_read_keeps_the_sweep(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 2xx whose body could not be read made a run the journal does not know: such a POST
+    is in doubt too, and the batch sweeps (only a 4xx, or a failure before sending, proves
+    that no run was made)."""
+    async with fast_client(emulator.url) as client:
+        app = client.application("unreadable")
+        new_run = app.new_run
+        made: list[str] = []
+        listings: list[int] = []
+        whole_listing = app.list_runs
+
+        async def unreadable_once(**kwargs: Any) -> str:
+            run_id = str(await new_run(**kwargs))
+            if not made:
+                made.append(run_id)
+                raise APIError("new_run: the API answered with invalid JSON")
+            return run_id
+
+        async def list_runs() -> AsyncIterator[Run]:
+            listings.append(1)
+            async for run in whole_listing():
+                yield run
+
+        monkeypatch.setattr(app, "new_run", unreadable_once)
+        monkeypatch.setattr(app, "list_runs", list_runs)
+        outcomes = await run_batch_all(app, scenarios(3), polling_options=FAST)
+    assert sorted(o.status for o in outcomes) == ["error", "succeeded", "succeeded"]
+    assert listings  # swept
 
 
 async def test_the_sweep_cancels_an_extra_run_of_a_name(
