@@ -67,6 +67,20 @@ def in_doubt_once(
     return made
 
 
+def counted_listings(monkeypatch: pytest.MonkeyPatch, app: Any) -> list[int]:
+    """`app.list_runs` counted: one item in the list returned per listing begun."""
+    listings: list[int] = []
+    whole_listing = app.list_runs
+
+    async def list_runs() -> AsyncIterator[Run]:
+        listings.append(1)
+        async for run in whole_listing():
+            yield run
+
+    monkeypatch.setattr(app, "list_runs", list_runs)
+    return listings
+
+
 async def test_a_lost_submit_is_looked_up_after_its_deadline_and_never_sent_twice(
     emulator_factory: Factory, tmp_path: Path
 ) -> None:
@@ -191,15 +205,7 @@ async def test_a_batch_whose_every_post_was_answered_skips_the_sweep_and_a_resum
     path = tmp_path / "j.db"
     async with fast_client(emulator.url) as client:
         app = client.application("answered")
-        listings: list[int] = []
-        whole_listing = app.list_runs
-
-        async def list_runs() -> AsyncIterator[Run]:
-            listings.append(1)
-            async for run in whole_listing():
-                yield run
-
-        monkeypatch.setattr(app, "list_runs", list_runs)
+        listings = counted_listings(monkeypatch, app)
         first = await run_batch_all(app, scenarios(4), journal=path, polling_options=FAST)
         assert {o.status for o in first} == {"succeeded"} and listings == []
         again = await run_batch_all(app, scenarios(4), journal=path, polling_options=FAST)
@@ -218,8 +224,7 @@ async def test_a_post_whose_answer_could_not_be_read_keeps_the_sweep(
         app = client.application("unreadable")
         new_run = app.new_run
         made: list[str] = []
-        listings: list[int] = []
-        whole_listing = app.list_runs
+        listings = counted_listings(monkeypatch, app)
 
         async def unreadable_once(**kwargs: Any) -> str:
             run_id = str(await new_run(**kwargs))
@@ -228,13 +233,7 @@ async def test_a_post_whose_answer_could_not_be_read_keeps_the_sweep(
                 raise APIError("new_run: the API answered with invalid JSON")
             return run_id
 
-        async def list_runs() -> AsyncIterator[Run]:
-            listings.append(1)
-            async for run in whole_listing():
-                yield run
-
         monkeypatch.setattr(app, "new_run", unreadable_once)
-        monkeypatch.setattr(app, "list_runs", list_runs)
         outcomes = await run_batch_all(app, scenarios(3), polling_options=FAST)
     assert sorted(o.status for o in outcomes) == ["error", "succeeded", "succeeded"]
     assert listings  # swept
