@@ -7,8 +7,11 @@ against about 0.09 ms through this (`benchmarks/request_cpu.py`). aiohttp stays 
 transfers (streamed bodies, files, object storage's quirks).
 
 It knows framing, not Nextmv: Content-Length, chunked, read-to-close, gzip and deflate bodies,
-keep-alive unless the server says close. A connection whose exchange did not end cleanly
-(cancelled, timed out, dropped, an answer over the caller's size cap) is closed, never reused.
+keep-alive unless the server says close. Through an HTTP proxy (_proxy.py), an https origin is
+reached through a CONNECT tunnel with TLS to the origin inside it, each tunnel a keep-alive
+connection of the pool; an http origin through absolute-form requests to the proxy. A
+connection whose exchange did not end cleanly (cancelled, timed out, dropped, an answer over the
+caller's size cap) is closed, never reused.
 Its errors are its own (below); transport.py maps them onto the error tree.
 """
 
@@ -22,7 +25,8 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
-from asyncrun.errors import ConfigError
+from asyncrun._proxy import ProxyURL
+from asyncrun.errors import ConfigError, ProxyPhase
 
 __all__ = [
     "CertificateFailed",
@@ -30,6 +34,7 @@ __all__ = [
     "ConnectTimedOut",
     "ConnectionPool",
     "ExchangeFailed",
+    "ProxyFailed",
     "ReadTimedOut",
     "Response",
     "WireError",
@@ -79,6 +84,17 @@ class CertificateFailed(WireError):
     def __init__(self, cause: ssl.SSLCertVerificationError, host: str, port: int) -> None:
         super().__init__(type(cause).__name__)
         self.cause, self.host, self.port = cause, host, port
+
+
+class ProxyFailed(WireError):
+    """The proxy could not be connected to, or did not open the tunnel: nothing reached the
+    origin. `status`: the proxy's answer to CONNECT, when it gave one."""
+
+    def __init__(
+        self, proxy: ProxyURL, phase: ProxyPhase, reason: str, status: int | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.proxy, self.phase, self.reason, self.status = proxy, phase, reason, status
 
 
 class ExchangeFailed(WireError):
@@ -371,6 +387,55 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
 
+class _TunnelSetup(asyncio.Protocol):
+    """A connection to the proxy until it answers CONNECT; then TLS to the origin takes it."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._answer: asyncio.Future[bytes] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        end = self._buf.find(_HEAD_END)
+        answer = self._answer
+        if answer is None or answer.done():
+            return
+        if end >= 0:
+            answer.set_result(bytes(self._buf[: end + 4]))
+        elif len(self._buf) > 65536:
+            answer.set_exception(ConnectionError("the proxy's answer has a head over 64 KiB"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        answer = self._answer
+        if answer is not None and not answer.done():
+            answer.set_exception(ConnectionError("the proxy closed the connection"))
+
+    async def connect(self, request: bytes) -> tuple[int, str]:
+        """Send CONNECT; the proxy's status and reason (interim 1xx answers skipped)."""
+        transport = self.transport
+        if transport is None:
+            raise ConnectionError("the proxy closed the connection")
+        self._answer = asyncio.get_running_loop().create_future()
+        transport.write(request)
+        while True:
+            head = await self._answer
+            del self._buf[: len(head)]
+            line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            if not line.startswith("HTTP/1.") or len(line) < 12 or not line[9:12].isdigit():
+                raise ConnectionError("the proxy's answer to CONNECT was not HTTP")
+            status = int(line[9:12])
+            if status >= 200:
+                if status < 300 and self._buf:  # a TLS server speaks after the client only
+                    raise ConnectionError("the proxy sent bytes after opening the tunnel")
+                return status, line[13:].strip()
+            self._answer = asyncio.get_running_loop().create_future()
+            self.data_received(b"")
+
+
 class ConnectionPool:
     """Keep-alive connections to one origin. It does not bound how many exchanges run at once:
     the transport's connection slots do, so it never holds more connections than slots."""
@@ -382,6 +447,7 @@ class ConnectionPool:
         ssl_context: ssl.SSLContext | None,
         connect_timeout: float,
         read_timeout: float,
+        proxy: ProxyURL | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -392,6 +458,15 @@ class ConnectionPool:
         host = f"[{self._host}]" if ":" in self._host else self._host
         self.host_header = host if default_port else f"{host}:{self._port}"
         self._ssl = ssl_context if parts.scheme == "https" else None
+        self._proxy = proxy
+        # Through a proxy, an http origin is named in every request line (absolute form) and
+        # each request carries the proxy's credentials; an https one is tunnelled (CONNECT).
+        absolute = proxy is not None and self._ssl is None
+        self.target_prefix = f"http://{self.host_header}" if absolute else ""
+        """What goes before the path in the request line: the origin, for a proxy to read."""
+        auth = proxy.authorization if absolute and proxy is not None else None
+        self.proxy_headers = f"Proxy-Authorization: {auth}\r\n" if auth else ""
+        """Header lines every request carries for the proxy (absolute form only)."""
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._idle: list[_Connection] = []
@@ -401,7 +476,14 @@ class ConnectionPool:
         """Connections opened so far."""
 
     def __repr__(self) -> str:
-        return f"ConnectionPool(host={self.host_header!r}, open={len(self._idle) + self.in_use})"
+        via = f", proxy={self._proxy.shown!r}" if self._proxy is not None else ""
+        return (
+            f"ConnectionPool(host={self.host_header!r}{via}, open={len(self._idle) + self.in_use})"
+        )
+
+    @property
+    def proxy(self) -> ProxyURL | None:
+        return self._proxy
 
     @property
     def in_use(self) -> int:
@@ -459,14 +541,17 @@ class ConnectionPool:
             raise ConfigError("the client is closed")
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._connect_timeout):
-                _, conn = await loop.create_connection(
-                    _Connection,
-                    self._host,
-                    self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._ssl is not None else None,
-                )
+            if self._proxy is not None:
+                conn = await self._through_proxy(self._proxy, loop)
+            else:
+                async with asyncio.timeout(self._connect_timeout):
+                    _, conn = await loop.create_connection(
+                        _Connection,
+                        self._host,
+                        self._port,
+                        ssl=self._ssl,
+                        server_hostname=self._host if self._ssl is not None else None,
+                    )
         except ssl.SSLCertVerificationError as exc:
             raise CertificateFailed(exc, self._host, self._port) from None
         except TimeoutError:
@@ -474,6 +559,59 @@ class ConnectionPool:
         except OSError as exc:
             raise ConnectFailed(exc) from None
         self.opened += 1
+        return conn
+
+    async def _through_proxy(self, proxy: ProxyURL, loop: asyncio.AbstractEventLoop) -> _Connection:
+        """A connection to the origin through `proxy`, all of it within the connect timeout. A
+        failure of the proxy is ProxyFailed; of the origin's TLS, what a direct one raises."""
+        deadline = loop.time() + self._connect_timeout
+        setup = _TunnelSetup if self._ssl is not None else _Connection
+        try:
+            async with asyncio.timeout_at(deadline):
+                raw, opened = await loop.create_connection(setup, proxy.host, proxy.port)
+        except OSError as exc:  # TimeoutError too
+            raise ProxyFailed(proxy, "connect", _why(exc)) from None
+        if isinstance(opened, _Connection):  # http origin: requests in absolute form
+            return opened
+        try:
+            return await self._tunnel(proxy, loop, raw, cast(_TunnelSetup, opened), deadline)
+        except BaseException:
+            raw.abort()
+            raise
+
+    async def _tunnel(
+        self,
+        proxy: ProxyURL,
+        loop: asyncio.AbstractEventLoop,
+        raw: asyncio.BaseTransport,
+        setup: _TunnelSetup,
+        deadline: float,
+    ) -> _Connection:
+        auth = proxy.authorization
+        request = (
+            f"CONNECT {self.host_header} HTTP/1.1\r\nHost: {self.host_header}\r\n"
+            + (f"Proxy-Authorization: {auth}\r\n" if auth else "")
+            + "\r\n"
+        ).encode()
+        try:
+            async with asyncio.timeout_at(deadline):
+                status, reason = await setup.connect(request)
+        except TimeoutError:
+            raise ProxyFailed(proxy, "tunnel", "no answer to CONNECT in time") from None
+        except ConnectionError as exc:
+            raise ProxyFailed(proxy, "tunnel", str(exc)) from None
+        if not 200 <= status < 300:
+            phase: ProxyPhase = "authentication" if status == 407 else "tunnel"
+            raise ProxyFailed(proxy, phase, f"{status} {reason}".strip(), status)
+        conn = _Connection()
+        assert self._ssl is not None  # a tunnel is made for https origins only
+        async with asyncio.timeout_at(deadline):
+            tls = await loop.start_tls(
+                cast(asyncio.WriteTransport, raw), conn, self._ssl, server_hostname=self._host
+            )
+        if tls is None:
+            raise ConnectionError("the TLS handshake through the proxy did not complete")
+        conn.connection_made(tls)  # start_tls does not call it
         return conn
 
     async def close(self) -> None:
@@ -485,3 +623,11 @@ class ConnectionPool:
             conn.close()
         if conns:
             await asyncio.sleep(0)  # let the transports report their end
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "connecting to it timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from asyncrun._types import TRANSIENT_ERRORS
 from asyncrun.config import RetryPolicy
-from asyncrun.errors import CertificateVerifyError
+from asyncrun.errors import CertificateVerifyError, ProxyError
 
 __all__ = [
     "Failure",
@@ -97,8 +97,11 @@ async def no_pause(attempt: int, failure: Failure) -> None:
 def is_transient(exc: BaseException) -> bool:
     """Whether an error that reached a caller may heal if the call is made again later.
 
-    A certificate the client does not trust is a connection error that never heals."""
-    return isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, CertificateVerifyError)
+    A certificate the client does not trust, or a proxy that refused or could not be reached
+    (the transport already spent its retries on it), is a connection error that does not."""
+    return isinstance(exc, TRANSIENT_ERRORS) and not isinstance(
+        exc, CertificateVerifyError | ProxyError
+    )
 
 
 def retry_delay(policy: RetryPolicy, attempt: int, failure: Failure, rng: random.Random) -> float:

@@ -10,6 +10,7 @@ from types import TracebackType
 
 import anyio.to_thread
 
+from asyncrun._proxy import ProxyConfig, ProxyURL, parse_proxy
 from asyncrun._tls import Verify, check_verify
 from asyncrun._types import Clock, Sleep
 from asyncrun.application import AsyncApplication, validate_app_id
@@ -42,11 +43,15 @@ class AsyncClient:
     Credentials: `api_key` argument > NEXTMV_API_KEY > ~/.nextmv/config.yaml (profile from
     NEXTMV_PROFILE or `profile`); URL: `url` > NEXTMV_ENDPOINT > profile `endpoint` > the public
     API. `verify` says which TLS certificates to trust, as in httpx: True (the system's store,
-    honouring SSL_CERT_FILE), a CA bundle path, an ssl.SSLContext, or False (no checks). They are
-    resolved when the context is entered; the profile file is read in a worker
-    thread, so entering never blocks the event loop. One aiohttp session (a pool of
-    `limits.max_connections`) is opened on enter and closed on exit; the client can be shared by
-    any number of tasks.
+    honouring SSL_CERT_FILE), a CA bundle path, an ssl.SSLContext, or False (no checks).
+
+    Proxies, as httpx names them: `proxy="http://[USER:PASSWORD@]HOST:PORT"` sends every request
+    (API calls and presigned transfers) through that HTTP proxy; without it, when `trust_env`
+    (the default), HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY choose, as requests reads
+    them; `trust_env=False` ignores them. They are resolved when the context is entered; the
+    profile file is read in a worker thread, so entering never blocks the event loop. One
+    aiohttp session (a pool of `limits.max_connections`) is opened on enter and closed on exit;
+    the client can be shared by any number of tasks.
     """
 
     def __init__(
@@ -59,6 +64,8 @@ class AsyncClient:
         limits: Limits | None = None,
         retry: RetryPolicy | None = None,
         verify: Verify = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -70,6 +77,9 @@ class AsyncClient:
         self.limits = limits or Limits()
         self.retry = retry or RetryPolicy()
         self._verify = check_verify(verify)
+        # Checked now (a ConfigError before anything is sent), kept without its text.
+        self._proxy: ProxyURL | None = parse_proxy(proxy) if proxy is not None else None
+        self._trust_env = trust_env
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -102,6 +112,7 @@ class AsyncClient:
             limits=self.limits,
             retry=self.retry,
             verify=self._verify,
+            proxies=ProxyConfig.resolve(self._proxy, trust_env=self._trust_env),
             clock=self._clock,
             sleep=self._sleep,
             rng=self._rng,

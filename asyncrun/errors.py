@@ -8,6 +8,8 @@ AsyncrunError
     APIConnectionError        could not connect / connection dropped (phase in the message)
       APITimeoutError         connect, read, or waiting for a pooled connection
       CertificateVerifyError  the server's TLS certificate is not trusted (never retried)
+      ProxyError              the proxy could not be reached, refused the tunnel or asked for
+                              credentials (407); names the proxy by host:port only
     APIStatusError            a non-2xx answer: status_code, request_id, short body
       BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
       NotFoundError 404, ConflictError 409, UnprocessableEntityError 422,
@@ -46,6 +48,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PollingTimeoutError",
+    "ProxyError",
     "RateLimitError",
     "RunCanceledError",
     "RunError",
@@ -180,6 +183,34 @@ class CertificateVerifyError(APIConnectionError):
         super().__init__(message, method=method, url=url)
         self.host = host
         self.reason = reason
+
+
+ProxyPhase = Literal["connect", "tunnel", "authentication"]
+
+
+class ProxyError(APIConnectionError):
+    """The proxy in the way failed: it could not be connected to (`phase` "connect"), it
+    answered the tunnel request with a non-2xx status ("tunnel"), or it wants credentials it was
+    not given or refused them (407, "authentication": never retried).
+
+    Nothing reached the API. `proxy` is the proxy's host:port (never its credentials),
+    `status_code` the proxy's answer when it gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        proxy: str,
+        phase: ProxyPhase,
+        status_code: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.proxy = proxy
+        self.phase: ProxyPhase = phase
+        self.status_code = status_code
 
 
 class AmbiguousSubmitError(APIConnectionError):
@@ -319,13 +350,13 @@ class PollingTimeoutError(RunError):
     """Polling gave up (max_duration or max_tries) before the run finished."""
 
 
-AbortReason = Literal["authentication", "unknown_application", "unreachable"]
+AbortReason = Literal["authentication", "unknown_application", "unreachable", "proxy"]
 
 
 class BatchAbortedError(AsyncrunError):
     """A failure that no scenario can get past stopped the batch at once: a refused API key
-    (401/403), an unknown application (404 on the application), or an endpoint that could not
-    be reached for a sustained time.
+    (401/403), an unknown application (404 on the application), an endpoint that could not
+    be reached for a sustained time, or a proxy that cannot be used (ProxyError).
 
     Nothing was canceled and no scenario was marked as failed for it: run the same batch again
     with the same journal once the cause is fixed. `reason` names the failure, `hint` says what

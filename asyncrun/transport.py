@@ -2,6 +2,9 @@
 transfers on one aiohttp session, a connection-slot queue above both, rate buckets, retries with
 full-jitter backoff and Retry-After, redaction.
 
+Both honour the proxy settings (_proxy.py): the API's pool connects through the proxy chosen
+for the base URL; each presigned transfer through the one chosen for its URL.
+
 It knows HTTP, not Nextmv: callers say which rate bucket a request draws from and whether it is
 idempotent. A non-idempotent request (POST runs) is retried only when it provably never left
 the client (connect failure, connect or pool timeout) or the server rejected it with 429.
@@ -24,10 +27,12 @@ from asyncrun._http11 import (
     ConnectFailed,
     ConnectionPool,
     ConnectTimedOut,
+    ProxyFailed,
     ReadTimedOut,
     Response,
     WireError,
 )
+from asyncrun._proxy import ProxyConfig, ProxyURL
 from asyncrun._reachability import Reachability
 from asyncrun._retry import Failure, parse_retry_after, retry_after, retry_delay, retrying
 from asyncrun._slots import ConnectionSlots, PoolStalled
@@ -42,6 +47,8 @@ from asyncrun.errors import (
     AsyncrunError,
     CertificateVerifyError,
     ConfigError,
+    ProxyError,
+    ProxyPhase,
     RateLimitError,
     UploadError,
     redact_url,
@@ -83,6 +90,7 @@ class Transport:
         limits: Limits,
         retry: RetryPolicy,
         verify: Verify = True,
+        proxies: ProxyConfig | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -100,6 +108,7 @@ class Transport:
         self._limits = limits
         self._retry = retry
         self._verify = verify
+        self._proxies = proxies if proxies is not None else ProxyConfig()
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(limits.rate, retry, clock=clock, sleep=sleep)
@@ -112,9 +121,13 @@ class Transport:
         self._express = ConnectionSlots(EXPRESS_CONNECTIONS, patience=timeouts.pool)
         self._session: aiohttp.ClientSession | None = None
         self._api: ConnectionPool | None = None
+        # The request line's target before the path, and header lines for the proxy: set with
+        # the pool (the origin's URL and credentials when an http origin goes through a proxy).
+        self._target = self._base_path
+        self._proxy_lines = ""
 
     def __repr__(self) -> str:
-        return f"Transport(url={redact_url(self._base)!r})"
+        return f"Transport(url={redact_url(self._base)!r}, proxies={self._proxies!r})"
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -149,12 +162,16 @@ class Transport:
         if self._api is not None and not self._api.closed:
             return
         setting = ssl_setting(self._verify)
-        self._api = ConnectionPool(
+        api = ConnectionPool(
             self._base,
             ssl_context=ssl_context(setting) if self._https else None,
             connect_timeout=self._timeouts.connect,
             read_timeout=self._timeouts.read,
+            proxy=self._proxies.for_url(self._base),  # a proxy URL that cannot be used: now
         )
+        self._target = api.target_prefix + self._base_path
+        self._proxy_lines = api.proxy_headers
+        self._api = api
 
     def _new_session(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -230,8 +247,8 @@ class Transport:
         else:
             length = "Content-Length: 0\r\n" if method in _WITH_BODY else ""
         return (
-            f"{method} {self._base_path}{path} HTTP/1.1\r\n"
-            f"Host: {host}\r\n"
+            f"{method} {self._target}{path} HTTP/1.1\r\n"
+            f"Host: {host}\r\n{self._proxy_lines}"
             f"Authorization: Bearer {self._key.get()}\r\n"
             "Content-Type: application/json\r\nAccept: application/json\r\n"
             f"Accept-Encoding: gzip, deflate\r\nUser-Agent: {_USER_AGENT}\r\n{length}\r\n"
@@ -272,10 +289,16 @@ class Transport:
         if 200 <= response.status < 300:
             limiter.cooldown.reset()
             return response
+        if response.status == 407 and api.proxy is not None:  # the proxy's, not the API's
+            error = proxy_error(method, self._shown(path), api.proxy, "authentication", 407)
+            return Failure(error, retryable=False)
         return _status_failure(method, self._shown(path), response, idempotent)
 
     def _wire_failure(self, method: str, path: str, exc: WireError, idempotent: bool) -> Failure:
         shown = self._shown(path)
+        if isinstance(exc, ProxyFailed):
+            refused = proxy_error(method, shown, exc.proxy, exc.phase, exc.status, exc.reason)
+            return Failure(refused, retryable=proxy_retryable(exc.phase, exc.status))
         if isinstance(exc, CertificateFailed):
             failure = certificate_error(method, shown, exc.cause, exc.host, exc.port)
             return Failure(failure, retryable=False)
@@ -374,6 +397,7 @@ class Transport:
         from yarl import URL
 
         timeout = aiohttp.ClientTimeout(total=limit, sock_connect=self._timeouts.connect)
+        proxy = self._proxies.for_url(url)
         try:
             async with (
                 self._slot("PUT", url),
@@ -383,6 +407,7 @@ class Transport:
                     headers=headers,
                     skip_auto_headers=() if "Content-Type" in headers else {"Content-Type"},
                     timeout=timeout,
+                    **_via(proxy),
                 ) as resp,
             ):
                 status, text = resp.status, await _short_text(resp)
@@ -391,7 +416,11 @@ class Transport:
         except aiohttp.ClientConnectorCertificateError as exc:
             return Failure(_certificate_error("PUT", shown, exc), retryable=False)
         except (TimeoutError, aiohttp.ClientError) as exc:
-            return Failure(UploadError(f"upload failed: {_reason(exc)}", url=url), True)
+            return _proxy_failure("PUT", shown, proxy, exc) or Failure(
+                UploadError(f"upload failed: {_reason(exc)}", url=url), True
+            )
+        if status == 407 and proxy is not None:
+            return Failure(proxy_error("PUT", shown, proxy, "authentication", 407), False)
         if 200 <= status < 300:
             return None
         error = UploadError(
@@ -418,13 +447,20 @@ class Transport:
         import aiohttp
         from yarl import URL
 
+        proxy = self._proxies.for_url(url)
+
         async def once() -> aiohttp.ClientResponse | Failure:
             try:
-                resp = await self.session.get(URL(url, encoded=True))
+                resp = await self.session.get(URL(url, encoded=True), **_via(proxy))
             except aiohttp.ClientConnectorCertificateError as exc:
                 return Failure(_certificate_error("GET", shown, exc), retryable=False)
             except (TimeoutError, aiohttp.ClientError) as exc:
-                return Failure(UploadError(f"download failed: {_reason(exc)}", url=url), True)
+                return _proxy_failure("GET", shown, proxy, exc) or Failure(
+                    UploadError(f"download failed: {_reason(exc)}", url=url), True
+                )
+            if resp.status == 407 and proxy is not None:
+                resp.release()
+                return Failure(proxy_error("GET", shown, proxy, "authentication", 407), False)
             if 200 <= resp.status < 300:
                 return resp
             text = await _short_text(resp)
@@ -442,6 +478,77 @@ class Transport:
             await self._sleep(delay)
 
         return await retrying(once, attempts=self._retry.max_attempts, pause=pause)
+
+
+def _via(proxy: ProxyURL | None) -> dict[str, Any]:
+    """aiohttp's arguments for a request through `proxy` (the credentials apart from the URL,
+    so that no URL aiohttp may show in an error holds them)."""
+    if proxy is None:
+        return {}
+    import aiohttp
+
+    via: dict[str, Any] = {"proxy": f"http://{proxy.shown}"}
+    if proxy.authorization is not None:
+        via["proxy_auth"] = aiohttp.BasicAuth(proxy.username, proxy.password, encoding="utf-8")
+    return via
+
+
+def _proxy_failure(
+    method: str, shown: str, proxy: ProxyURL | None, exc: BaseException
+) -> Failure | None:
+    """aiohttp's proxy errors as ProxyError (None for any other error)."""
+    import aiohttp
+
+    if proxy is None:
+        return None
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        error = proxy_error(method, shown, proxy, "connect", None, _reason(exc.os_error))
+        return Failure(error, retryable=True)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        phase: ProxyPhase = "authentication" if exc.status == 407 else "tunnel"
+        error = proxy_error(method, shown, proxy, phase, exc.status, exc.message)
+        return Failure(error, retryable=proxy_retryable(phase, exc.status))
+    return None
+
+
+def proxy_retryable(phase: ProxyPhase, status: int | None) -> bool:
+    """A proxy that could not be connected to, or could not reach the origin (502/503/504 to
+    CONNECT), may be back on the next attempt (nothing was sent); refused credentials or a
+    refused tunnel will not."""
+    if phase == "connect":
+        return True
+    return phase == "tunnel" and (status is None or status in (502, 503, 504))
+
+
+def proxy_error(
+    method: str,
+    shown: str,
+    proxy: ProxyURL,
+    phase: ProxyPhase,
+    status: int | None,
+    reason: str = "",
+) -> ProxyError:
+    """One line naming the proxy by host:port (never its credentials) and what to check."""
+    where = f"the proxy {proxy.shown}"
+    if phase == "connect":
+        what = f"{where} could not be reached ({reason})"
+    elif phase == "authentication":
+        what = (
+            f"{where} refused the credentials of the proxy URL (407)"
+            if proxy.authorization is not None
+            else f"{where} asks for credentials (407): give http://USER:PASSWORD@HOST:PORT"
+        )
+    else:
+        what = f"{where} did not open the tunnel ({reason})"
+    return ProxyError(
+        f"{method} {shown}: {what}; check --proxy / proxy= or HTTPS_PROXY, HTTP_PROXY, "
+        "ALL_PROXY (NO_PROXY lists hosts reached directly)",
+        proxy=proxy.shown,
+        phase=phase,
+        status_code=status,
+        method=method,
+        url=shown,
+    )
 
 
 async def _chunks(resp: aiohttp.ClientResponse, url: str) -> AsyncIterator[bytes]:

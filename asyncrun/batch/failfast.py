@@ -6,6 +6,8 @@
   also mean a scenario's unknown instance; the listing is made once and shared by every
   submit that got a 404 meanwhile).
 - A server whose TLS certificate is not trusted (CertificateVerifyError): time cannot fix it.
+- A proxy that cannot be used (ProxyError: unreachable after the transport's retries, a refused
+  tunnel, refused or missing credentials): every request goes through it.
 - An endpoint that cannot be reached: every request attempt of the client failing to connect
   (refused, no route, DNS, connect timeout) for `unreachable_after` seconds, as the
   transport's `Reachability` records them (`watch`, a task beside the driver). A submit that
@@ -43,6 +45,7 @@ from asyncrun.errors import (
     CertificateVerifyError,
     NotFoundError,
     PermissionDeniedError,
+    ProxyError,
 )
 
 __all__ = ["UNREACHABLE_AFTER", "FailFast"]
@@ -119,6 +122,8 @@ class FailFast:
             return _refused_key(exc)
         if isinstance(exc, CertificateVerifyError):
             return _untrusted(exc)
+        if isinstance(exc, ProxyError):
+            return _aborted("proxy", exc.message, "fix the proxy setting or the proxy", exc)
         if submitting and isinstance(exc, NotFoundError) and not await self._app_exists():
             return _aborted(
                 "unknown_application",

@@ -28,6 +28,7 @@ from asyncrun.errors import (
     CertificateVerifyError,
     ConfigError,
     InputError,
+    ProxyError,
 )
 
 # Each command module has `register(subparsers)`, which adds its parser (through
@@ -79,11 +80,12 @@ def _run(args: argparse.Namespace) -> tuple[int, str | None]:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED, None
     except BatchAbortedError as exc:
-        # An untrusted certificate is set-up (--ca-file), as for `asyncrun run`: exit 2.
-        code = EXIT_USAGE if isinstance(exc.cause, CertificateVerifyError) else EXIT_ABORTED
-        return code, f"stopped: {_one_line(exc)}"
-    except (ConfigError, InputError, CertificateVerifyError) as exc:
-        # An untrusted certificate is set-up, like a bad argument: fixed by --ca-file, not time.
+        # An untrusted certificate or an unusable proxy is set-up (--ca-file, --proxy), as for
+        # `asyncrun run`: exit 2.
+        setup = isinstance(exc.cause, CertificateVerifyError | ProxyError)
+        return EXIT_USAGE if setup else EXIT_ABORTED, f"stopped: {_one_line(exc)}"
+    except (ConfigError, InputError, CertificateVerifyError, ProxyError) as exc:
+        # Set-up, like a bad argument: fixed by --ca-file or --proxy, not by time.
         return EXIT_USAGE, _one_line(exc)
     except (AsyncrunError, OSError) as exc:
         return EXIT_FAILED, _one_line(exc)

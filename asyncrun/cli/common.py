@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from asyncrun._proxy import parse_proxy
 from asyncrun._tls import check_verify, ssl_setting
 from asyncrun.application import AsyncApplication
 from asyncrun.batch.counters import BatchCounters
@@ -36,6 +37,7 @@ from asyncrun.config import (
     read_profile,
     resolve_credentials,
 )
+from asyncrun.errors import ConfigError
 
 __all__ = [
     "add_client_arguments",
@@ -79,6 +81,30 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         help="trust the CA certificates in PATH (PEM) for HTTPS "
         "(default: the system's, or SSL_CERT_FILE)",
     )
+    parser.add_argument(
+        "--proxy",
+        type=proxy_url,
+        default=None,
+        metavar="URL",
+        help="send every request through this HTTP proxy, http://HOST:PORT (default: "
+        "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY; a proxy that needs a password: "
+        "put its URL in those, not on the command line)",
+    )
+
+
+def proxy_url(text: str) -> str:
+    """--proxy: an http:// proxy URL without credentials (a command line is shown by `ps` and
+    kept in the batch journal, so a password never goes there)."""
+    try:
+        proxy = parse_proxy(text, source="expected http://HOST:PORT")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if proxy.authorization is not None:
+        raise argparse.ArgumentTypeError(
+            "credentials on the command line are shown by `ps` and kept in the journal: "
+            "put the proxy URL with them in HTTPS_PROXY (and HTTP_PROXY) instead"
+        )
+    return text
 
 
 def check_client_arguments(args: argparse.Namespace) -> None:
@@ -103,6 +129,7 @@ def client_from_args(args: argparse.Namespace, *, api_key: str | None = None) ->
         url=args.url,
         limits=limits_named(args.limits),
         verify=verify,
+        proxy=getattr(args, "proxy", None),
         timeouts=_timeouts(args),
     )
 
