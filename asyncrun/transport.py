@@ -404,10 +404,9 @@ class Transport:
                 self.session.put(
                     URL(url, encoded=True),
                     data=body_factory(),
-                    headers=headers,
                     skip_auto_headers=() if "Content-Type" in headers else {"Content-Type"},
                     timeout=timeout,
-                    **_via(proxy),
+                    **_via(proxy, url, headers),
                 ) as resp,
             ):
                 status, text = resp.status, await _short_text(resp)
@@ -451,7 +450,7 @@ class Transport:
 
         async def once() -> aiohttp.ClientResponse | Failure:
             try:
-                resp = await self.session.get(URL(url, encoded=True), **_via(proxy))
+                resp = await self.session.get(URL(url, encoded=True), **_via(proxy, url, {}))
             except aiohttp.ClientConnectorCertificateError as exc:
                 return Failure(_certificate_error("GET", shown, exc), retryable=False)
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -480,16 +479,19 @@ class Transport:
         return await retrying(once, attempts=self._retry.max_attempts, pause=pause)
 
 
-def _via(proxy: ProxyURL | None) -> dict[str, Any]:
-    """aiohttp's arguments for a request through `proxy` (the credentials apart from the URL,
-    so that no URL aiohttp may show in an error holds them)."""
+def _via(proxy: ProxyURL | None, url: str, headers: Mapping[str, str]) -> dict[str, Any]:
+    """aiohttp's arguments for a request to `url` through `proxy`: the credentials apart from
+    the proxy's URL (no URL aiohttp may show in an error holds them), in the CONNECT request
+    of an https URL, in the request itself (absolute form) of an http one."""
     if proxy is None:
-        return {}
-    import aiohttp
-
-    via: dict[str, Any] = {"proxy": f"http://{proxy.shown}"}
-    if proxy.authorization is not None:
-        via["proxy_auth"] = aiohttp.BasicAuth(proxy.username, proxy.password, encoding="utf-8")
+        return {"headers": headers}
+    via: dict[str, Any] = {"proxy": f"http://{proxy.shown}", "headers": headers}
+    auth = proxy.authorization
+    if auth is not None:
+        if url[:6].lower() == "https:":
+            via["proxy_headers"] = {"Proxy-Authorization": auth}
+        else:
+            via["headers"] = {**headers, "Proxy-Authorization": auth}
     return via
 
 

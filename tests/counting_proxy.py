@@ -12,13 +12,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pproxy  # type: ignore[import-untyped]
+import pytest
 from pproxy import server as pproxy_server
+
+PROXY_VARIABLES = tuple(
+    name
+    for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+
+
+def clear_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable in this test's environment (monkeypatch restores them after)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def unused_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 class _CountingDirect(pproxy_server.ProxyDirect):  # type: ignore[misc]
