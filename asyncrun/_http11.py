@@ -18,6 +18,7 @@ Its errors are its own (below); transport.py maps them onto the error tree.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import time
 import zlib
@@ -628,6 +629,8 @@ class ConnectionPool:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "connecting to it timed out"
+    if isinstance(exc, OSError) and exc.errno:  # "Connection refused", not asyncio's words
+        return os.strerror(exc.errno)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return type(exc).__name__
