@@ -209,3 +209,40 @@ async def test_an_unreachable_proxy_is_a_proxy_error_after_the_connect_retries(
     assert PASSWORD not in f"{caught.value} {caught.value!r}"
     stats = tls_emulator.stats()
     assert stats["requests"] == {} and stats["connections"]["opened"] == 0
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+async def test_a_presigned_upload_through_a_refusing_proxy_is_a_proxy_error(
+    emulator_thread_factory: Factory, proxy: CountingProxy, scheme: str
+) -> None:
+    """aiohttp's path (presigned transfers): a 407 to CONNECT (https) or to the absolute-form
+    PUT itself (http) is the same ProxyError as on the API path, not retried, never shown."""
+    with emulator_thread_factory(tls=scheme == "https") as emu:
+        async with client(emu, trust_env=False) as direct:
+            upload = await direct.application("proxy-app").upload_url()
+        wrong = proxy.url.replace(PASSWORD, "not-the-password")
+        async with client(emu, proxy=wrong) as c:
+            with pytest.raises(ProxyError) as caught:
+                await c.transport.put_presigned(upload.upload_url, lambda: b"{}", 2)
+        stats = emu.stats()
+    error = caught.value
+    assert (error.phase, error.status_code, error.proxy) == ("authentication", 407, proxy.address)
+    assert "not-the-password" not in f"{error} {error!r}"
+    assert "?" not in (error.url or "").replace("?<redacted>", "")
+    assert proxy.accepted == 1
+    assert "PUT /_storage/{key}" not in stats["requests"]
+
+
+async def test_a_presigned_download_through_an_unreachable_proxy_is_a_proxy_error(
+    tls_emulator: ThreadedEmulator,
+) -> None:
+    port = unused_port()
+    retry = RetryPolicy(max_attempts=2, initial_delay=0.01, max_delay=0.02)
+    async with client(tls_emulator, trust_env=False) as direct:
+        upload = await direct.application("proxy-app").upload_url()
+    async with client(tls_emulator, proxy=f"http://127.0.0.1:{port}", retry=retry) as c:
+        with pytest.raises(ProxyError) as caught:
+            async with c.transport.stream_presigned(upload.upload_url):
+                pass
+    assert caught.value.phase == "connect"
+    assert f"the proxy 127.0.0.1:{port} could not be reached" in str(caught.value)
