@@ -13,6 +13,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from urllib.parse import unquote, urlsplit
 
 from asyncrun.errors import ConfigError
@@ -144,7 +145,7 @@ class ProxyConfig:
     URL, as httpx does; else `env` (read once, when the client opens) with its NO_PROXY."""
 
     explicit: ProxyURL | None = None
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
     def resolve(
@@ -160,7 +161,7 @@ class ProxyConfig:
         if not trust_env:
             return cls()
         found = _environment(os.environ if environ is None else environ)
-        return cls(env={k: v for k, v in found.items() if k in (*_SCHEMES, "no")})
+        return cls(env=MappingProxyType({k: v for k, v in found.items() if k in (*_SCHEMES, "no")}))
 
     def __repr__(self) -> str:
         if self.explicit is not None:

@@ -95,8 +95,13 @@ async def _demo(args: argparse.Namespace, console: Console) -> int:
         out: Path = args.out
         async with (
             serve(config) as emulator,
+            # Its own emulator on this machine's loopback: a proxy of the environment could not
+            # reach it, so the proxy variables are not read.
             AsyncClient(
-                api_key="demo-key", url=emulator.url, limits=limits_named("unlimited")
+                api_key="demo-key",
+                url=emulator.url,
+                limits=limits_named("unlimited"),
+                trust_env=False,
             ) as client,
         ):
             await execute_batch(
