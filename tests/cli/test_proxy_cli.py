@@ -192,3 +192,19 @@ def test_credentials_in_the_proxy_option_are_refused_before_anything_is_sent(
     assert PASSWORD not in result.stdout + result.stderr
     assert proxy.accepted == 0
     assert tls_emulator.stats()["connections"]["opened"] == 0
+
+
+def test_an_unusable_proxy_variable_is_one_line_exit_2_before_any_request(
+    tls_emulator: ThreadedEmulator, tmp_path: Path
+) -> None:
+    result = run_cli(
+        [*RUN, *trusting(tls_emulator)],
+        tmp_path,
+        env=env(HTTPS_PROXY=f"socks5://carol:{PASSWORD}@127.0.0.1:1080"),
+    )
+    assert result.returncode == 2
+    assert output_lines(result) == [
+        "asyncrun run: HTTPS_PROXY: socks5:// proxies are not supported (use an http:// proxy "
+        "URL; HTTPS requests still go through it encrypted, with CONNECT)"
+    ]
+    assert tls_emulator.stats()["connections"]["opened"] == 0

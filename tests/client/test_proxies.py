@@ -8,6 +8,7 @@ proxy's `forwarded` count for its address), and the client's requests were answe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -16,7 +17,14 @@ from typing import Any
 import pytest
 from counting_proxy import CountingProxy, clear_proxy_env, serving_proxy, unused_port
 
-from asyncrun import AsyncClient, PollingOptions, ProxyError, RetryPolicy, Scenario
+from asyncrun import (
+    AsyncClient,
+    BatchAbortedError,
+    PollingOptions,
+    ProxyError,
+    RetryPolicy,
+    Scenario,
+)
 from asyncrun.emulator import ThreadedEmulator
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "knapsack"
@@ -246,3 +254,54 @@ async def test_a_presigned_download_through_an_unreachable_proxy_is_a_proxy_erro
                 pass
     assert caught.value.phase == "connect"
     assert f"the proxy 127.0.0.1:{port} could not be reached" in str(caught.value)
+
+
+async def test_a_proxy_that_drops_every_tunnel_request_is_tried_within_the_retry_budget(
+    tls_emulator: ThreadedEmulator,
+) -> None:
+    """Not retried forever: one connection per attempt of the RetryPolicy, then ProxyError."""
+    accepted = 0
+
+    def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        writer.close()
+
+    server = await asyncio.start_server(drop, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    retry = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.02)
+    try:
+        async with client(tls_emulator, proxy=f"http://127.0.0.1:{port}", retry=retry) as c:
+            with pytest.raises(ProxyError) as caught:
+                await c.application("proxy-app").new_run(input={"n": 1})
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert caught.value.phase == "tunnel"
+    assert f"the proxy 127.0.0.1:{port} did not open the tunnel" in str(caught.value)
+    assert accepted == 3
+    assert tls_emulator.stats()["connections"]["opened"] == 0
+
+
+async def test_a_batch_stops_at_a_proxy_error_with_its_reason(
+    tls_emulator: ThreadedEmulator,
+    proxy: CountingProxy,
+    tmp_path: Path,
+    fast_polling: PollingOptions,
+) -> None:
+    scenarios = [Scenario(key=f"s{i}", input={"i": i}) for i in range(20)]
+    wrong = proxy.url.replace(PASSWORD, "not-the-password")
+    async with client(tls_emulator, proxy=wrong) as c:
+        with pytest.raises(BatchAbortedError) as caught:
+            await c.application("proxy-app").run_batch_all(
+                scenarios,
+                max_in_flight=5,
+                journal=tmp_path / "sweep.db",
+                polling_options=fast_polling,
+            )
+    stop = caught.value
+    assert stop.reason == "proxy" and isinstance(stop.cause, ProxyError)
+    assert f"the proxy {proxy.address} refused the credentials" in str(stop)
+    assert "not-the-password" not in str(stop)
+    assert proxy.accepted <= 5  # at most one attempt per scenario under way, none retried
+    assert tls_emulator.stats()["requests"] == {}
