@@ -460,14 +460,13 @@ class ConnectionPool:
         self.host_header = host if default_port else f"{host}:{self._port}"
         self._ssl = ssl_context if parts.scheme == "https" else None
         self._proxy = proxy
-        # Through a proxy, an http origin is named in every request line (absolute form) and
-        # each request carries the proxy's credentials; an https one is tunnelled (CONNECT).
-        absolute = proxy is not None and self._ssl is None
-        self.target_prefix = f"http://{self.host_header}" if absolute else ""
-        """What goes before the path in the request line: the origin, for a proxy to read."""
-        auth = proxy.authorization if absolute and proxy is not None else None
-        self.proxy_headers = f"Proxy-Authorization: {auth}\r\n" if auth else ""
-        """Header lines every request carries for the proxy (absolute form only)."""
+        # Through a proxy, an https origin is tunnelled (CONNECT); an http one is named in every
+        # request line (absolute form) and each request carries the proxy's credentials.
+        self._absolute: tuple[bytes, bytes] | None = None
+        if proxy is not None and self._ssl is None:
+            auth = proxy.authorization
+            lines = f"Proxy-Authorization: {auth}\r\n".encode() if auth else b""
+            self._absolute = (f" http://{self.host_header}/".encode(), lines)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._idle: list[_Connection] = []
@@ -503,7 +502,10 @@ class ConnectionPool:
         *,
         max_body: int | None = None,
     ) -> Response:
-        """One exchange: `request` is the request line and headers, ready to send."""
+        """One exchange: `request` is the request line (origin form: `GET /path HTTP/1.1`) and
+        headers, ready to send."""
+        if self._absolute is not None:
+            request = _absolute_form(request, *self._absolute)
         conn = self._checkout() or await self._open()
         self._busy.add(conn)
         try:
@@ -624,6 +626,13 @@ class ConnectionPool:
             conn.close()
         if conns:
             await asyncio.sleep(0)  # let the transports report their end
+
+
+def _absolute_form(request: bytes, origin: bytes, proxy_lines: bytes) -> bytes:
+    """`GET /path HTTP/1.1` as `GET http://host/path HTTP/1.1`, the proxy's headers added."""
+    line_end = request.index(b"\r\n") + 2
+    line = request[:line_end].replace(b" /", origin, 1)
+    return line + proxy_lines + request[line_end:]
 
 
 def _why(exc: BaseException) -> str:

@@ -121,10 +121,6 @@ class Transport:
         self._express = ConnectionSlots(EXPRESS_CONNECTIONS, patience=timeouts.pool)
         self._session: aiohttp.ClientSession | None = None
         self._api: ConnectionPool | None = None
-        # The request line's target before the path, and header lines for the proxy: set with
-        # the pool (the origin's URL and credentials when an http origin goes through a proxy).
-        self._target = self._base_path
-        self._proxy_lines = ""
 
     def __repr__(self) -> str:
         return f"Transport(url={redact_url(self._base)!r}, proxies={self._proxies!r})"
@@ -162,16 +158,13 @@ class Transport:
         if self._api is not None and not self._api.closed:
             return
         setting = ssl_setting(self._verify)
-        api = ConnectionPool(
+        self._api = ConnectionPool(
             self._base,
             ssl_context=ssl_context(setting) if self._https else None,
             connect_timeout=self._timeouts.connect,
             read_timeout=self._timeouts.read,
             proxy=self._proxies.for_url(self._base),  # a proxy URL that cannot be used: now
         )
-        self._target = api.target_prefix + self._base_path
-        self._proxy_lines = api.proxy_headers
-        self._api = api
 
     def _new_session(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -247,8 +240,8 @@ class Transport:
         else:
             length = "Content-Length: 0\r\n" if method in _WITH_BODY else ""
         return (
-            f"{method} {self._target}{path} HTTP/1.1\r\n"
-            f"Host: {host}\r\n{self._proxy_lines}"
+            f"{method} {self._base_path}{path} HTTP/1.1\r\n"
+            f"Host: {host}\r\n"
             f"Authorization: Bearer {self._key.get()}\r\n"
             "Content-Type: application/json\r\nAccept: application/json\r\n"
             f"Accept-Encoding: gzip, deflate\r\nUser-Agent: {_USER_AGENT}\r\n{length}\r\n"

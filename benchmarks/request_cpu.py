@@ -88,7 +88,7 @@ async def main(
         try:
 
             async def lean(i: int) -> None:
-                path = f"{pool.target_prefix}/v1/applications/{APP}/runs/{ids[i % 50]}/metadata"
+                path = f"/v1/applications/{APP}/runs/{ids[i % 50]}/metadata"
                 await pool.request("GET", f"GET {path} HTTP/1.1\r\n{host}".encode(), None)
 
             await _measure("asyncrun's HTTP/1.1 GET (bare)", calls, concurrency, lean)
