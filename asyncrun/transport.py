@@ -282,10 +282,15 @@ class Transport:
         if 200 <= response.status < 300:
             limiter.cooldown.reset()
             return response
-        if response.status == 407 and api.proxy is not None:  # the proxy's, not the API's
-            error = proxy_error(method, self._shown(path), api.proxy, "authentication", 407)
+        if response.status == 407 and (proxy := self._forwarding(self._base)) is not None:
+            error = proxy_error(method, self._shown(path), proxy, "authentication", 407)
             return Failure(error, retryable=False)
         return _status_failure(method, self._shown(path), response, idempotent)
+
+    def _forwarding(self, url: str) -> ProxyURL | None:
+        """The proxy that answers for an http `url` (absolute form: its 407 is the proxy's);
+        None for https, whose answers come from the origin through the tunnel."""
+        return self._proxies.for_url(url) if url[:5].lower() == "http:" else None
 
     def _wire_failure(self, method: str, path: str, exc: WireError, idempotent: bool) -> Failure:
         shown = self._shown(path)
