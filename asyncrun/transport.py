@@ -416,7 +416,7 @@ class Transport:
             return _proxy_failure("PUT", shown, proxy, exc) or Failure(
                 UploadError(f"upload failed: {_reason(exc)}", url=url), True
             )
-        if status == 407 and proxy is not None:
+        if status == 407 and proxy is not None and self._forwarding(url) is not None:
             return Failure(proxy_error("PUT", shown, proxy, "authentication", 407), False)
         if 200 <= status < 300:
             return None
@@ -455,7 +455,7 @@ class Transport:
                 return _proxy_failure("GET", shown, proxy, exc) or Failure(
                     UploadError(f"download failed: {_reason(exc)}", url=url), True
                 )
-            if resp.status == 407 and proxy is not None:
+            if resp.status == 407 and proxy is not None and self._forwarding(url) is not None:
                 resp.release()
                 return Failure(proxy_error("GET", shown, proxy, "authentication", 407), False)
             if 200 <= resp.status < 300:
