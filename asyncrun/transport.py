@@ -336,7 +336,8 @@ class Transport:
             delay = self._limiter.cooldown.trigger(failure.retry_after)
         else:
             delay = retry_delay(self._retry, attempt, failure, self._rng)
-        logger.warning(
+        logger.log(
+            _retry_level(failure),
             "retrying %s %s: attempt %d failed (%s), next in %.2f s",
             method,
             redact_url(url),
@@ -372,7 +373,8 @@ class Transport:
 
         async def pause(attempt: int, failure: Failure) -> None:
             delay = retry_delay(self._retry, attempt, failure, self._rng)
-            logger.warning(
+            logger.log(
+                _retry_level(failure),
                 "retrying upload to %s: attempt %d failed (%s), next in %.2f s",
                 shown,
                 attempt + 1,
@@ -471,7 +473,13 @@ class Transport:
 
         async def pause(attempt: int, failure: Failure) -> None:
             delay = retry_delay(self._retry, attempt, failure, self._rng)
-            logger.warning("retrying download from %s in %.2f s (%s)", shown, delay, failure.error)
+            logger.log(
+                _retry_level(failure),
+                "retrying download from %s in %.2f s (%s)",
+                shown,
+                delay,
+                failure.error,
+            )
             await self._sleep(delay)
 
         return await retrying(once, attempts=self._retry.max_attempts, pause=pause)
@@ -491,6 +499,12 @@ def _via(proxy: ProxyURL | None, url: str, headers: Mapping[str, str]) -> dict[s
         else:
             via["headers"] = {**headers, "Proxy-Authorization": auth}
     return via
+
+
+def _retry_level(failure: Failure) -> int:
+    """Retries are warnings, except a proxy's: its final error says all there is to say (one
+    line on the command line; -v shows the attempts)."""
+    return logging.INFO if isinstance(failure.error, ProxyError) else logging.WARNING
 
 
 def _proxy_failure(
