@@ -482,10 +482,6 @@ class ConnectionPool:
         )
 
     @property
-    def proxy(self) -> ProxyURL | None:
-        return self._proxy
-
-    @property
     def in_use(self) -> int:
         """Connections checked out for an exchange now."""
         return len(self._busy)
@@ -591,8 +587,10 @@ class ConnectionPool:
         deadline: float,
     ) -> _Connection:
         auth = proxy.authorization
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        target = f"{host}:{self._port}"  # authority form: the port even when it is the default
         request = (
-            f"CONNECT {self.host_header} HTTP/1.1\r\nHost: {self.host_header}\r\n"
+            f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
             + (f"Proxy-Authorization: {auth}\r\n" if auth else "")
             + "\r\n"
         ).encode()
