@@ -54,7 +54,15 @@ class ProxyURL:
 
 def parse_proxy(url: str, *, source: str = "proxy") -> ProxyURL:
     """A proxy URL as given to `proxy=`, `--proxy` or a *_PROXY variable (`source` names it in
-    the error); ConfigError for what cannot be used, without repeating a password."""
+    the error, "" for none); ConfigError for what cannot be used, without repeating a
+    password."""
+    try:
+        return _parsed(url)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
+
+
+def _parsed(url: str) -> ProxyURL:
     text = url.strip()
     if "://" not in text:
         text = "http://" + text  # requests' prepend_scheme_if_needed
@@ -62,21 +70,21 @@ def parse_proxy(url: str, *, source: str = "proxy") -> ProxyURL:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise ConfigError(f"{source}: not a proxy URL (expected http://HOST:PORT)") from None
+        raise ConfigError("not a proxy URL (expected http://HOST:PORT)") from None
     scheme = parts.scheme.lower()
     if scheme not in _SUPPORTED:
         raise ConfigError(
-            f"{source}: {scheme}:// proxies are not supported (use an http:// proxy URL; "
+            f"{scheme}:// proxies are not supported (use an http:// proxy URL; "
             "HTTPS requests still go through it encrypted, with CONNECT)"
         )
     if not parts.hostname:
-        raise ConfigError(f"{source}: the proxy URL has no host (expected http://HOST:PORT)")
+        raise ConfigError("the proxy URL has no host (expected http://HOST:PORT)")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"{source}: a proxy URL is http://[USER:PASSWORD@]HOST[:PORT] only")
+        raise ConfigError("a proxy URL is http://[USER:PASSWORD@]HOST[:PORT] only")
     username = unquote(parts.username or "")
     password = unquote(parts.password or "")
     if any(ord(c) < 32 or ord(c) == 127 for c in username + password):
-        raise ConfigError(f"{source}: the proxy credentials contain a control character")
+        raise ConfigError("the proxy credentials contain a control character")
     return ProxyURL(parts.hostname, port or 80, username, password)
 
 

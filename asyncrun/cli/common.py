@@ -96,7 +96,7 @@ def proxy_url(text: str) -> str:
     """--proxy: an http:// proxy URL without credentials (a command line is shown by `ps` and
     kept in the batch journal, so a password never goes there)."""
     try:
-        proxy = parse_proxy(text, source="expected http://HOST:PORT")
+        proxy = parse_proxy(text, source="")
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if proxy.authorization is not None:

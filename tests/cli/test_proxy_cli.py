@@ -208,3 +208,17 @@ def test_an_unusable_proxy_variable_is_one_line_exit_2_before_any_request(
         "URL; HTTPS requests still go through it encrypted, with CONNECT)"
     ]
     assert tls_emulator.stats()["connections"]["opened"] == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("socks5://127.0.0.1:1080", "argument --proxy: socks5:// proxies are not supported"),
+        ("http://127.0.0.1:99999", "argument --proxy: not a proxy URL"),
+        ("", "argument --proxy: the proxy URL has no host"),
+    ],
+)
+def test_a_bad_proxy_option_is_a_usage_error(tmp_path: Path, value: str, words: str) -> None:
+    result = run_cli([*RUN, "--url", "http://127.0.0.1:9", "--proxy", value], tmp_path, env=env())
+    assert result.returncode == 2
+    assert words in result.stderr
