@@ -122,10 +122,12 @@ def test_acceptance_lifecycle_on_an_existing_experiment(scaler: cloud.Applicatio
     assert scaler.acceptance_test("later").name == "renamed"
     run_ids = [r.id for r in scaler.batch_experiment("later").runs or []]
     scaler.delete_acceptance_test("later")
-    for gone in (lambda: scaler.acceptance_test("later"), lambda: scaler.batch_experiment("later")):
-        with pytest.raises(requests.HTTPError) as caught:
-            gone()
-        assert caught.value.response is not None and caught.value.response.status_code == 404
+    with pytest.raises(requests.HTTPError) as caught:
+        scaler.acceptance_test("later")
+    assert caught.value.response is not None and caught.value.response.status_code == 404
+    with pytest.raises(requests.HTTPError) as caught:
+        scaler.batch_experiment("later")  # its experiment went with it
+    assert caught.value.response is not None and caught.value.response.status_code == 404
     with pytest.raises(requests.HTTPError):
         scaler.run_information(run_ids[0])
 
