@@ -484,8 +484,8 @@ async def _batch_wire(
         out["input_set_id"] = batch.input_set_id
         out["instance_ids"] = batch.instance_ids
         if status != "started":
-            found = await experiments.records(state, batch, now)
-            out["grouped_distributional_summaries"] = experiments.grouped_summaries(found)
+            summaries = await experiments.summaries(state, batch, now)
+            out["grouped_distributional_summaries"] = summaries
     return out
 
 

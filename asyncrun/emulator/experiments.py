@@ -94,6 +94,7 @@ class BatchExperiment:
     run_ids: list[str] = field(default_factory=list)
     # Computed once every run has finished (the runs cannot change after that).
     records: list[Record] | None = None
+    summaries: list[dict[str, Any]] | None = None
 
     @property
     def instance_ids(self) -> list[str]:
@@ -198,6 +199,15 @@ def _read_json(path: Any) -> Any:
             return json.load(source)
     except ValueError:
         return None
+
+
+async def summaries(
+    state: EmulatorState, batch: BatchExperiment, now: float
+) -> list[dict[str, Any]]:
+    """The grouped summaries of a finished experiment, computed once."""
+    if batch.summaries is None:
+        batch.summaries = grouped_summaries(await records(state, batch, now))
+    return batch.summaries
 
 
 def grouped_summaries(found: list[Record]) -> list[dict[str, Any]]:
