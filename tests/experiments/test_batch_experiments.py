@@ -154,6 +154,19 @@ def test_refusals_name_what_is_unknown(
     assert status == 400 and "instance_id or a version_id" in error
     status, error = refused({"input_set_id": inputs.id})
     assert status == 400 and "instance_ids" in error
+    # A run the API refuses (a bad emulator knob) leaves no experiment and no run behind.
+    before = {r.id for r in app.list_runs()}
+    status, error = refused(
+        {
+            "option_sets": {"bad": {"emulator.duration": "-1"}},
+            "runs": [
+                {"input_id": one, "instance_id": "a"},
+                {"input_id": one, "instance_id": "a", "option_set": "bad"},
+            ],
+        }
+    )
+    assert status == 400 and "emulator.duration" in error
+    assert {r.id for r in app.list_runs()} == before  # the first run was made, then removed
     # In an app that was created (not auto-created), instances and versions must exist.
     made = cloud.Application.new(client=client, id="real-app")
     real = "/v1/applications/real-app/experiments/batch"
