@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from trust_env import clear_trust_env
 
 from asyncrun.emulator import ThreadedEmulator
 
@@ -19,8 +20,7 @@ def tls_emulator(
     emulator_thread_factory: Callable[..., AbstractContextManager[ThreadedEmulator]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[ThreadedEmulator]:
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    clear_trust_env(monkeypatch)
     with emulator_thread_factory(tls=True, time_scale=20) as emu:
         yield emu
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trust_env import clear_trust_env
 
 from asyncrun import (
     APIConnectionError,
@@ -37,8 +38,7 @@ CLIENT = "asyncrun/0.1.0"
 @pytest.fixture(autouse=True)
 def _system_trust_only(monkeypatch: pytest.MonkeyPatch) -> None:
     # The runner's environment must not decide what these tests trust.
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    clear_trust_env(monkeypatch)
 
 
 def client_of(emu: Emulator, verify: Any, **kwargs: Any) -> AsyncClient:
