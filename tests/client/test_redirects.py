@@ -1,0 +1,171 @@
+"""Redirects of API calls, followed as requests follows them, end to end against the emulator's
+`/_emulator/redirect/{status[@host]}/...` prefix (a client whose base URL carries it has every
+call redirected to the real path): the method and body each status keeps, exactly one run for a
+POST redirected with 307, no key for another origin, at most 10 hops."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from asyncrun import (
+    AuthenticationError,
+    RedirectError,
+    TooManyRedirects,
+)
+from asyncrun._redirects import first_hop, next_hop
+from asyncrun.emulator import Emulator, EmulatorConfig, FaultProfile
+
+from .conftest import FAST, KEY, digest, fast_client
+
+PREFIX = "/_emulator/redirect/"
+RUNS = "/v1/applications/redir-app/runs"
+
+
+def redirected(emu: Emulator, *hows: str) -> str:
+    """The emulator's URL behind one redirect per `how` (e.g. "307", "301@localhost")."""
+    return emu.url + "".join(PREFIX + how for how in hows)
+
+
+def recent(emu: Emulator, path: str) -> list[dict[str, Any]]:
+    return [r for r in emu.stats()["recent_requests"] if r["path"].startswith(path)]
+
+
+@pytest.mark.parametrize("status", ["307", "308"])
+async def test_a_post_redirected_with_307_or_308_creates_one_run_with_its_body(
+    emulator: Emulator, status: str
+) -> None:
+    data = {"items": list(range(50)), "name": "éa"}
+    async with fast_client(redirected(emulator, status)) as client:
+        app = client.application("redir-app")
+        run_id = await app.new_run(input=data, name="only-one")
+        result = await app.run_result_with_polling(run_id, polling_options=FAST)
+    stats = emulator.stats()
+    assert stats["runs_created"] == 1
+    assert stats["runs_per_name"] == {"only-one": 1}
+    assert result.output["input_digest"] == digest(data)
+    redirect_route = "POST /_emulator/redirect/{how}/{rest}"
+    assert stats["requests"][redirect_route] == {status: 1}
+    (create,) = [r for r in recent(emulator, RUNS) if r["method"] == "POST"]
+    assert create["json"]["input"] == data
+    assert create["authorized"]  # the same origin: the key follows
+
+
+@pytest.mark.parametrize("status", ["301", "302", "303"])
+async def test_301_302_303_turn_a_post_into_a_get_without_its_body(
+    emulator: Emulator, status: str
+) -> None:
+    body = json.dumps({"input": {"n": 1}}).encode()
+    async with fast_client(redirected(emulator, status)) as client:
+        answer = await client.transport.request(
+            "POST", "v1/applications/redir-app/runs", bucket="create", idempotent=False, body=body
+        )
+    # The GET of the same path lists the runs: none was made.
+    assert answer.status == 200 and json.loads(answer.body) == {"runs": []}
+    assert emulator.stats()["runs_created"] == 0
+    (followed,) = recent(emulator, RUNS)
+    assert followed["method"] == "GET"
+    assert "Content-Length" not in followed["headers"]
+
+
+async def test_reads_and_the_whole_run_api_work_through_a_permanent_redirect(
+    emulator: Emulator,
+) -> None:
+    async with fast_client(redirected(emulator, "308")) as client:
+        app = client.application("redir-app")
+        result = await app.new_run_with_result(input={"k": 3}, polling_options=FAST)
+        listed = [run.id async for run in app.list_runs()]
+    assert result.metadata.status_v2 == "succeeded"
+    assert listed == [result.id]
+    stats = emulator.stats()
+    assert stats["runs_created"] == 1
+    # Every call went to the redirect first, then to the real path (keep-alive: one connection).
+    hops = sum(stats["requests"]["GET /_emulator/redirect/{how}/{rest}"].values())
+    assert hops >= 2 and stats["connections"]["opened"] == 1
+
+
+async def test_the_key_is_not_sent_to_another_host(emulator: Emulator) -> None:
+    # 127.0.0.1 redirects to localhost (the same server under another name): another origin.
+    async with fast_client(redirected(emulator, "307@localhost")) as client:
+        app = client.application("redir-app")
+        for _ in range(3):
+            with pytest.raises(AuthenticationError) as caught:
+                await app.run_metadata("run-1")
+    assert caught.value.status_code == 401
+    assert (
+        caught.value.url
+        == f"http://localhost:{emulator.port}/v1/applications/redir-app/runs/run-1/metadata"
+    )
+    first = recent(emulator, PREFIX)
+    then = recent(emulator, RUNS)
+    assert [r["authorized"] for r in first] == [True] * 3
+    assert [r["authorized"] for r in then] == [False] * 3
+    assert {r["headers"]["Host"] for r in then} == {f"localhost:{emulator.port}"}
+    # One connection to each origin, kept alive for the next calls.
+    assert emulator.stats()["connections"]["opened"] == 2
+
+
+async def test_ten_hops_are_followed_and_the_eleventh_is_a_clear_error(
+    emulator: Emulator,
+) -> None:
+    async with fast_client(redirected(emulator, *["307"] * 10)) as client:
+        run_id = await client.application("redir-app").new_run(input={"n": 1})
+    assert run_id and emulator.stats()["runs_created"] == 1
+    emulator.reset_stats()
+    async with fast_client(redirected(emulator, *["302"] * 11)) as client:
+        with pytest.raises(TooManyRedirects) as caught:
+            await client.application("redir-app").new_run(input={"n": 2})
+    error = caught.value
+    assert isinstance(error, RedirectError)
+    assert "more than 10 times in a row" in str(error) and "\n" not in str(error)
+    assert KEY not in str(error)
+    stats = emulator.stats()
+    assert stats["runs_created"] == 1  # the run of the 10 hops only
+    assert sum(stats["requests"]["POST /_emulator/redirect/{how}/{rest}"].values()) == 1
+    assert sum(stats["requests"]["GET /_emulator/redirect/{how}/{rest}"].values()) == 10
+
+
+async def test_each_hop_is_retried_like_any_request(emulator_factory: Any) -> None:
+    faults = FaultProfile(rate_503=0.4)
+    config = EmulatorConfig(api_key=KEY, faults=faults, seed=3, time_scale=50)
+    async with emulator_factory(config) as emu, fast_client(redirected(emu, "307")) as client:
+        app = client.application("redir-app")
+        for _ in range(10):
+            page = await app.list_runs_page()
+            assert page.runs == []
+        stats = emu.stats()
+    # The hop to the real path met injected 503s and was sent again; the redirect was not.
+    assert stats["faults"]["503"] >= 1
+    assert stats["requests"]["GET /v1/applications/{app_id}/runs"]["503"] >= 1
+    assert stats["requests"]["GET /v1/applications/{app_id}/runs"]["200"] == 10
+    assert stats["requests"]["GET /_emulator/redirect/{how}/{rest}"] == {"307": 10}
+
+
+def test_the_rules_of_one_hop() -> None:
+    hop = first_hop("https://api.example.com/base/v1/runs?x=1", "POST", b"{}")
+    relative = next_hop(hop, 307, "../other?y=2")
+    assert relative.url == "https://api.example.com/base/other?y=2"
+    assert (relative.method, relative.body, relative.authorized) == ("POST", b"{}", True)
+    assert next_hop(hop, 301, "/v1/x").method == "GET"
+    assert next_hop(first_hop(hop.url, "PUT", b"a"), 301, "/v1/x").body == b"a"
+    assert next_hop(first_hop(hop.url, "PUT", b"a"), 302, "/v1/x").method == "GET"
+    assert next_hop(first_hop(hop.url, "HEAD", None), 303, "/v1/x").method == "HEAD"
+    # Another port, scheme or host drops the key for good; http -> https on default ports keeps it.
+    assert not next_hop(hop, 307, "https://api.example.com:8443/v1").authorized
+    assert not next_hop(hop, 307, "http://api.example.com/v1").authorized
+    back = next_hop(next_hop(hop, 307, "https://cdn.example.com/v1"), 307, hop.url)
+    assert not back.authorized
+    upgrade = first_hop("http://api.example.com/v1", "GET", None)
+    assert next_hop(upgrade, 301, "https://api.example.com/v1").authorized
+    assert next_hop(hop, 307, "https://api.example.com:443/v1").authorized
+
+
+@pytest.mark.parametrize("location", ["ftp://files.example.com/x", "mailto:a@b", "http:///x"])
+def test_a_location_that_is_not_http_is_refused(location: str) -> None:
+    hop = first_hop("https://api.example.com/v1/runs?secret=1", "POST", b"{}")
+    with pytest.raises(RedirectError) as caught:
+        next_hop(hop, 302, location)
+    assert "not http(s)" in str(caught.value)
+    assert "secret" not in str(caught.value)
