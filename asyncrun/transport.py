@@ -124,6 +124,7 @@ class Transport:
         self._origin = origin_of(self._base)
         # Connections to the origins a redirect of an API call led to (_redirects.py).
         self._elsewhere: dict[str, ConnectionPool] = {}
+        self._redirect_seen = False
 
     def __repr__(self) -> str:
         return f"Transport(url={redact_url(self._base)!r})"
@@ -273,13 +274,8 @@ class Transport:
         Each hop is a request like any other: a rate grant, a slot, its own retries."""
         while response.status >= 300:
             location = response.headers["location"]
-            hop = next_hop(hop, response.status, location, response.request_id)
-            logger.info(
-                "following a redirect (%d) to %s %s",
-                response.status,
-                hop.method,
-                redact_url(hop.url),
-            )
+            before, hop = hop, next_hop(hop, response.status, location, response.request_id)
+            self._log_redirect(response.status, before, hop)
             # A method turned into GET reads; it may be sent again like any read.
             safe = idempotent or hop.method in ("GET", "HEAD")
             attempt = functools.partial(
@@ -295,6 +291,22 @@ class Transport:
                 )
             response = first
         return response
+
+    def _log_redirect(self, status: int, before: Hop, hop: Hop) -> None:
+        # Once per client a warning (each redirected call costs a round trip more; the URL to
+        # use instead is in it), then one debug line per hop.
+        if not self._redirect_seen and before.number == 0:
+            self._redirect_seen = True
+            rest = before.url[len(self._base) :]
+            moved = hop.url[: -len(rest)] if rest and hop.url.endswith(rest) else hop.url
+            logger.warning(
+                "API calls to %s are redirected (%d) to %s; pass that URL instead "
+                "(--url, NEXTMV_ENDPOINT) to save a round trip per call",
+                redact_url(self._base),
+                status,
+                redact_url(moved),
+            )
+        logger.debug("following a redirect (%d) to %s %s", status, hop.method, redact_url(hop.url))
 
     def _head(
         self, host: str, method: str, target: str, body: bytes | None, authorized: bool = True

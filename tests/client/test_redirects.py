@@ -6,6 +6,7 @@ POST redirected with 307, no key for another origin, at most 10 hops."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -169,3 +170,18 @@ def test_a_location_that_is_not_http_is_refused(location: str) -> None:
         next_hop(hop, 302, location)
     assert "not http(s)" in str(caught.value)
     assert "secret" not in str(caught.value)
+
+
+async def test_a_redirected_url_is_named_once_in_a_warning(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="asyncrun"):
+        async with fast_client(redirected(emulator, "308")) as client:
+            app = client.application("redir-app")
+            for _ in range(3):
+                await app.list_runs_page()
+    warnings = [r.getMessage() for r in caplog.records if "redirected" in r.getMessage()]
+    assert warnings == [
+        f"API calls to {redirected(emulator, '308')}/ are redirected (308) to {emulator.url}/; "
+        "pass that URL instead (--url, NEXTMV_ENDPOINT) to save a round trip per call"
+    ]
