@@ -10,9 +10,13 @@ import logging
 from typing import Any
 
 import pytest
+from fake_clock import FakeClock
 
 from asyncrun import (
     AuthenticationError,
+    Limits,
+    Rate,
+    RateLimits,
     RedirectError,
     TooManyRedirects,
 )
@@ -185,3 +189,21 @@ async def test_a_redirected_url_is_named_once_in_a_warning(
         f"API calls to {redirected(emulator, '308')}/ are redirected (308) to {emulator.url}/; "
         "pass that URL instead (--url, NEXTMV_ENDPOINT) to save a round trip per call"
     ]
+
+
+async def test_each_hop_draws_from_the_rate_bucket_of_its_call(emulator: Emulator) -> None:
+    clock = FakeClock()
+    one_per_10s = RateLimits(create=Rate(count=1, per_seconds=10.0))
+    client = fast_client(
+        redirected(emulator, "307"),
+        limits=Limits(max_connections=4, rate=one_per_10s),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    async with client:
+        app = client.application("redir-app")
+        for i in range(2):
+            await app.new_run(input={"i": i})
+    # Two calls of two hops each: four grants of a bucket of one per 10 s, the first at once.
+    assert clock.now - 1000.0 == pytest.approx(30.0)
+    assert emulator.stats()["runs_created"] == 2

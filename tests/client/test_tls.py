@@ -18,6 +18,7 @@ from trust_env import clear_trust_env
 from asyncrun import (
     APIConnectionError,
     AsyncClient,
+    AuthenticationError,
     CertificateVerifyError,
     ConfigError,
     Limits,
@@ -296,3 +297,19 @@ def test_verify_system_without_truststore_is_a_clear_config_error(
     monkeypatch.setitem(sys.modules, "truststore", None)  # as if not installed
     with pytest.raises(ConfigError, match=r"pip install 'asyncrun\[truststore\]'"):
         AsyncClient(KEY, "https://127.0.0.1:1", verify="system")
+
+
+async def test_a_redirect_to_another_https_origin_uses_the_same_trust(
+    emulator_factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with emulator_factory(tls=True) as emu:
+        assert emu.ca_file is not None
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emu.ca_file))
+        url = f"{emu.url}/_emulator/redirect/307@localhost/"
+        async with AsyncClient(KEY, url) as client:
+            # The TLS handshake with localhost succeeded; the key stayed behind: 401.
+            with pytest.raises(AuthenticationError):
+                await client.application("tls-app").run_metadata("run-1")
+        stats = emu.stats()
+    assert stats["connections"]["tls_handshakes"] == 2
+    assert stats["recent_requests"][-1]["headers"]["Host"] == f"localhost:{emu.port}"
