@@ -113,7 +113,10 @@ def resolve_trust(
     env = os.environ if environ is None else environ
     for name in _BUNDLE_VARIABLES:
         if env.get(name):  # requests takes an empty value as unset
-            return Trust("bundle", name, path=Path(env[name]))
+            path = Path(env[name])
+            if not path.exists():
+                raise ConfigError(f"no CA bundle at {path} ({name})")
+            return Trust("bundle", name, path=path)
     if env.get(_SYSTEM_VARIABLE, "").strip().lower() in _TRUE_WORDS:
         return Trust("system", f"{_SYSTEM_VARIABLE}={env[_SYSTEM_VARIABLE]}")
     named = [name for name in _OPENSSL_VARIABLES if env.get(name)]
@@ -138,7 +141,7 @@ def ssl_setting(trust: Trust) -> ssl.SSLContext | Literal[True, False]:
     if trust.kind == "environment":
         # aiohttp's own default context read SSL_CERT_FILE when aiohttp was imported; make a
         # context now, so that a value set later is honoured too.
-        return ssl.create_default_context()
+        return _environment_context()
     if any(os.environ.get(name) for name in _OPENSSL_VARIABLES):
         # trust_env=False with SSL_CERT_FILE set: OpenSSL would still read it, so load the
         # store OpenSSL was built with by its paths.
@@ -170,11 +173,23 @@ def _context_from(path: Path, source: str) -> ssl.SSLContext:
 
 
 def _check_openssl_variables(env: Mapping[str, str], named: list[str]) -> None:
-    """OpenSSL skips a SSL_CERT_FILE it cannot read without a word; say so instead."""
-    if "SSL_CERT_FILE" in named:
-        _context_from(Path(env["SSL_CERT_FILE"]), "SSL_CERT_FILE")
+    """OpenSSL skips a SSL_CERT_FILE or SSL_CERT_DIR that is not there without a word; say so."""
+    if "SSL_CERT_FILE" in named and not os.path.isfile(env["SSL_CERT_FILE"]):
+        raise ConfigError(f"no CA bundle at {env['SSL_CERT_FILE']} (SSL_CERT_FILE)")
     if "SSL_CERT_DIR" in named and not os.path.isdir(env["SSL_CERT_DIR"]):
         raise ConfigError(f"no CA directory at {env['SSL_CERT_DIR']} (SSL_CERT_DIR)")
+
+
+def _environment_context() -> ssl.SSLContext:
+    """OpenSSL's default store read from SSL_CERT_FILE / SSL_CERT_DIR; a SSL_CERT_FILE with no
+    certificate in it (and no SSL_CERT_DIR to read instead) is an error, not an empty store."""
+    context = ssl.create_default_context()
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if cafile and not os.environ.get("SSL_CERT_DIR") and not context.cert_store_stats()["x509_ca"]:
+        raise ConfigError(
+            f"cannot read the CA bundle {cafile} (SSL_CERT_FILE): no certificate in it"
+        )
+    return context
 
 
 def _compiled_default_context() -> ssl.SSLContext:

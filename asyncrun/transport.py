@@ -107,7 +107,7 @@ class Transport:
         self._verify = verify
         self._trust_env = trust_env
         self._trust: Trust | None = None
-        self._ssl: ssl.SSLContext | bool = True
+        self._ssl: ssl.SSLContext | bool | None = None
         self._api_ssl: ssl.SSLContext | None = None
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -161,10 +161,12 @@ class Transport:
     async def open(self) -> None:
         if self._api is not None and not self._api.closed:
             return
-        # The trust is resolved (and a CA bundle read) here: a bad one fails before any request.
+        # The trust is resolved here, and for an https API its CA bundle read: a bad one fails
+        # before any request. (An http API reads it when something first needs TLS.)
         self._trust = resolve_trust(self._verify, trust_env=self._trust_env)
-        self._ssl = ssl_setting(self._trust)
-        self._api_ssl = None
+        self._ssl = self._api_ssl = None
+        if self._https:
+            self._tls_setting()
         self._api = self._new_pool(self._base)
 
     def _new_pool(self, url: str) -> ConnectionPool:
@@ -175,10 +177,16 @@ class Transport:
             read_timeout=self._timeouts.read,
         )
 
+    def _tls_setting(self) -> ssl.SSLContext | bool:
+        """The TLS setting of the trust (a context, or aiohttp's True / False), made once."""
+        if self._ssl is None:
+            self._ssl = ssl_setting(self.trust)
+        return self._ssl
+
     def _api_context(self) -> ssl.SSLContext:
         """The API connections' TLS context, made once (most API URLs are https)."""
         if self._api_ssl is None:
-            self._api_ssl = ssl_context(self._ssl)
+            self._api_ssl = ssl_context(self._tls_setting())
         return self._api_ssl
 
     @property
@@ -193,7 +201,7 @@ class Transport:
 
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections + EXPRESS_CONNECTIONS,
-            ssl=self._ssl,
+            ssl=self._tls_setting(),
         )
         # No default headers: the Authorization header is added per API request only, so a
         # presigned transfer can never carry it.
