@@ -25,6 +25,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Literal, TypeAlias
 
 from asyncrun.errors import ConfigError
@@ -83,7 +84,7 @@ def check_verify(verify: object) -> Verify:
     if isinstance(verify, bool | ssl.SSLContext):
         return verify
     if verify == SYSTEM:
-        _truststore_context()  # installed?
+        _truststore()  # installed?
         return SYSTEM
     if isinstance(verify, str | os.PathLike):
         path = Path(verify)
@@ -204,7 +205,7 @@ def _compiled_default_context() -> ssl.SSLContext:
     )
 
 
-def _truststore_context() -> ssl.SSLContext:
+def _truststore() -> ModuleType:
     try:
         import truststore
     except ImportError:
@@ -212,5 +213,9 @@ def _truststore_context() -> ssl.SSLContext:
             "the operating system's trust store needs the truststore package: "
             "pip install 'asyncrun[truststore]'"
         ) from None
-    context: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return truststore
+
+
+def _truststore_context() -> ssl.SSLContext:
+    context: ssl.SSLContext = _truststore().SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return context
