@@ -165,6 +165,8 @@ def test_the_rules_of_one_hop() -> None:
     upgrade = first_hop("http://api.example.com/v1", "GET", None)
     assert next_hop(upgrade, 301, "https://api.example.com/v1").authorized
     assert next_hop(hop, 307, "https://api.example.com:443/v1").authorized
+    # Nothing in a Location can break the request line: spaces and the like are encoded.
+    assert next_hop(hop, 307, "/v1/a b\u00e9?q=x y").target == "/v1/a%20b%C3%A9?q=x%20y"
 
 
 @pytest.mark.parametrize("location", ["ftp://files.example.com/x", "mailto:a@b", "http:///x"])
@@ -207,3 +209,23 @@ async def test_each_hop_draws_from_the_rate_bucket_of_its_call(emulator: Emulato
     # Two calls of two hops each: four grants of a bucket of one per 10 s, the first at once.
     assert clock.now - 1000.0 == pytest.approx(30.0)
     assert emulator.stats()["runs_created"] == 2
+
+
+async def test_connections_are_kept_for_a_few_other_origins_and_one_off_past_them(
+    emulator: Emulator,
+) -> None:
+    # Six names of 127.0.0.1, six origins: the first four keep their connection, the last two
+    # get a connection per call (a server's Locations must not grow the client without end).
+    names = ["localhost", "127.1", "127.0.1", "2130706433", "0x7f000001", "0177.0.0.1"]
+    async with fast_client(emulator.url) as client:
+        for name in names:
+            for _ in range(2):
+                with pytest.raises(AuthenticationError):  # the key stays with 127.0.0.1
+                    await client.transport.request(
+                        "GET",
+                        f"_emulator/redirect/307@{name}/v1/applications/redir-app/runs",
+                        bucket="general",
+                        idempotent=True,
+                    )
+    assert {r["headers"]["Host"].rsplit(":", 1)[0] for r in recent(emulator, RUNS)} == set(names)
+    assert emulator.stats()["connections"]["opened"] == 1 + 4 + 2 * 2
