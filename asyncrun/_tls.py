@@ -6,10 +6,11 @@ The first that applies wins:
 1. An explicit `verify=` (the CLI's `--ca-file` / `--system-trust`): a CA bundle file (PEM) or
    a directory of hashed certificates, "system" (the operating system's store, truststore), an
    ssl.SSLContext used as given, or False (no verification, only when asked for).
-2. With `trust_env` (the default), the variables requests reads: REQUESTS_CA_BUNDLE, then
-   CURL_CA_BUNDLE (a file or a directory, replacing the default store as requests does).
-3. With `trust_env`, NEXTMV_SYSTEM_CERTS=1/true/yes: the operating system's store, as the
-   official SDK reads it.
+2. With `trust_env` (the default), NEXTMV_SYSTEM_CERTS=1/true/yes: the operating system's
+   store, as the official SDK reads it (an opt-in for Nextmv tools: it goes before the
+   machine-wide variables below, which CI images often set to the system bundle).
+3. With `trust_env`, the variables requests reads: REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE (a
+   file or a directory, replacing the default store as requests does).
 4. With `trust_env`, SSL_CERT_FILE and SSL_CERT_DIR: OpenSSL's default store read from them.
 5. OpenSSL's default store (the system's CA bundle on Linux).
 
@@ -112,14 +113,14 @@ def resolve_trust(
     if not trust_env:
         return Trust("default", "default")
     env = os.environ if environ is None else environ
+    if env.get(_SYSTEM_VARIABLE, "").strip().lower() in _TRUE_WORDS:
+        return Trust("system", f"{_SYSTEM_VARIABLE}={env[_SYSTEM_VARIABLE]}")
     for name in _BUNDLE_VARIABLES:
         if env.get(name):  # requests takes an empty value as unset
             path = Path(env[name])
             if not path.exists():
                 raise ConfigError(f"no CA bundle at {path} ({name})")
             return Trust("bundle", name, path=path)
-    if env.get(_SYSTEM_VARIABLE, "").strip().lower() in _TRUE_WORDS:
-        return Trust("system", f"{_SYSTEM_VARIABLE}={env[_SYSTEM_VARIABLE]}")
     named = [name for name in _OPENSSL_VARIABLES if env.get(name)]
     if named:
         _check_openssl_variables(env, named)

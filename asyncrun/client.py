@@ -42,7 +42,7 @@ class AsyncClient:
     Credentials: `api_key` argument > NEXTMV_API_KEY > ~/.nextmv/config.yaml (profile from
     NEXTMV_PROFILE or `profile`); URL: `url` > NEXTMV_ENDPOINT > profile `endpoint` > the public
     API. `verify` says which TLS certificates to trust, as in httpx: True (the default store,
-    or with `trust_env` the one named by REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, NEXTMV_SYSTEM_CERTS,
+    or with `trust_env` the one named by NEXTMV_SYSTEM_CERTS, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE,
     SSL_CERT_FILE / SSL_CERT_DIR, in that order), a CA bundle path, "system" (the operating
     system's store, `pip install asyncrun[truststore]`), an ssl.SSLContext, or False (no
     checks). They are resolved when the context is entered (a CA bundle that cannot be read is

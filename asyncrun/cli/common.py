@@ -78,8 +78,8 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PATH",
         help="trust the CA certificates in PATH (a PEM file or a directory) for HTTPS "
-        "(default: REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, else SSL_CERT_FILE / SSL_CERT_DIR, "
-        "else the system's bundle)",
+        "(default: the system's store with NEXTMV_SYSTEM_CERTS=1, else REQUESTS_CA_BUNDLE, "
+        "else CURL_CA_BUNDLE, else SSL_CERT_FILE / SSL_CERT_DIR, else the system's bundle)",
     )
     trust.add_argument(
         "--system-trust",

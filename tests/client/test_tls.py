@@ -267,7 +267,7 @@ def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 async def test_verify_system_uses_the_system_store_through_truststore(
-    emulator_factory: Factory, monkeypatch: pytest.MonkeyPatch
+    emulator_factory: Factory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     async with emulator_factory(tls=True) as emu:
         assert emu.ca_file is not None
@@ -283,7 +283,11 @@ async def test_verify_system_uses_the_system_store_through_truststore(
             transport = client.transport
             await client.application("tls-app").new_run(input={"n": 2})
             assert type(transport._ssl).__module__.startswith("truststore")
-        # The official SDK's switch, NEXTMV_SYSTEM_CERTS, asks for the same.
+        # The official SDK's switch, NEXTMV_SYSTEM_CERTS, asks for the same, before a
+        # machine-wide REQUESTS_CA_BUNDLE (here one without the emulator's CA).
+        other = tmp_path / "other-ca.pem"
+        other.write_bytes(trustme.CA().cert_pem.bytes())
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
         monkeypatch.setenv("NEXTMV_SYSTEM_CERTS", "true")
         async with client_of(emu, True) as client:
             await client.application("tls-app").new_run(input={"n": 3})
