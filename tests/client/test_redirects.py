@@ -5,6 +5,7 @@ POST redirected with 307, no key for another origin, at most 10 hops."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -13,11 +14,14 @@ import pytest
 from fake_clock import FakeClock
 
 from asyncrun import (
+    APITimeoutError,
     AuthenticationError,
     Limits,
     Rate,
     RateLimits,
     RedirectError,
+    RetryPolicy,
+    Timeouts,
     TooManyRedirects,
 )
 from asyncrun._redirects import first_hop, next_hop
@@ -229,3 +233,35 @@ async def test_connections_are_kept_for_a_few_other_origins_and_one_off_past_the
                     )
     assert {r["headers"]["Host"].rsplit(":", 1)[0] for r in recent(emulator, RUNS)} == set(names)
     assert emulator.stats()["connections"]["opened"] == 1 + 4 + 2 * 2
+
+
+async def test_a_hop_has_its_read_timeout_and_retries_and_can_be_cancelled(
+    emulator_factory: Any,
+) -> None:
+    slow = FaultProfile(slow=1.0, slow_seconds=1.0)  # every /v1 answer comes a second late
+    config = EmulatorConfig(api_key=KEY, faults=slow)
+    async with emulator_factory(config) as emu:
+        client = fast_client(
+            redirected(emu, "307"),
+            timeouts=Timeouts(read=0.2),
+            retry=RetryPolicy(max_attempts=2, initial_delay=0.001, max_delay=0.01),
+        )
+        async with client:
+            app = client.application("redir-app")
+            with pytest.raises(APITimeoutError) as caught:
+                await app.list_runs_page()
+            assert caught.value.phase == "read"
+            assert caught.value.url == f"{emu.url}{RUNS}?<redacted>"
+            # Cancelled while the hop waits for its answer: nothing left checked out.
+            task = asyncio.create_task(app.list_runs_page())
+            async with asyncio.timeout(30):
+                while len(recent(emu, RUNS)) < 3:  # noqa: ASYNC110 (the emulator's log says)
+                    await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert client.transport.api_connections.in_use == 0
+        stats = emu.stats()
+    # The redirect answered at once (no fault off /v1); the hop was sent twice, then once more.
+    assert stats["requests"]["GET /_emulator/redirect/{how}/{rest}"] == {"307": 2}
+    assert len(recent(emu, RUNS)) == 3
