@@ -8,18 +8,11 @@ from typing import Any
 
 import pytest
 from fast_polling import FAST_POLLING
-from trust_env import clear_trust_env
 
 from asyncrun import PollingOptions
 from asyncrun.emulator import Emulator, EmulatorConfig, ThreadedEmulator, serve, serve_in_thread
 
 TEST_KEY = "test-key"
-
-
-@pytest.fixture
-def no_env_trust(monkeypatch: pytest.MonkeyPatch) -> None:
-    """None of the trust variables set: the test (and its subprocesses) decides what is trusted."""
-    clear_trust_env(monkeypatch)
 
 
 def _config(config: EmulatorConfig | None, changes: dict[str, Any]) -> EmulatorConfig:
