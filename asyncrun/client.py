@@ -41,9 +41,12 @@ class AsyncClient:
 
     Credentials: `api_key` argument > NEXTMV_API_KEY > ~/.nextmv/config.yaml (profile from
     NEXTMV_PROFILE or `profile`); URL: `url` > NEXTMV_ENDPOINT > profile `endpoint` > the public
-    API. `verify` says which TLS certificates to trust, as in httpx: True (the system's store,
-    honouring SSL_CERT_FILE), a CA bundle path, an ssl.SSLContext, or False (no checks). They are
-    resolved when the context is entered; the profile file is read in a worker
+    API. `verify` says which TLS certificates to trust, as in httpx: True (the default store,
+    or with `trust_env` the one named by NEXTMV_SYSTEM_CERTS, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE,
+    SSL_CERT_FILE / SSL_CERT_DIR, in that order), a CA bundle path, "system" (the operating
+    system's store, `pip install asyncrun[truststore]`), an ssl.SSLContext, or False (no
+    checks). They are resolved when the context is entered (a CA bundle that cannot be read is
+    a ConfigError then, before any request); the profile file is read in a worker
     thread, so entering never blocks the event loop. One aiohttp session (a pool of
     `limits.max_connections`) is opened on enter and closed on exit; the client can be shared by
     any number of tasks.
@@ -59,6 +62,7 @@ class AsyncClient:
         limits: Limits | None = None,
         retry: RetryPolicy | None = None,
         verify: Verify = True,
+        trust_env: bool = True,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -70,6 +74,7 @@ class AsyncClient:
         self.limits = limits or Limits()
         self.retry = retry or RetryPolicy()
         self._verify = check_verify(verify)
+        self._trust_env = trust_env
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -102,6 +107,7 @@ class AsyncClient:
             limits=self.limits,
             retry=self.retry,
             verify=self._verify,
+            trust_env=self._trust_env,
             clock=self._clock,
             sleep=self._sleep,
             rng=self._rng,
