@@ -25,8 +25,9 @@ import asyncrun
 
 APP_ID = os.environ.get("NEXTMV_APP_ID", "my-app")
 RUN_TIMEOUT_SECONDS = float(os.environ.get("RUN_TIMEOUT_SECONDS", "60"))
-# Bounds the connections to Nextmv whatever the number of requests in flight.
-MAX_CONNECTIONS = 10
+# At most 10 connections to Nextmv whatever the number of requests in flight; the rate buckets
+# of the standard plan (5 run creations/s, ...) shared by every request.
+LIMITS = asyncrun.Limits(max_connections=10, rate=asyncrun.RateLimits.standard())
 
 
 class SolveRequest(BaseModel):
@@ -42,8 +43,7 @@ class SolveResponse(BaseModel):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    limits = asyncrun.Limits(max_connections=MAX_CONNECTIONS)
-    async with asyncrun.AsyncClient(limits=limits) as client:  # NEXTMV_API_KEY, NEXTMV_ENDPOINT
+    async with asyncrun.AsyncClient(limits=LIMITS) as client:  # NEXTMV_API_KEY, NEXTMV_ENDPOINT
         app.state.nextmv = client.application(APP_ID)
         yield
 
