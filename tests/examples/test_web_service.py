@@ -29,7 +29,8 @@ def load_service(monkeypatch: pytest.MonkeyPatch, url: str, **env: str) -> Modul
     monkeypatch.setenv("NEXTMV_ENDPOINT", url)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("web_service_app", EXAMPLES / "web_service/app.py")
+    path = EXAMPLES / "web_service" / "app.py"
+    spec = importlib.util.spec_from_file_location("web_service_app", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
