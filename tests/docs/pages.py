@@ -6,7 +6,8 @@ Conventions in the Markdown (HTML comments, so a reader never sees them):
 - `<!-- docs-test: skip (why) -->` on the line before a block: not run (counted by the tests);
 - `<!-- docs-test: setup` ... `-->`: hidden code run at that point (names a fragment assumes);
 - `<!-- docs-test: check` ... `-->`: hidden asserts on what the blocks before it made;
-- a block holding only `--8<-- "examples/..."` lines shows that example (tests/examples runs it).
+- a block holding only `--8<--`, file names, `--8<--` shows those examples (tests/examples runs
+  them).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ DOCS = ROOT / "docs"
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _SKIP = re.compile(r"^<!-- docs-test: skip \((.+)\) -->$")
 _HIDDEN = re.compile(r"^<!-- docs-test: (setup|check)$")
-_SNIPPET = re.compile(r'^--8<-- "([^"]+)"$')
+_SNIPPET_MARK = "--8<--"  # a block of snippet lines: ruff format leaves it alone
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,8 @@ class Block:
     def includes(self) -> list[str]:
         """The files a snippet block shows (empty when it holds code of its own)."""
         lines = [ln.strip() for ln in self.code.splitlines() if ln.strip()]
-        found = [_SNIPPET.match(ln) for ln in lines]
-        if lines and all(found):
-            return [m.group(1) for m in found if m]
+        if len(lines) > 2 and lines[0] == lines[-1] == _SNIPPET_MARK:
+            return lines[1:-1]
         return []
 
 
