@@ -98,25 +98,48 @@ def test_every_included_example_exists_and_is_run_by_the_examples_tests() -> Non
 
 _COMMAND = re.compile(r"^(?:\.venv/bin/)?asyncrun$|^\$A$")
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_]\w*)\}?")
+_HEREDOC = re.compile(r"<<-?\s*'?\"?(\w+)")
 
 
 def shell_commands() -> Iterator[tuple[str, list[str]]]:
-    """(where, argv) of each `asyncrun` command in the shell blocks: continuations joined,
-    comments, `[optional]` placeholders and a trailing `&` dropped."""
+    """(where, argv) of each `asyncrun` command in the shell blocks: continuations joined;
+    comments, heredoc bodies, `[optional]` placeholders and a trailing `&` dropped; in a
+    console block only the `$ ` lines (the rest is output)."""
     for page in pages():
         for block in blocks(page):
-            if block.kind not in ("bash", "sh", "console"):
+            if block.kind in ("bash", "sh", "shell"):
+                lines = _without_heredocs(re.sub(r"\\\n\s*", " ", block.code))
+            elif block.kind == "console":
+                joined = re.sub(r"\\\n\s*", " ", block.code).splitlines()
+                lines = [ln[2:] for ln in joined if ln.startswith("$ ")]
+            else:
                 continue
-            text = re.sub(r"\\\n\s*", " ", block.code)
-            for line in text.splitlines():
-                line = re.sub(r"\s\[[^\]]*\]", "", line)
-                line = _VARIABLE.sub(lambda m: "$A" if m.group(1) == "A" else "shell-var", line)
-                words = shlex.split(line, comments=True)
-                for start, word in enumerate(words):
-                    if _COMMAND.match(word):
-                        argv = [w for w in words[start + 1 :] if w not in ("&", ";")]
-                        yield block.where, argv
-                        break
+            for line in lines:
+                argv = _asyncrun_argv(line)
+                if argv is not None:
+                    yield block.where, argv
+
+
+def _without_heredocs(text: str) -> list[str]:
+    kept, ending = [], None
+    for line in text.splitlines():
+        if ending is not None:
+            ending = None if line.strip() == ending else ending
+            continue
+        kept.append(line)
+        found = _HEREDOC.search(line)
+        ending = found.group(1) if found else None
+    return kept
+
+
+def _asyncrun_argv(line: str) -> list[str] | None:
+    line = re.sub(r"\s\[[^\]]*\]", "", line)
+    line = _VARIABLE.sub(lambda m: "$A" if m.group(1) == "A" else "shell-var", line)
+    words = shlex.split(line, comments=True)
+    for start, word in enumerate(words):
+        if _COMMAND.match(word):
+            return [w for w in words[start + 1 :] if w not in ("&", ";")]
+    return None
 
 
 def test_every_asyncrun_command_in_the_docs_parses() -> None:
