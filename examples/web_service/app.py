@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 import asyncrun
 
@@ -32,7 +32,7 @@ LIMITS = asyncrun.Limits(max_connections=10, rate=asyncrun.RateLimits.standard()
 
 class SolveRequest(BaseModel):
     input: Any
-    options: dict[str, str] = {}
+    options: dict[str, str] = Field(default_factory=dict)
 
 
 class SolveResponse(BaseModel):
