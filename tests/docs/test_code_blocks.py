@@ -98,6 +98,7 @@ def test_every_included_example_exists_and_is_run_by_the_examples_tests() -> Non
 
 _COMMAND = re.compile(r"^(?:\.venv/bin/)?asyncrun$|^\$A$")
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_]\w*)\}?")
+_NAMES_ASYNCRUN = re.compile(r"(?:^|\s)(?:\.venv/bin/)?asyncrun\s|\$A\s")
 _HEREDOC = re.compile(r"<<-?\s*'?\"?(\w+)")
 
 
@@ -135,7 +136,12 @@ def _without_heredocs(text: str) -> list[str]:
 def _asyncrun_argv(line: str) -> list[str] | None:
     line = re.sub(r"\s\[[^\]]*\]", "", line)
     line = _VARIABLE.sub(lambda m: "$A" if m.group(1) == "A" else "shell-var", line)
-    words = shlex.split(line, comments=True)
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError:  # a quote spanning lines: only a command of ours must read as one
+        if _NAMES_ASYNCRUN.search(line):
+            raise
+        return None
     for start, word in enumerate(words):
         if _COMMAND.match(word):
             return [w for w in words[start + 1 :] if w not in ("&", ";")]
