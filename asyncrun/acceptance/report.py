@@ -354,7 +354,9 @@ def _box_row(
     q1, q2, q3 = scale(percentiles.p25), scale(percentiles.p50), scale(percentiles.p75)
     mean = scale(summary.mean)
     parts += [
-        f'<line data-mark="whisker" x1="{x0:.1f}" y1="{middle}" x2="{x1:.1f}" y2="{middle}" '
+        # A whisker of one value has no length: a mark only when it can be seen.
+        f'<line {"data-mark=whisker " if x1 > x0 else ""}x1="{x0:.1f}" y1="{middle}" '
+        f'x2="{x1:.1f}" y2="{middle}" '
         f'stroke="{colour}"/>',
         *(
             f'<line x1="{x:.1f}" y1="{middle - 8}" x2="{x:.1f}" y2="{middle + 8}" '

@@ -5,6 +5,7 @@ metric files, and `asyncrun` in a subprocess."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from asyncrun import AsyncClient
+from asyncrun.batch.results import result_path
+from asyncrun.cli.render import CSV_FIELDS
 from asyncrun.emulator import EmulatorConfig, ThreadedEmulator, serve_in_thread
 
 KEY = "test-key"
@@ -129,3 +132,39 @@ def sweep_args(
         "--metrics", str(metrics), "--journal", str(tmp / f"{out}.db"), "--out", str(tmp / out),
         "--url", url, "--limits", "unlimited", *extra,
     ]  # fmt: skip
+
+
+def write_sweep(out: Path, runs: Sequence[tuple[str, str, str, Any]]) -> Path:
+    """A finished sweep's folder as `asyncrun batch --out` leaves it, made directly: one
+    (key, instance, status, output) per run, in summary.csv and results/<key>.json."""
+    rows = []
+    for key, instance, status, output in runs:
+        path = result_path(out / "results", key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = output if status == "succeeded" else {"status": status, "error": "boom"}
+        path.write_text(json.dumps(document))
+        row = dict.fromkeys(CSV_FIELDS, "")
+        row.update(key=key, status=status, instance_id=instance, result_file=str(path))
+        rows.append(row)
+    with (out / "summary.csv").open("w", encoding="utf-8", newline="") as sink:
+        writer = csv.DictWriter(sink, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def side_by_side(
+    values: Mapping[str, Sequence[float]], field: str = "result.value"
+) -> list[tuple[str, str, str, Any]]:
+    """Runs of `asyncrun batch` on several instances: input i of instance X has key
+    `in-i/instance_id=X` and the value values[X][i] at `statistics.<field>`."""
+    runs = []
+    for instance, numbers in values.items():
+        for i, number in enumerate(numbers):
+            output = {"statistics": _nested(field.split("."), number)}
+            runs.append((f"in-{i:02d}/instance_id={instance}", instance, "succeeded", output))
+    return runs
+
+
+def _nested(path: Sequence[str], value: float) -> Any:
+    return {path[0]: _nested(path[1:], value)} if path else value
