@@ -64,6 +64,4 @@ def _first_problem(exc: ValidationError) -> str:
         return f"{where}: {given!r} is not one of {expected}"
     if error["type"] == "missing":
         return f"{where} is missing"
-    if error["type"] == "extra_forbidden":
-        return f"{where} is not a field of a metric"
     return f"{where}: {error['msg'].removeprefix('Value error, ')}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -70,8 +71,11 @@ class MetricToleranceType(StrEnum):
 
 
 class _Model(BaseModel):
-    # A metrics file is written by hand: a misspelt field is an error, not silently ignored.
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True)
+
+
+# What a metric accepts is what the platform's acceptance test accepts (ACCEPTANCE_SPEC, "A
+# valid metric"): null where a default exists means the default, other fields are ignored.
 
 
 class MetricTolerance(_Model):
@@ -81,17 +85,29 @@ class MetricTolerance(_Model):
     type: MetricToleranceType = MetricToleranceType.undefined
     value: float = 0.0
 
-    @field_validator("value")
+    @field_validator("type", mode="before")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
+    def _no_type(cls, given: Any) -> Any:
+        return MetricToleranceType.undefined if given is None else given
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _finite(cls, given: Any) -> Any:
+        if isinstance(given, bool) or not isinstance(given, int | float):
+            raise ValueError(f"must be a number, got {given!r}")
+        if not math.isfinite(given):
             raise ValueError("must be a finite number")
-        return value
+        return given
 
 
 class MetricParams(_Model):
     operator: Comparison
     tolerance: MetricTolerance = Field(default_factory=MetricTolerance)
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _no_tolerance(cls, given: Any) -> Any:
+        return MetricTolerance() if given is None else given
 
 
 class Metric(_Model):
@@ -100,16 +116,21 @@ class Metric(_Model):
     control's (`params`)."""
 
     field: str
-    metric_type: MetricType = MetricType.direct_comparison
+    metric_type: MetricType
     params: MetricParams
     statistic: StatisticType = StatisticType.mean
 
     @field_validator("field")
     @classmethod
     def _named(cls, field: str) -> str:
-        if not field.strip():
+        if not field:
             raise ValueError("must name an output field, e.g. result.value")
         return field
+
+    @field_validator("statistic", mode="before")
+    @classmethod
+    def _no_statistic(cls, given: Any) -> Any:
+        return StatisticType.mean if given is None else given
 
 
 class DistributionSummaryStatistics(_Model):

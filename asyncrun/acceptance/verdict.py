@@ -50,18 +50,19 @@ _MISSING = object()
 
 
 def value_at(output: Any, field: str) -> float | None:
-    """A run's value of `field` (a dotted path): looked up in the output's `statistics`, else
-    in its `metrics`, else at its root; a finite number (not a bool) or None."""
+    """A run's value of `field` (a dotted path): the number there in the output's
+    `statistics`, else in its `metrics`, else at its root (a finite int or float, not a bool);
+    None when none of them has one."""
     path = field.split(".")
-    found: Any = _MISSING
     for root in (_member(output, "statistics"), _member(output, "metrics"), output):
         found = _walk(root, path)
-        if found is not _MISSING:
-            break
-    if isinstance(found, bool) or not isinstance(found, int | float):
-        return None
-    number = float(found)
-    return number if math.isfinite(number) else None
+        if _is_number(found):
+            return float(found)
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _member(document: Any, name: str) -> Any:

@@ -42,6 +42,9 @@ def test_a_value_is_looked_up_in_statistics_then_metrics_then_the_root() -> None
     assert value_at(output, "solution.value") == 65.0
     assert value_at(output, "result.missing") is None
     assert value_at({"metrics": {"value": 4}}, "value") == 4.0
+    # Not a number in `statistics`: the next place is looked at.
+    assert value_at({"statistics": {"cost": "n/a"}, "metrics": {"cost": 2}}, "cost") == 2.0
+    assert value_at({"statistics": {"cost": {"total": 1}}, "cost": 3}, "cost") == 3.0
 
 
 @pytest.mark.parametrize("given", [True, "3", None, [1], {"a": 1}, math.nan, math.inf])
@@ -199,21 +202,33 @@ def test_the_pair_of_a_run_is_its_key_without_the_instance(
     assert pair_key(key, instance) == pair
 
 
+DIRECT = {"metric_type": "direct-comparison"}
 BAD_METRICS = [
     ({"field": "x"}, "not a non-empty JSON list"),
     ([], "non-empty JSON list"),
     (["x"], "metric 1 is not a JSON object"),
-    ([{"field": "x", "params": {"operator": "gte"}}], "params.operator: 'gte' is not one of"),
-    ([{"field": "x", "params": {"operator": "lt"}, "statistic": "median"}], "statistic: 'median'"),
-    ([{"field": "x"}], "params is missing"),
-    ([{"params": {"operator": "lt"}}], "field is missing"),
-    ([{"field": " ", "params": {"operator": "lt"}}], "must name an output field"),
+    ([{**DIRECT, "field": "x", "params": {"operator": "gte"}}], "params.operator: 'gte' is not"),
     (
-        [{"field": "x", "params": {"operator": "lt", "tolerance": {"type": "pct", "value": 1}}}],
+        [{**DIRECT, "field": "x", "params": {"operator": "lt"}, "statistic": "median"}],
+        "statistic: 'median'",
+    ),
+    ([{**DIRECT, "field": "x"}], "params is missing"),
+    ([{**DIRECT, "params": {"operator": "lt"}}], "field is missing"),
+    ([{**DIRECT, "field": "", "params": {"operator": "lt"}}], "must name an output field"),
+    ([{"field": "x", "params": {"operator": "lt"}}], "metric_type is missing"),
+    ([{"field": "x", "metric_type": "ratio", "params": {"operator": "lt"}}], "metric_type"),
+    (
+        [{**DIRECT, "field": "x", "params": {"operator": "lt", "tolerance": {"type": "pct"}}}],
         "params.tolerance.type: 'pct'",
     ),
-    ([{"field": "x", "params": {"operator": "lt"}, "statistics": "mean"}], "statistics is not"),
-    ([{"field": "x", "metric_type": "ratio", "params": {"operator": "lt"}}], "metric_type"),
+    (
+        [{**DIRECT, "field": "x", "params": {"operator": "lt", "tolerance": {"value": "0.1"}}}],
+        "params.tolerance.value: must be a number, got '0.1'",
+    ),
+    (
+        [{**DIRECT, "field": "x", "params": {"operator": "lt", "tolerance": {"value": True}}}],
+        "must be a number, got True",
+    ),
 ]
 
 
@@ -224,6 +239,25 @@ def test_a_bad_metric_list_is_refused_with_the_reason(document: Any, message: st
     text = str(caught.value)
     assert message.removeprefix("not a ") in text
     assert "\n" not in text
+
+
+def test_null_means_the_default_and_other_fields_are_ignored() -> None:
+    (m,) = parse_metrics(
+        [
+            {
+                **DIRECT,
+                "field": "x",
+                "params": {"operator": "ge", "tolerance": None},
+                "statistic": None,
+                "note": "ignored, as the platform does",
+            }
+        ]
+    )
+    assert (m.statistic, m.params.tolerance.type, m.params.tolerance.value) == ("mean", "", 0)
+    (m,) = parse_metrics(
+        [{**DIRECT, "field": "x", "params": {"operator": "ge", "tolerance": {"type": None}}}]
+    )
+    assert (m.params.tolerance.type, m.params.tolerance.value) == ("", 0)
 
 
 def test_the_sdk_metrics_json_is_what_the_file_holds() -> None:
@@ -249,7 +283,7 @@ def test_the_results_parse_as_the_sdks_acceptance_test_results() -> None:
     metrics = parse_metrics(
         [
             metric("result.value", "le", tolerance=("relative", 0.1)),
-            {"field": "x", "params": {"operator": "eq"}},
+            {**DIRECT, "field": "x", "params": {"operator": "eq"}},
         ]
     )
     given = runs({"a": [1, 2, 3], "b": [1, 2, 3.5]}, metrics=2)
