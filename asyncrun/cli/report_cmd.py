@@ -70,7 +70,12 @@ def add_metrics_arguments(parser: argparse.ArgumentParser, *, batch: bool = Fals
         help=f"{verb} on these metrics: a JSON list of the SDK's Metric objects (what "
         "new_acceptance_test(metrics=...) sends); needs two --instance-id, the first is the "
         "control, the second the candidate"
-        + ("" if batch else " (default: those of OUT/acceptance.json)"),
+        + (
+            " (default: no verdict; with it, exit 0 every metric passes, 1 one fails, 4 they "
+            "pass but some runs failed)"
+            if batch
+            else " (default: those of OUT/acceptance.json)"
+        ),
     )
     if not batch:
         parser.add_argument(
