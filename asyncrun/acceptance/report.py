@@ -88,7 +88,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 6p
 .pass { background: #2e7d32; } .fail { background: #c62828; }
 table { border-collapse: collapse; margin: 8px 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th:first-child, td:first-child, .text { text-align: left; }
 code, .key { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
 figure { margin: 0; } figcaption { color: #555; font-size: 13px; max-width: 620px; }
@@ -183,7 +183,8 @@ def _runs_line(verdict: SweepVerdict, side: str) -> str:
 
 def _verdict_table(results: Sequence[MetricResult]) -> str:
     head = (
-        "<table><thead><tr><th>metric</th><th>statistic</th><th>passes when</th>"
+        '<table><thead><tr><th>metric</th><th class="text">statistic</th>'
+        '<th class="text">passes when</th>'
         "<th>control</th><th>candidate</th><th>candidate &minus; control</th><th>verdict</th>"
         "</tr></thead><tbody>"
     )

@@ -210,7 +210,9 @@ def verdict_table(verdict: SweepVerdict) -> Table:
     """One row per metric: the field, the statistic, the condition, both sides' values,
     the runs with a value on each side, pass or fail."""
     table = Table(
-        title=escape(f"acceptance: candidate {verdict.candidate} vs control {verdict.control}"),
+        title=escape(
+            f"acceptance: candidate {verdict.candidate!r} against control {verdict.control!r}"
+        ),
         show_header=True,
     )
     table.add_column("metric")
