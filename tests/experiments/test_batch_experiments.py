@@ -126,6 +126,9 @@ def test_list_update_and_kinds(app: cloud.Application) -> None:
         app.new_batch_experiment(id=batch_id, input_set_id=inputs.id, runs=runs)
     app.new_batch_experiment(id="s1", input_set_id=inputs.id, runs=runs, type="scenario")
     assert [b.id for b in app.list_batch_experiments()] == ["b3", "b2", "b1"]
+    with pytest.raises(requests.HTTPError) as caught:
+        app.new_batch_experiment(id="b1", input_set_id=inputs.id, runs=runs)
+    assert caught.value.response is not None and caught.value.response.status_code == 409
     assert [b.id for b in app.list_scenario_tests()] == ["s1"]
     info = app.update_batch_experiment("b2", name="second", description="the middle one")
     assert (info.name, info.description) == ("second", "the middle one")
