@@ -350,34 +350,47 @@ def _box_row(
         return "".join(parts) + (
             f'<text data-mark="empty" x="{_MARGIN_LEFT}" y="{middle + 4}">no value</text>'
         )
+    # The runs' dots first, the box over them: the median and the mean stay readable.
+    return "".join(
+        [*parts, _strip(scale, values, middle, colour), _box(scale, stats, middle, colour)]
+    )
+
+
+def _strip(scale: _Scale, values: list[float], middle: float, colour: str) -> str:
+    dots = []
+    for i, value in enumerate(_sample(sorted(values), _STRIP_POINTS)):
+        jitter = ((i * 7919) % 23 - 11) * 0.9  # fixed spread: the page is the same every time
+        dots.append(
+            f'<circle cx="{scale(value):.1f}" cy="{middle + jitter:.1f}" r="2.2" '
+            f'fill="{colour}" fill-opacity="0.5"/>'
+        )
+    return "".join(dots)
+
+
+def _box(scale: _Scale, stats: ResultStatistics, middle: float, colour: str) -> str:
     summary, percentiles = stats.distribution_summary_statistics, stats.distribution_percentiles
     x0, x1 = scale(summary.min), scale(summary.max)
     q1, q2, q3 = scale(percentiles.p25), scale(percentiles.p50), scale(percentiles.p75)
     mean = scale(summary.mean)
-    parts += [
-        # A whisker of one value has no length: a mark only when it can be seen.
-        f'<line {"data-mark=whisker " if x1 > x0 else ""}x1="{x0:.1f}" y1="{middle}" '
-        f'x2="{x1:.1f}" y2="{middle}" '
-        f'stroke="{colour}"/>',
-        *(
-            f'<line x1="{x:.1f}" y1="{middle - 8}" x2="{x:.1f}" y2="{middle + 8}" '
-            f'stroke="{colour}"/>'
-            for x in (x0, x1)
-        ),
-        f'<rect data-mark="box" x="{q1:.1f}" y="{middle - 14}" width="{max(q3 - q1, 1.5):.1f}" '
-        f'height="28" fill="{colour}" fill-opacity="0.25" stroke="{colour}"/>',
-        f'<line data-mark="median" x1="{q2:.1f}" y1="{middle - 14}" x2="{q2:.1f}" '
-        f'y2="{middle + 14}" stroke="{colour}" stroke-width="2.5"/>',
-        f'<path data-mark="mean" d="M{mean:.1f} {middle - 6}l6 6-6 6-6-6z" fill="#222">'
-        f"<title>mean {_n(summary.mean)}</title></path>",
-    ]
-    for i, value in enumerate(_sample(sorted(values), _STRIP_POINTS)):
-        jitter = ((i * 7919) % 23 - 11) * 0.9  # fixed spread: the page is the same every time
-        parts.append(
-            f'<circle cx="{scale(value):.1f}" cy="{middle + jitter:.1f}" r="2.2" '
-            f'fill="{colour}" fill-opacity="0.55"/>'
-        )
-    return "".join(parts)
+    return "".join(
+        [
+            # A whisker of one value has no length: a mark only when it can be seen.
+            f'<line {"data-mark=whisker " if x1 > x0 else ""}x1="{x0:.1f}" y1="{middle}" '
+            f'x2="{x1:.1f}" y2="{middle}" stroke="{colour}"/>',
+            *(
+                f'<line x1="{x:.1f}" y1="{middle - 8}" x2="{x:.1f}" y2="{middle + 8}" '
+                f'stroke="{colour}"/>'
+                for x in (x0, x1)
+            ),
+            f'<rect data-mark="box" x="{q1:.1f}" y="{middle - 14}" '
+            f'width="{max(q3 - q1, 1.5):.1f}" height="28" fill="{colour}" fill-opacity="0.15" '
+            f'stroke="{colour}" stroke-width="1.5"/>',
+            f'<line data-mark="median" x1="{q2:.1f}" y1="{middle - 14}" x2="{q2:.1f}" '
+            f'y2="{middle + 14}" stroke="#222" stroke-width="2.5"/>',
+            f'<path data-mark="mean" d="M{mean:.1f} {middle - 6}l6 6-6 6-6-6z" fill="#222" '
+            f'stroke="#fff"><title>mean {_n(summary.mean)}</title></path>',
+        ]
+    )
 
 
 def _sample(ordered: list[float], most: int) -> list[float]:

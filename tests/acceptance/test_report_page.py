@@ -12,10 +12,13 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
+from asyncrun.acceptance import judge_sweep, parse_metrics, render_report
 
 from .support import cli, metric, side_by_side, write_metrics, write_sweep
 
@@ -179,3 +182,24 @@ def test_the_page_check_catches_a_request_a_script_and_an_empty_chart(
     assert errors and "blocked: img-src" in errors.group(1) and "script-src" in errors.group(1)
     assert "<title>ran</title>" not in dom
     assert handler.hits == 0
+
+
+def test_a_large_sweep_draws_a_bounded_page(tmp_path: Path) -> None:
+    """3,000 inputs per side: every value counts in the statistics, the page draws a sample of
+    400 dots per side and at most 31 bars, and is the same page every time."""
+    n = 3000
+    out = write_sweep(
+        tmp_path / "out",
+        side_by_side({"a": [i % 97 for i in range(n)], "b": [i % 89 for i in range(n)]}),
+    )
+    (m,) = parse_metrics([metric("result.value", "le")])
+    verdict = judge_sweep(out, [m], control="a", candidate="b")
+    (result,) = verdict.results.metric_results or []
+    assert result.statistics.control.distribution_summary_statistics.count == n
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    page = render_report(verdict, generated=when)
+    assert page == render_report(verdict, generated=when)
+    assert page.count("<circle") == 2 * 400
+    assert 5 <= page.count('data-mark="bin"') <= 31
+    assert "an even sample of 400 per side" in page
+    assert len(page) < 200_000
