@@ -43,6 +43,7 @@ def dump_dom(page: Path, profile: Path) -> str:
     result = subprocess.run(
         [
             chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--virtual-time-budget=5000",  # let the load handlers run before the dump
             f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri(),
         ],
         capture_output=True, text=True, timeout=120,
