@@ -42,7 +42,12 @@ from asyncrun.cli.common import (
     resume_command,
     scenario_factory,
 )
-from asyncrun.cli.report_cmd import add_metrics_arguments, check_metrics_arguments, write_verdict
+from asyncrun.cli.report_cmd import (
+    add_metrics_arguments,
+    check_metrics_arguments,
+    previous_versions,
+    write_verdict,
+)
 from asyncrun.errors import AsyncrunError
 
 
@@ -202,12 +207,13 @@ def run_batch_command(args: argparse.Namespace) -> int:
     if args.acceptance is None:
         return code
     metrics, control, candidate = args.acceptance
+    # Runs finished by an earlier session of a resumed batch carry no metadata here.
     return write_verdict(
         args.out,
         metrics,
         control=control,
         candidate=candidate,
-        versions=versions,
+        versions={**previous_versions(args.out), **versions},
         console=console,
     )
 

@@ -26,13 +26,14 @@ from asyncrun.acceptance import (
 from asyncrun.acceptance.report import condition_text
 from asyncrun.acceptance.sweep import SUMMARY_FILE
 from asyncrun.acceptance.verdict import statistic_value
-from asyncrun.cli.args import EXIT_FAILED, EXIT_OK, EXIT_RUNS_FAILED, new_command
+from asyncrun.cli.args import EXIT_FAILED, EXIT_OK, EXIT_RUNS_FAILED, new_command, non_empty
 from asyncrun.errors import ConfigError
 
 __all__ = [
     "ACCEPTANCE_FILE",
     "REPORT_FILE",
     "check_metrics_arguments",
+    "previous_versions",
     "register",
     "verdict_table",
     "write_verdict",
@@ -80,6 +81,7 @@ def add_metrics_arguments(parser: argparse.ArgumentParser, *, batch: bool = Fals
     if not batch:
         parser.add_argument(
             "--instance-id",
+            type=non_empty,
             action="append",
             metavar="ID",
             help="the control, then the candidate (default: those of OUT/acceptance.json)",
@@ -138,7 +140,7 @@ def _previous_setup(out: Path) -> tuple[tuple[Metric, ...], str, str]:
     )
 
 
-def _previous_versions(out: Path) -> dict[str, str]:
+def previous_versions(out: Path) -> dict[str, str]:
     """The version each instance ran, as an earlier verdict of this folder recorded it (the
     folder's files do not hold it)."""
     try:
@@ -160,7 +162,7 @@ def run_report(args: argparse.Namespace) -> int:
         metrics,
         control=control,
         candidate=candidate,
-        versions=_previous_versions(args.out),
+        versions=previous_versions(args.out),
         console=Console(),
     )
 

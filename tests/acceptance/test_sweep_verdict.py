@@ -230,3 +230,23 @@ def test_report_of_a_folder_that_is_no_batch_exits_2(tmp_path: Path) -> None:
     result = cli(["report", str(tmp_path)], tmp_path)
     assert result.returncode == 2
     assert "give --metrics FILE and two --instance-id" in result.stderr
+
+
+def test_the_same_command_again_judges_again_without_new_runs(
+    emu: ThreadedEmulator, tmp_path: Path
+) -> None:
+    """A resumed batch whose runs all finished before: no run is made, the verdict is the
+    same, and the versions come from the verdict before (the runs' metadata is not read
+    again)."""
+    inputs = write_inputs(tmp_path / "inputs", INPUTS[:3])
+    metrics = write_metrics(tmp_path / "metrics.json", PASSING[:1])
+    args = sweep_args(emu.url, tmp_path, inputs, metrics)
+    assert cli(args, tmp_path).returncode == 0
+    before = json.loads((tmp_path / "out" / "acceptance.json").read_text())
+    emu.reset_stats()
+    again = cli(args, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not any(route.startswith("POST") for route in emu.stats()["requests"])
+    assert json.loads((tmp_path / "out" / "acceptance.json").read_text()) == before
+    control = before["metric_results"][0]["statistics"]["control"]
+    assert (control["version_id"], control["number_of_runs_total"]) == ("v1", 3)
