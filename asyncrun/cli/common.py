@@ -167,10 +167,11 @@ async def execute_batch(
     batch_tag: str | None = None,
     unreachable_after: float = UNREACHABLE_AFTER,
     submit_margin: float = SUBMIT_MARGIN,
+    on_outcome: Callable[[RunOutcome], None] | None = None,
 ) -> int:
     """Run the batch with a live progress bar; write one result file per scenario under
-    `out/results`, `out/summary.csv`; print the summary table. Exit code: 0 when every scenario
-    succeeded, 1 otherwise."""
+    `out/results`, `out/summary.csv`; print the summary table. `on_outcome` sees each outcome
+    as it arrives. Exit code: 0 when every scenario succeeded, 1 otherwise."""
     counters = BatchCounters()
     summary = Summary()
     command = resume_command(argv)
@@ -197,6 +198,8 @@ async def execute_batch(
                         value = await _value_of(outcome)
                         summary.add(outcome, value)
                         table.write(outcome, value)
+                        if on_outcome is not None:
+                            on_outcome(outcome)
                 if counters.duplicate_runs:
                     summary.duplicates = list(counters.duplicate_runs)
                     await asyncio.to_thread(table.add_duplicates, summary.duplicates)
