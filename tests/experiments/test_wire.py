@@ -125,7 +125,7 @@ CASES: list[tuple[str, Sdk, Ours]] = [
             description="d",
             id="b-1",
             option_sets=OPTION_SETS,
-            runs=[ex.BatchExperimentRun(**RUNS[0]), RUNS[1]],
+            runs=[ex.BatchExperimentRun.model_validate(RUNS[0]), RUNS[1]],
             content_type="json",
         ),
     ),
