@@ -63,7 +63,7 @@ async def test_stop_ends_the_wait(server: ScriptedServer) -> None:
     seen = []
     options = FAST.model_copy(update={"stop": lambda: len(seen) >= 2 or bool(seen.append(1))})
     async with fast_client(server.url) as client:
-        with pytest.raises(PollingTimeoutError, match="stopped by stop\\(\\).*status started"):
+        with pytest.raises(PollingTimeoutError, match=r"stopped by stop\(\).*status started"):
             await client.application(p.APP).batch_experiment_with_polling("b-1", options)
     assert len(server.calls("GET", META)) == 2
 
