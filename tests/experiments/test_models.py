@@ -133,7 +133,7 @@ def test_the_sdk_names_are_exported_where_the_sdk_exports_them() -> None:
         assert hasattr(cloud, name)
         assert name in asyncrun.__all__, name
     # asyncrun.Scenario is a client-side batch's scenario: the SDK's is in asyncrun.experiments
-    assert asyncrun.Scenario is not ex.Scenario
+    assert asyncrun.Scenario.__module__ != ex.Scenario.__module__
     assert {m.value for m in ex.StatisticType} == {m.value for m in cloud.StatisticType}
     assert {m.value for m in ex.Comparison} == {m.value for m in cloud.Comparison}
     assert {m.name for m in ex.ExperimentStatus} == {m.name for m in cloud.ExperimentStatus}
@@ -177,11 +177,15 @@ def test_input_set_ids_fall_back_on_its_managed_inputs() -> None:
         (lambda: ex.BatchExperimentRun(input_id="i"), "either instance_id or version_id"),
         (lambda: ex.ScenarioConfiguration(name="x", values=[]), "values must be non-empty"),
         (
-            lambda: ex.ScenarioInput(scenario_input_type="input", scenario_input_data="is-1"),
+            lambda: ex.ScenarioInput(
+                scenario_input_type=ex.ScenarioInputType.INPUT, scenario_input_data="is-1"
+            ),
             "must be a list",
         ),
         (
-            lambda: ex.ScenarioInput(scenario_input_type="new", scenario_input_data=[]),
+            lambda: ex.ScenarioInput(
+                scenario_input_type=ex.ScenarioInputType.NEW, scenario_input_data=[]
+            ),
             "is empty",
         ),
     ],

@@ -60,8 +60,8 @@ async def test_max_tries_bounds_the_wait_and_names_the_experiment(server: Script
 
 async def test_stop_ends_the_wait(server: ScriptedServer) -> None:
     statuses(server, then="started")
-    seen = []
-    options = FAST.model_copy(update={"stop": lambda: len(seen) >= 2 or bool(seen.append(1))})
+    polls = iter(range(100))
+    options = FAST.model_copy(update={"stop": lambda: next(polls) >= 2})
     async with fast_client(server.url) as client:
         with pytest.raises(PollingTimeoutError, match=r"stopped by stop\(\).*status started"):
             await client.application(p.APP).batch_experiment_with_polling("b-1", options)

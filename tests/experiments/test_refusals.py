@@ -44,9 +44,17 @@ REFUSED: list[tuple[str, Call, str]] = [
     ),
     ("maximum_runs 0", lambda a: a.new_input_set(maximum_runs=0), "maximum_runs must be"),
     ("maximum_runs bool", lambda a: a.new_input_set(maximum_runs=True), "maximum_runs must be"),
-    ("time not datetime", lambda a: a.new_input_set(start_time="2024"), "must be a datetime"),
+    (
+        "time not datetime",
+        lambda a: a.new_input_set(start_time="2024"),  # type: ignore[arg-type]
+        "must be a datetime",
+    ),
     ("empty run_ids", lambda a: a.new_input_set(run_ids=[]), "non-empty list of run ids"),
-    ("run_ids a string", lambda a: a.new_input_set(run_ids="run-1"), "non-empty list of run ids"),
+    (
+        "run_ids a string",
+        lambda a: a.new_input_set(run_ids="run-1"),  # type: ignore[arg-type]
+        "non-empty list of run ids",
+    ),
     ("blank run id", lambda a: a.new_input_set(run_ids=["r", ""]), "invalid run id ''"),
     ("empty inputs", lambda a: a.new_input_set(inputs=[]), "non-empty list of managed inputs"),
     ("input without id", lambda a: a.new_input_set(inputs=[{"name": "x"}]), "inputs\\[0\\]"),
@@ -68,7 +76,7 @@ REFUSED: list[tuple[str, Call, str]] = [
     ),
     (
         "option value not a string",
-        lambda a: a.new_batch_experiment(option_sets={"fast": {"duration": 1}}),
+        lambda a: a.new_batch_experiment(option_sets={"fast": {"duration": 1}}),  # type: ignore[dict-item]
         "dict of strings to strings",
     ),
     ("content type", lambda a: a.new_batch_experiment(content_type="xml"), "unknown content_type"),
@@ -76,7 +84,7 @@ REFUSED: list[tuple[str, Call, str]] = [
     ("update nothing", lambda a: a.update_batch_experiment("b-1"), "name or a description"),
     (
         "polling options",
-        lambda a: a.batch_experiment_with_polling("b-1", {"max_tries": 1}),
+        lambda a: a.batch_experiment_with_polling("b-1", {"max_tries": 1}),  # type: ignore[arg-type]
         "must be an asyncrun.PollingOptions",
     ),
     ("no metric", lambda a: a.new_acceptance_test("c", "b", [], id="b-1"), "non-empty list"),
