@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from asyncrun._answers import model, pages
 from asyncrun._app_core import AppCore
+from asyncrun.apps.management import new_entity_id
 from asyncrun.apps.models import Instance
 from asyncrun.errors import ConfigError, PollingTimeoutError
 from asyncrun.experiments.models import (
@@ -34,6 +35,7 @@ __all__ = [
     "entity_id",
     "is_finished",
     "list_items",
+    "new_id",
     "poll_experiment",
 ]
 
@@ -41,6 +43,7 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NEW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 DEFAULT_EXPERIMENT_POLLING = PollingOptions(max_duration=24 * 3600.0)
 """The SDK's schedule, bounded: an experiment that never finishes stops the wait after a day
@@ -111,6 +114,20 @@ def entity_id(kind: str, value: object) -> str:
     """An id for a path: a non-empty printable string (URL-escaped by the caller)."""
     if not isinstance(value, str) or not value or _CONTROL.search(value):
         raise ConfigError(f"invalid {kind} id {value!r}: it must be a non-empty printable string")
+    return value
+
+
+def new_id(kind: str, value: str | None, prefix: str) -> str:
+    """The id of an experiment entity to create: the given one, checked (1-100 letters,
+    digits, '.', '_' or '-', starting with a letter or digit), else a fresh `prefix-...` one
+    as the SDK's safe_id makes."""
+    if not value:
+        return new_entity_id(prefix)
+    if not isinstance(value, str) or not _NEW_ID.fullmatch(value):
+        raise ConfigError(
+            f"invalid {kind} id {value!r}: 1-100 letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit"
+        )
     return value
 
 

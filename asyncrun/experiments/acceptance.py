@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import quote
 
 from asyncrun._answers import loads, model, parse
-from asyncrun.apps.management import new_entity_id
 from asyncrun.errors import APIError, ConfigError, NotFoundError
 from asyncrun.experiments._core import (
     ExperimentsCore,
@@ -18,6 +17,7 @@ from asyncrun.experiments._core import (
     dumps,
     entity_id,
     list_items,
+    new_id,
     poll_experiment,
 )
 from asyncrun.experiments.batch_experiments import check_polling, update_body
@@ -108,7 +108,7 @@ class AcceptanceTestsMixin:
                 "give input_set_id (a batch experiment is created on it), or the id of an "
                 "existing batch experiment as id"
             )
-        test_id = entity_id("acceptance test", id) if id else new_entity_id("acceptance")
+        test_id = new_id("acceptance test", id, "acceptance")
         name = name or test_id
         if input_set_id is None:
             await _existing_experiment(self, test_id)

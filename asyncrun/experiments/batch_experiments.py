@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import quote
 
 from asyncrun._answers import loads, model, parse
-from asyncrun.apps.management import new_entity_id
 from asyncrun.errors import APIError, ConfigError
 from asyncrun.experiments._core import (
     ExperimentsCore,
@@ -18,6 +17,7 @@ from asyncrun.experiments._core import (
     dumps,
     entity_id,
     list_items,
+    new_id,
     poll_experiment,
 )
 from asyncrun.experiments.models import (
@@ -90,7 +90,7 @@ def batch_experiment_body(
     prefix: str = "batch",
 ) -> dict[str, Any]:
     """The SDK's POST body, every argument checked first (ConfigError, nothing sent)."""
-    batch_id = entity_id("batch experiment", id) if id else new_entity_id(prefix)
+    batch_id = new_id("batch experiment", id, prefix)
     body: dict[str, Any] = {"id": batch_id, "name": name or batch_id}
     if input_set_id is not None:
         body["input_set_id"] = entity_id("input set", input_set_id)

@@ -10,9 +10,15 @@ from typing import Any
 from urllib.parse import quote
 
 from asyncrun._answers import loads, model, parse
-from asyncrun.apps.management import new_entity_id
 from asyncrun.errors import APIError, ConfigError
-from asyncrun.experiments._core import ExperimentsCore, as_models, dumps, entity_id, list_items
+from asyncrun.experiments._core import (
+    ExperimentsCore,
+    as_models,
+    dumps,
+    entity_id,
+    list_items,
+    new_id,
+)
 from asyncrun.experiments.models import InputSet
 from asyncrun.managed_inputs import validate_input_id
 from asyncrun.models import ManagedInput
@@ -56,7 +62,7 @@ def input_set_body(
     inputs: Sequence[ManagedInput | Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
     """The SDK's POST body, every argument checked first (ConfigError, nothing sent)."""
-    set_id = entity_id("input set", id) if id else new_entity_id("input-set")
+    set_id = new_id("input set", id, "input-set")
     start, end = _timestamp(start_time, "start_time"), _timestamp(end_time, "end_time")
     if start is not None and end is not None and start > end:
         raise ConfigError(f"start_time {start.isoformat()} is after end_time {end.isoformat()}")
@@ -66,6 +72,17 @@ def input_set_body(
         raise ConfigError(f"maximum_runs must be a whole number >= 1, got {maximum_runs!r}")
     if instance_id is not None:
         entity_id("instance", instance_id)
+    if (
+        run_ids is None
+        and inputs is None
+        and instance_id is None
+        and start_time is None
+        and end_time is None
+    ):
+        raise ConfigError(
+            "give run_ids, inputs, or an instance's runs in a time window (instance_id, "
+            "start_time, end_time)"
+        )
     body: dict[str, Any] = {"id": set_id, "name": name or set_id}
     if description is not None:
         body["description"] = description

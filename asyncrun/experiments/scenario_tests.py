@@ -9,9 +9,8 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from asyncrun.apps.management import new_entity_id
 from asyncrun.errors import ConfigError
-from asyncrun.experiments._core import ExperimentsCore, as_models, entity_id
+from asyncrun.experiments._core import ExperimentsCore, as_models, entity_id, new_id
 from asyncrun.experiments.batch_experiments import (
     BatchExperimentsMixin,
     batch_experiment_body,
@@ -107,7 +106,7 @@ class ScenarioTestsMixin:
         by_id = scenarios_by_id(as_models(Scenario, scenarios, "scenarios"))
         for scenario in by_id.values():
             entity_id("instance", scenario.instance_id)
-        test_id = entity_id("scenario test", id) if id else new_entity_id("scenario")
+        test_id = new_id("scenario test", id, "scenario")
         sets = option_sets(by_id)
         flat = {key: options for per in sets.values() for key, options in per.items()}
         batch_experiment_body(  # every check of the batch body, before the first request

@@ -34,6 +34,7 @@ def scenario(**changes: Any) -> dict[str, Any]:
 T0 = datetime(2024, 2, 1, tzinfo=UTC)
 T1 = datetime(2024, 1, 1, tzinfo=UTC)
 BAD_ID = "a\nb"
+RUN = [{"input_id": "i", "instance_id": "x"}]
 
 REFUSED: list[tuple[str, Call, str]] = [
     ("input set id", lambda a: a.new_input_set(id=BAD_ID, run_ids=["r"]), "invalid input set id"),
@@ -42,6 +43,12 @@ REFUSED: list[tuple[str, Call, str]] = [
         lambda a: a.new_input_set(instance_id="i", start_time=T0, end_time=T1),
         "start_time 2024-02-01T00:00:00\\+00:00 is after end_time",
     ),
+    (
+        "input set without a source",
+        lambda a: a.new_input_set(id="s", maximum_runs=3),
+        "give run_ids, inputs, or an instance's runs",
+    ),
+    ("new id", lambda a: a.new_batch_experiment(id="my batch", runs=RUN), "1-100 letters"),
     ("maximum_runs 0", lambda a: a.new_input_set(maximum_runs=0), "maximum_runs must be"),
     ("maximum_runs bool", lambda a: a.new_input_set(maximum_runs=True), "maximum_runs must be"),
     (
