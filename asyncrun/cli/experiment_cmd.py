@@ -28,7 +28,12 @@ from asyncrun.cli import experiment_render as render
 from asyncrun.cli.args import EXIT_FAILED, app_id, json_text, new_command, non_empty
 from asyncrun.cli.common import add_client_arguments, check_client_arguments, client_from_args
 from asyncrun.errors import ConfigError
-from asyncrun.experiments import DEFAULT_EXPERIMENT_POLLING, AcceptanceTest, ExperimentStatus
+from asyncrun.experiments import (
+    DEFAULT_EXPERIMENT_POLLING,
+    AcceptanceTest,
+    ExperimentStatus,
+    to_runs,
+)
 from asyncrun.polling import PollingOptions
 
 __all__ = ["register"]
@@ -200,7 +205,8 @@ def _register_experiment(subparsers: Any) -> None:
         "experiment",
         "the platform's experiments: batch experiments, acceptance tests, scenario tests",
         [
-            "asyncrun experiment batch create --app-id knapsack --runs RUNS.json --wait",
+            "asyncrun experiment batch create --app-id knapsack --input-set-id xs "
+            "--instance-id stable --instance-id candidate --wait",
             "asyncrun experiment acceptance create --app-id knapsack --candidate-instance-id "
             "candidate --baseline-instance-id stable --input-set-id xs --metrics METRIC --wait",
         ],
@@ -223,7 +229,8 @@ def _register_batch(kinds: Any) -> None:
     p = _action(
         group,
         "create",
-        "create a batch experiment of --runs (inputs on instances or versions)",
+        "create a batch experiment of --runs (inputs on instances or versions), or of "
+        "--instance-id on every input of --input-set-id",
         _batch_create,
         examples=[
             "asyncrun experiment batch create --app-id knapsack --batch-experiment-id b1 "
@@ -238,8 +245,16 @@ def _register_batch(kinds: Any) -> None:
         "-r",
         type=json_text,
         action="append",
-        required=True,
+        default=None,
         help="a run or a list of runs, JSON (repeatable)",
+    )
+    p.add_argument(
+        "--instance-id",
+        action="append",
+        default=None,
+        metavar="INSTANCE_ID",
+        help="also run this instance on every input of --input-set-id (repeatable; asyncrun's "
+        "shorthand for the --runs the SDK's to_runs makes)",
     )
     p.add_argument(
         "--option-sets",
@@ -480,13 +495,20 @@ async def _batch_create(app: AsyncApplication, args: argparse.Namespace) -> Show
     polling = _polling(args)
     if args.option_sets is not None and not isinstance(args.option_sets, dict):
         raise ConfigError("--option-sets: expected a JSON object of option sets")
+    runs: list[Any] = _objects(args.runs, "--runs")
+    if args.instance_id and not args.input_set_id:
+        raise ConfigError("--instance-id runs an instance on an input set: give --input-set-id")
+    if not runs and not args.instance_id:
+        raise ConfigError("give --runs, or --instance-id with --input-set-id")
+    if args.instance_id:
+        runs += to_runs(args.instance_id, await app.input_set(args.input_set_id))
     batch_id = await app.new_batch_experiment(
         name=args.name,
         input_set_id=args.input_set_id,
         description=args.description,
         id=args.batch_experiment_id,
         option_sets=args.option_sets,
-        runs=_objects(args.runs, "--runs"),
+        runs=runs,
     )
     return await _batch_shown(app, batch_id, args, polling)
 

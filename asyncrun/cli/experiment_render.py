@@ -68,7 +68,7 @@ def input_set_table(input_set: InputSet) -> RenderableType:
 
 
 def input_sets_table(input_sets: Sequence[InputSet]) -> RenderableType:
-    table = Table(title=f"{len(input_sets)} input sets", title_justify="left")
+    table = Table(title=f"input sets ({len(input_sets)})", title_justify="left")
     for column in ("id", "name", "inputs", "created"):
         table.add_column(column, justify="right" if column == "inputs" else "left")
     for item in input_sets:
@@ -138,7 +138,7 @@ def batch_table(batch: BatchExperimentInformation) -> RenderableType:
 
 
 def batches_table(batches: Sequence[BatchExperimentInformation], what: str) -> RenderableType:
-    table = Table(title=f"{len(batches)} {what}", title_justify="left")
+    table = Table(title=f"{what} ({len(batches)})", title_justify="left")
     for column in ("id", "name", "status", "runs", "created"):
         table.add_column(column)
     for item in batches:
@@ -220,7 +220,7 @@ def acceptance_table(test: AcceptanceTest) -> RenderableType:
 
 
 def acceptance_tests_table(tests: Sequence[AcceptanceTest]) -> RenderableType:
-    table = Table(title=f"{len(tests)} acceptance tests", title_justify="left")
+    table = Table(title=f"acceptance tests ({len(tests)})", title_justify="left")
     for column in ("id", "name", "status", "control", "candidate", "verdict"):
         table.add_column(column)
     for test in tests:

@@ -8,7 +8,7 @@ scenario of a scenario test, not `asyncrun.Scenario` (one run of a client-side b
 
 from asyncrun.experiments._core import DEFAULT_EXPERIMENT_POLLING
 from asyncrun.experiments.acceptance import AcceptanceTestsMixin
-from asyncrun.experiments.batch_experiments import BatchExperimentsMixin
+from asyncrun.experiments.batch_experiments import BatchExperimentsMixin, to_runs
 from asyncrun.experiments.input_sets import InputSetsMixin
 from asyncrun.experiments.models import (
     TERMINAL_EXPERIMENT_STATUSES,
@@ -80,4 +80,5 @@ __all__ = [
     "ScenarioInput",
     "ScenarioInputType",
     "StatisticType",
+    "to_runs",
 ]

@@ -20,12 +20,10 @@ from asyncrun.experiments._core import (
     new_id,
     poll_experiment,
 )
-from asyncrun.experiments.batch_experiments import check_polling, update_body
+from asyncrun.experiments.batch_experiments import check_polling, to_runs, update_body
 from asyncrun.experiments.models import (
     AcceptanceTest,
-    BatchExperimentRun,
     Comparison,
-    InputSet,
     Metric,
     MetricToleranceType,
     MetricType,
@@ -33,7 +31,7 @@ from asyncrun.experiments.models import (
 )
 from asyncrun.polling import PollingOptions
 
-__all__ = ["AcceptanceTestsMixin", "check_metrics", "to_runs"]
+__all__ = ["AcceptanceTestsMixin", "check_metrics"]
 
 
 def _path(app: ExperimentsCore, acceptance_test_id: str | None = None) -> str:
@@ -68,15 +66,6 @@ def check_metrics(metrics: Sequence[Metric | Mapping[str, Any]]) -> list[Metric]
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"{what}: the tolerance must be a finite number >= 0, got {value}")
     return checked
-
-
-def to_runs(instance_ids: Sequence[str], input_set: InputSet) -> list[BatchExperimentRun]:
-    """One run per instance and input of the set, instance by instance (the SDK's `to_runs`)."""
-    return [
-        BatchExperimentRun(input_id=input_id, instance_id=instance_id, input_set_id=input_set.id)
-        for instance_id in instance_ids
-        for input_id in input_set.all_input_ids()
-    ]
 
 
 class AcceptanceTestsMixin:

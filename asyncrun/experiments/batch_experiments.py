@@ -26,6 +26,7 @@ from asyncrun.experiments.models import (
     BatchExperimentMetadata,
     BatchExperimentRun,
     ExperimentRun,
+    InputSet,
 )
 from asyncrun.models import ContentFormat
 from asyncrun.polling import PollingOptions
@@ -36,6 +37,7 @@ __all__ = [
     "batch_path",
     "check_polling",
     "list_batches",
+    "to_runs",
     "update_body",
 ]
 
@@ -75,6 +77,15 @@ def _runs(
                 "option_sets does not define"
             )
     return [run.to_dict() for run in checked]
+
+
+def to_runs(instance_ids: Sequence[str], input_set: InputSet) -> list[BatchExperimentRun]:
+    """One run per instance and input of the set, instance by instance (the SDK's `to_runs`)."""
+    return [
+        BatchExperimentRun(input_id=input_id, instance_id=instance_id, input_set_id=input_set.id)
+        for instance_id in instance_ids
+        for input_id in input_set.all_input_ids()
+    ]
 
 
 def batch_experiment_body(

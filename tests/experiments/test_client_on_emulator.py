@@ -102,7 +102,7 @@ async def test_input_sets(scaler: asyncrun.AsyncApplication) -> None:
 
 async def test_batch_experiment_of_real_runs(scaler: asyncrun.AsyncApplication) -> None:
     xs = await scaler.input_set("xs")
-    runs = ex.acceptance.to_runs(["candidate", "control"], xs)
+    runs = ex.to_runs(["candidate", "control"], xs)
     runs.append(
         ex.BatchExperimentRun(input_id=xs.input_ids[0], instance_id="control", option_set="big")
     )
@@ -177,7 +177,7 @@ async def test_acceptance_test_on_an_existing_batch_experiment(
     scaler: asyncrun.AsyncApplication,
 ) -> None:
     xs = await scaler.input_set("xs")
-    runs = ex.acceptance.to_runs(["candidate", "control"], xs)
+    runs = ex.to_runs(["candidate", "control"], xs)
     await scaler.new_batch_experiment_with_result(id="later", runs=runs, polling_options=POLL)
     made = await scaler.new_acceptance_test(
         "candidate", "control", [metric("ge", "min")], id="later", description="all pass"
