@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from asyncrun.emulator import acceptance, experiments, views
+from asyncrun.emulator import acceptance, experiment_results, experiments, views
 from asyncrun.emulator.experiments import AcceptanceTest, BatchExperiment, InputSet, PlannedRun
 from asyncrun.emulator.ids import DEVINT, DEVINT_ALIASES
 from asyncrun.emulator.input_routes import key_from_run
@@ -296,7 +296,12 @@ async def create_batch(request: web.Request) -> web.StreamResponse:
         updated=now,
     )
     state.experiments.batches[(app_id, batch_id)] = batch
-    await _start_runs(state, batch, content_type)
+    try:
+        await _start_runs(state, batch, content_type)
+    except ApiError:
+        # A run the checks above let through was refused: nothing of the experiment stays.
+        _forget_batch(state, batch)
+        raise
     return json_response(await _batch_wire(state, batch, full=True))
 
 
@@ -438,7 +443,7 @@ async def _start_runs(state: EmulatorState, batch: BatchExperiment, content_type
             repetition=p.repetition,
         )
         batch.run_ids.append(run.id)
-        state.experiments.runs_created += 1
+    state.experiments.runs_created += len(batch.run_ids)
 
 
 def _input_lookup(state: EmulatorState, app_id: str) -> ManagedLookup:
@@ -464,7 +469,7 @@ async def _batch_wire(
 ) -> dict[str, Any]:
     """BatchExperiment (full) or BatchExperimentMetadata; the summaries once complete."""
     now = time.monotonic()
-    statuses = experiments.run_statuses(state, batch, now)
+    statuses = experiment_results.run_statuses(state, batch, now)
     status = experiments.status_of(statuses)
     out: dict[str, Any] = {
         "id": batch.id,
@@ -484,8 +489,8 @@ async def _batch_wire(
         out["input_set_id"] = batch.input_set_id
         out["instance_ids"] = batch.instance_ids
         if status != "started":
-            found = await experiments.records(state, batch, now)
-            out["grouped_distributional_summaries"] = experiments.grouped_summaries(found)
+            summaries = await experiment_results.summaries(state, batch, now)
+            out["grouped_distributional_summaries"] = summaries
     return out
 
 
@@ -512,7 +517,7 @@ async def batch_metadata(request: web.Request) -> web.StreamResponse:
 async def batch_runs(request: web.Request) -> web.StreamResponse:
     state, batch = _state(request), _batch(request)
     now = time.monotonic()
-    runs = [r for r in experiments.runs_of(state, batch) if r is not None]
+    runs = [r for r in experiment_results.runs_of(state, batch) if r is not None]
     return json_response({"runs": [views.list_item(r, now) for r in runs]})
 
 
@@ -540,7 +545,7 @@ async def delete_batch(request: web.Request) -> web.StreamResponse:
 def _forget_batch(state: EmulatorState, batch: BatchExperiment) -> None:
     """The experiment and its runs (an unfinished one is canceled first)."""
     now = time.monotonic()
-    for run in experiments.runs_of(state, batch):
+    for run in experiment_results.runs_of(state, batch):
         if run is None:
             continue
         if run.cancel(now):
@@ -618,7 +623,7 @@ async def _acceptance_wire(state: EmulatorState, test: AcceptanceTest) -> dict[s
     """The SDK's AcceptanceTest; `results` once its batch experiment has finished."""
     batch = state.experiments.batches[(test.app_id, test.experiment_id)]
     now = time.monotonic()
-    status = experiments.status_of(experiments.run_statuses(state, batch, now))
+    status = experiments.status_of(experiment_results.run_statuses(state, batch, now))
     if status != "started" and test.results is None:
         test.results = await _results(state, test, batch, status, now)
     return {
@@ -642,7 +647,7 @@ async def _results(
 ) -> dict[str, Any]:
     if status != "completed":
         return {"passed": False, "error": f"the batch experiment {status}: no run succeeded"}
-    found = await experiments.records(state, batch, now)
+    found = await experiment_results.records(state, batch, now)
     versions = {
         "control": experiments.version_used(
             found, test.control["instance_id"], test.control["version_id"]

@@ -5,27 +5,20 @@ cloud/input_set.py, batch_experiment.py, acceptance_test.py).
 An experiment holds no result of its own: its runs are ordinary runs of the run store (made by
 EmulatorState.create_run, like any POST runs), its status is read from theirs on each request,
 and its statistics are computed from their outputs once every run has finished, then kept.
-Routes: experiment_routes.py; statistics: acceptance.py.
+Routes: experiment_routes.py; reading the runs: experiment_results.py; statistics:
+acceptance.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asyncrun.emulator import acceptance
 from asyncrun.emulator.inputs import InputStore
 from asyncrun.emulator.runs import TERMINAL, Run
 from asyncrun.emulator.views import iso
-
-if TYPE_CHECKING:
-    from asyncrun.emulator.state import EmulatorState
-
-# Outputs of app processes bigger than this are not parsed for statistics (no value).
-MAX_PARSED_OUTPUT = 64 * 2**20
 
 
 @dataclass
@@ -94,6 +87,7 @@ class BatchExperiment:
     run_ids: list[str] = field(default_factory=list)
     # Computed once every run has finished (the runs cannot change after that).
     records: list[Record] | None = None
+    summaries: list[dict[str, Any]] | None = None
 
     @property
     def instance_ids(self) -> list[str]:
@@ -142,11 +136,6 @@ def in_app(items: dict[tuple[str, str], Any], app_id: str) -> list[Any]:
 # -- status and results -----------------------------------------------------------------------
 
 
-def runs_of(state: EmulatorState, batch: BatchExperiment) -> list[Run | None]:
-    """The experiment's runs in plan order; None for a run deleted since."""
-    return [state.store.get(batch.app_id, run_id) for run_id in batch.run_ids]
-
-
 def status_of(statuses: Iterable[str]) -> str:
     """started while a run has not finished; then completed when one succeeded, canceled
     when every run was canceled, else failed."""
@@ -158,46 +147,6 @@ def status_of(statuses: Iterable[str]) -> str:
     if seen and all(s == "canceled" for s in seen):
         return "canceled"
     return "failed"
-
-
-def run_statuses(state: EmulatorState, batch: BatchExperiment, now: float) -> list[str]:
-    return [r.status(now) if r is not None else "canceled" for r in runs_of(state, batch)]
-
-
-async def records(state: EmulatorState, batch: BatchExperiment, now: float) -> list[Record]:
-    """Each planned run with its run and output: kept once every run has finished."""
-    if batch.records is not None:
-        return batch.records
-    runs = runs_of(state, batch)
-    found = []
-    for planned, run in zip(batch.planned, runs, strict=True):
-        output = await _output(state, run, now) if run is not None else None
-        found.append(Record(planned, run, output))
-    if all(r is None or r.status(now) in TERMINAL for r in runs):
-        batch.records = found
-    return found
-
-
-async def _output(state: EmulatorState, run: Run, now: float) -> Any:
-    """The parsed JSON output of a succeeded run (None otherwise, or when not JSON)."""
-    if run.status(now) != "succeeded":
-        return None
-    if not run.command:
-        return state.document(run)
-    key = run.output_key
-    if key is None or run.output_type != "json" or not state.storage.exists(key):
-        return None
-    if state.storage.size(key) > MAX_PARSED_OUTPUT:
-        return None
-    return await asyncio.to_thread(_read_json, state.storage.path(key))
-
-
-def _read_json(path: Any) -> Any:
-    try:
-        with open(path, "rb") as source:
-            return json.load(source)
-    except ValueError:
-        return None
 
 
 def grouped_summaries(found: list[Record]) -> list[dict[str, Any]]:

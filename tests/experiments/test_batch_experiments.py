@@ -126,6 +126,9 @@ def test_list_update_and_kinds(app: cloud.Application) -> None:
         app.new_batch_experiment(id=batch_id, input_set_id=inputs.id, runs=runs)
     app.new_batch_experiment(id="s1", input_set_id=inputs.id, runs=runs, type="scenario")
     assert [b.id for b in app.list_batch_experiments()] == ["b3", "b2", "b1"]
+    with pytest.raises(requests.HTTPError) as caught:
+        app.new_batch_experiment(id="b1", input_set_id=inputs.id, runs=runs)
+    assert caught.value.response is not None and caught.value.response.status_code == 409
     assert [b.id for b in app.list_scenario_tests()] == ["s1"]
     info = app.update_batch_experiment("b2", name="second", description="the middle one")
     assert (info.name, info.description) == ("second", "the middle one")
@@ -154,6 +157,19 @@ def test_refusals_name_what_is_unknown(
     assert status == 400 and "instance_id or a version_id" in error
     status, error = refused({"input_set_id": inputs.id})
     assert status == 400 and "instance_ids" in error
+    # A run the API refuses (a bad emulator knob) leaves no experiment and no run behind.
+    before = {r.id for r in app.list_runs()}
+    status, error = refused(
+        {
+            "option_sets": {"bad": {"emulator.duration": "-1"}},
+            "runs": [
+                {"input_id": one, "instance_id": "a"},
+                {"input_id": one, "instance_id": "a", "option_set": "bad"},
+            ],
+        }
+    )
+    assert status == 400 and "emulator.duration" in error
+    assert {r.id for r in app.list_runs()} == before  # the first run was made, then removed
     # In an app that was created (not auto-created), instances and versions must exist.
     made = cloud.Application.new(client=client, id="real-app")
     real = "/v1/applications/real-app/experiments/batch"
