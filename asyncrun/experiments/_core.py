@@ -14,7 +14,7 @@ from asyncrun._answers import model, pages
 from asyncrun._app_core import AppCore
 from asyncrun.apps.management import new_entity_id
 from asyncrun.apps.models import Instance
-from asyncrun.errors import ConfigError, PollingTimeoutError
+from asyncrun.errors import AmbiguousSubmitError, ConfigError, NotFoundError, PollingTimeoutError
 from asyncrun.experiments.models import (
     TERMINAL_EXPERIMENT_STATUSES,
     AcceptanceTest,
@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_EXPERIMENT_POLLING",
     "ExperimentsCore",
     "as_models",
+    "create_once",
     "dumps",
     "entity_id",
     "is_finished",
@@ -129,6 +130,20 @@ def new_id(kind: str, value: str | None, prefix: str) -> str:
             "with a letter or digit"
         )
     return value
+
+
+async def create_once(create: Callable[[], Awaitable[T]], lookup: Callable[[], Awaitable[T]]) -> T:
+    """A create that is never sent twice: when its POST got no answer, the entity is looked up
+    by the id the client chose. Found: it was created, here it is. Not found: the POST may
+    still land, so the AmbiguousSubmitError is raised (a second POST of that id would be a 409,
+    never a duplicate)."""
+    try:
+        return await create()
+    except AmbiguousSubmitError as exc:
+        try:
+            return await lookup()
+        except NotFoundError:
+            raise exc from None
 
 
 def dumps(body: Any) -> bytes:

@@ -14,6 +14,7 @@ from asyncrun.errors import APIError, ConfigError, NotFoundError
 from asyncrun.experiments._core import (
     ExperimentsCore,
     as_models,
+    create_once,
     dumps,
     entity_id,
     list_items,
@@ -122,8 +123,12 @@ class AcceptanceTestsMixin:
         }
         if description is not None:
             body["description"] = description
-        raw = await self._call("POST", _path(self), body=dumps(body), idempotent=False)
-        return parse(AcceptanceTest, raw, "new_acceptance_test")
+
+        async def create() -> AcceptanceTest:
+            raw = await self._call("POST", _path(self), body=dumps(body), idempotent=False)
+            return parse(AcceptanceTest, raw, "new_acceptance_test")
+
+        return await create_once(create, lambda: self.acceptance_test(test_id))
 
     async def acceptance_test(self: ExperimentsCore, acceptance_test_id: str) -> AcceptanceTest:
         """GET {app}/experiments/acceptance/{id}: its status and, once final, `results`."""

@@ -14,6 +14,7 @@ from asyncrun.errors import APIError, ConfigError
 from asyncrun.experiments._core import (
     ExperimentsCore,
     as_models,
+    create_once,
     dumps,
     entity_id,
     list_items,
@@ -169,7 +170,7 @@ class BatchExperimentsMixin:
         id, `name` to the id. Refused before any request: a bad id, an empty runs list, a run
         without instance or version, an option set that is not defined, option values that are
         not strings, an unknown content_type. The POST is not retried once sent: after an
-        ambiguous failure, `batch_experiment_metadata(id)` tells whether it was created."""
+        ambiguous failure the experiment is looked up by its id (found: its id is returned)."""
         body = batch_experiment_body(
             name=name,
             input_set_id=input_set_id,
@@ -262,6 +263,13 @@ class BatchExperimentsMixin:
 
 
 async def _post_batch(app: ExperimentsCore, body: dict[str, Any]) -> str:
+    async def lookup() -> str:
+        return (await app.batch_experiment_metadata(body["id"])).id
+
+    return await create_once(lambda: _create_batch(app, body), lookup)
+
+
+async def _create_batch(app: ExperimentsCore, body: dict[str, Any]) -> str:
     raw = await app._call("POST", batch_path(app), body=dumps(body), idempotent=False)
     answer = loads(raw, "new_batch_experiment")
     if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):

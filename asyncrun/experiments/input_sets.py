@@ -14,6 +14,7 @@ from asyncrun.errors import APIError, ConfigError
 from asyncrun.experiments._core import (
     ExperimentsCore,
     as_models,
+    create_once,
     dumps,
     entity_id,
     list_items,
@@ -127,7 +128,7 @@ class InputSetsMixin:
 
         Refused before any request: a bad id, start_time after end_time, maximum_runs < 1, an
         empty run_ids or inputs list. The POST is not retried once sent: after an ambiguous
-        failure, `input_set(id)` tells whether it was created."""
+        failure the input set is looked up by its id (found: returned)."""
         body = input_set_body(
             id=id,
             name=name,
@@ -139,8 +140,12 @@ class InputSetsMixin:
             start_time=start_time,
             inputs=inputs,
         )
-        raw = await self._call("POST", _path(self), body=dumps(body), idempotent=False)
-        return parse(InputSet, raw, "new_input_set")
+
+        async def create() -> InputSet:
+            raw = await self._call("POST", _path(self), body=dumps(body), idempotent=False)
+            return parse(InputSet, raw, "new_input_set")
+
+        return await create_once(create, lambda: self.input_set(body["id"]))
 
     async def input_set(self: ExperimentsCore, input_set_id: str) -> InputSet:
         """GET {app}/experiments/inputsets/{id}."""
