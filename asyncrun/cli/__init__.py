@@ -18,6 +18,7 @@ from asyncrun.cli import (
     demo_cmd,
     emulator_cmd,
     experiment_cmd,
+    input_set_cmd,
     logs_cmd,
     run_cmd,
 )
@@ -47,6 +48,7 @@ _COMMAND_MODULES = [
     demo_cmd,
     emulator_cmd,
     experiment_cmd,
+    input_set_cmd,
     logs_cmd,
     run_cmd,
 ]

@@ -210,6 +210,8 @@ FEB, JAN = "2024-02-01T00:00:00Z", "2024-01-01T00:00:00Z"
         ([*ACCEPT, "[]"], "non-empty list"),
         (["experiment", "batch", "create", "--runs", "[1, 2]"], "--runs: expected JSON objects"),
         (["experiment", "batch", "create", "--runs", RUN, "--timeout", "0"], "--timeout must be"),
+        (["experiment", "batch", "create", "--runs", RUN, "--timeout", "nan"], "--timeout must"),
+        (["experiment", "batch", "get", "-b", "b", "--output", "/"], "--output '/' is a directory"),
         (["experiment", "batch", "create", "--instance-id", "x"], "give --input-set-id"),
         (["experiment", "batch", "create", "-i", "xs"], "give --runs, or --instance-id"),
         (["input-set", "create", "--run-ids", "r", "--start-time", "yesterday"], "RFC 3339"),
