@@ -26,6 +26,7 @@ from asyncrun.experiments.models import (
     Scenario,
     ScenarioInputType,
 )
+from asyncrun.managed_inputs import validate_input_id
 from asyncrun.polling import PollingOptions
 
 __all__ = ["ScenarioTestsMixin", "option_sets", "scenarios_by_id"]
@@ -106,6 +107,9 @@ class ScenarioTestsMixin:
         by_id = scenarios_by_id(as_models(Scenario, scenarios, "scenarios"))
         for scenario in by_id.values():
             entity_id("instance", scenario.instance_id)
+            if scenario.scenario_input.scenario_input_type == ScenarioInputType.INPUT:
+                for input_id in scenario.scenario_input.scenario_input_data:
+                    validate_input_id(input_id)  # type: ignore[arg-type]
         test_id = new_id("scenario test", id, "scenario")
         sets = option_sets(by_id)
         flat = {key: options for per in sets.values() for key, options in per.items()}

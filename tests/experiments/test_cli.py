@@ -143,9 +143,17 @@ def test_batch_experiment_commands(
     )  # fmt: skip
     assert pair["number_of_runs"] == 10 and sorted(pair["instance_ids"]) == ["candidate", "control"]
     code, _, err = cli("experiment", "batch", "delete", "-b", "pair")
+    started = cli.json(
+        "experiment", "batch", "create", "-b", "later", "-i", xs, "--instance-id", "control"
+    )
+    assert started["id"] == "later" and started["number_of_runs"] == 5  # not waited for
+    done = cli.json("experiment", "batch", "get", "-b", "later", "--wait")
+    assert done["status"] == "completed" and len(done["runs"]) == 5
+    listed = cli.json("experiment", "batch", "list", "--no-pagination")
+    assert sorted(b["id"] for b in listed) == ["later", "scales"]
     code, _, err = cli("experiment", "batch", "delete", "-b", "scales", "-y")
     assert code == 0 and "deleted batch experiment scales" in err
-    assert cli.json("experiment", "batch", "list") == []
+    assert [b["id"] for b in cli.json("experiment", "batch", "list")] == ["later"]
 
 
 def test_acceptance_create_waits_and_gates(cli: Cli, xs: str) -> None:

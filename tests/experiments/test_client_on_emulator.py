@@ -89,6 +89,8 @@ async def test_input_sets(scaler: asyncrun.AsyncApplication) -> None:
     assert len(window.all_input_ids()) == 3
     listed = await scaler.list_input_sets()  # pages of 2: three sets cross a page
     assert sorted(s.id for s in listed) == ["managed", "window", "xs"]
+    unpaged = await scaler.list_input_sets(no_pagination=True)
+    assert sorted(s.id for s in unpaged) == ["managed", "window", "xs"]
     updated = await scaler.update_input_set("window", name="Last three", description="d")
     assert (updated.name, updated.description, len(updated.all_input_ids())) == (
         "Last three",

@@ -164,6 +164,17 @@ REFUSED: list[tuple[str, Call, str]] = [
         "must be the input set id",
     ),
     (
+        "bad managed input id in a scenario",
+        lambda a: a.new_scenario_test(
+            [
+                scenario(
+                    scenario_input={"scenario_input_type": "input", "scenario_input_data": ["a b"]}
+                )
+            ]
+        ),
+        "invalid managed input id 'a b'",
+    ),
+    (
         "no configuration values",
         lambda a: a.new_scenario_test([scenario(configuration=[{"name": "x", "values": []}])]),
         "values must be non-empty",
