@@ -54,6 +54,8 @@ def register(subparsers: Any) -> None:
             "candidate --baseline-instance-id stable --input-set-id xs --metrics METRIC --wait",
         ],
         "experiment_kind",
+        metavar="KIND",
+        what="which kind of experiment",
     )
     _register_batch(kinds)
     _register_acceptance(kinds)

@@ -55,10 +55,19 @@ class Shown:
 Action = Callable[[AsyncApplication, argparse.Namespace], Awaitable[Shown]]
 
 
-def command_group(subparsers: Any, name: str, help: str, examples: Sequence[str], dest: str) -> Any:
+def command_group(
+    subparsers: Any,
+    name: str,
+    help: str,
+    examples: Sequence[str],
+    dest: str,
+    *,
+    metavar: str = "ACTION",
+    what: str = "what to do",
+) -> Any:
     parser = new_command(subparsers, name, help=help, examples=examples)
     return parser.add_subparsers(
-        dest=dest, required=True, metavar="ACTION", help="what to do (ACTION --help: its options)"
+        dest=dest, required=True, metavar=metavar, help=f"{what} ({metavar} --help: its options)"
     )
 
 
