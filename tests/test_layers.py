@@ -67,6 +67,8 @@ def _graph() -> dict[str, set[str]]:
         ("asyncrun.emulator", ("asyncrun.",)),
         ("asyncrun.apps", ("asyncrun.application", "asyncrun.client", "asyncrun.batch")),
         ("asyncrun.apps", ("asyncrun.cli",)),
+        ("asyncrun.experiments", ("asyncrun.application", "asyncrun.client", "asyncrun.batch")),
+        ("asyncrun.experiments", ("asyncrun.cli",)),
         ("asyncrun.transport", ("asyncrun.application", "asyncrun.batch", "asyncrun.polling")),
         # The verdict reads a sweep's folder: no network, no command line.
         (

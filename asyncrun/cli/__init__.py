@@ -17,6 +17,8 @@ from asyncrun.cli import (
     batch_cmd,
     demo_cmd,
     emulator_cmd,
+    experiment_cmd,
+    input_set_cmd,
     logs_cmd,
     report_cmd,
     run_cmd,
@@ -41,7 +43,17 @@ from asyncrun.errors import (
 # Each command module has `register(subparsers)`, which adds its parser (through
 # `args.new_command`) and sets `func` (argparse.Namespace -> exit code) and, optionally,
 # `check` (argparse.Namespace -> None, raises ConfigError).
-_COMMAND_MODULES = [apps_cmd, batch_cmd, demo_cmd, emulator_cmd, logs_cmd, report_cmd, run_cmd]
+_COMMAND_MODULES = [
+    apps_cmd,
+    batch_cmd,
+    demo_cmd,
+    emulator_cmd,
+    experiment_cmd,
+    input_set_cmd,
+    logs_cmd,
+    report_cmd,
+    run_cmd,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
