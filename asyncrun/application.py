@@ -58,6 +58,7 @@ from asyncrun.errors import (
     RunCanceledError,
     RunFailedError,
 )
+from asyncrun.experiments import ExperimentsMixin
 from asyncrun.managed_inputs import ManagedInputsMixin, validate_input_id
 from asyncrun.models import (
     ContentFormat,
@@ -118,11 +119,12 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.astimezone()
 
 
-class AsyncApplication(RunDataMixin, ManagedInputsMixin, ApplicationManagement):
+class AsyncApplication(RunDataMixin, ManagedInputsMixin, ExperimentsMixin, ApplicationManagement):
     """The run API of one Nextmv application. Get one from `AsyncClient.application(app_id)`.
 
     Run input, output and live logs: run_data.py; managed inputs: managed_inputs.py; the app,
-    version and instance calls, push and promote: apps/management.py.
+    version and instance calls, push and promote: apps/management.py; input sets, batch
+    experiments, acceptance tests and scenario tests: experiments/.
     """
 
     def __init__(

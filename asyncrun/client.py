@@ -42,16 +42,20 @@ class AsyncClient:
 
     Credentials: `api_key` argument > NEXTMV_API_KEY > ~/.nextmv/config.yaml (profile from
     NEXTMV_PROFILE or `profile`); URL: `url` > NEXTMV_ENDPOINT > profile `endpoint` > the public
-    API. `verify` says which TLS certificates to trust, as in httpx: True (the system's store,
-    honouring SSL_CERT_FILE), a CA bundle path, an ssl.SSLContext, or False (no checks).
+    API. `verify` says which TLS certificates to trust, as in httpx: True (the default store,
+    or with `trust_env` the one named by NEXTMV_SYSTEM_CERTS, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE,
+    SSL_CERT_FILE / SSL_CERT_DIR, in that order), a CA bundle path, "system" (the operating
+    system's store, `pip install asyncrun[truststore]`), an ssl.SSLContext, or False (no
+    checks). They are resolved when the context is entered (a CA bundle that cannot be read is
+    a ConfigError then, before any request); the profile file is read in a worker
+    thread, so entering never blocks the event loop. One aiohttp session (a pool of
+    `limits.max_connections`) is opened on enter and closed on exit; the client can be shared by
+    any number of tasks.
 
     Proxies, as httpx names them: `proxy="http://[USER:PASSWORD@]HOST:PORT"` sends every request
     (API calls and presigned transfers) through that HTTP proxy; without it, when `trust_env`
     (the default), HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY choose, as requests reads
-    them; `trust_env=False` ignores them. They are resolved when the context is entered; the
-    profile file is read in a worker thread, so entering never blocks the event loop. One
-    aiohttp session (a pool of `limits.max_connections`) is opened on enter and closed on exit;
-    the client can be shared by any number of tasks.
+    them; `trust_env=False` ignores them.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class AsyncClient:
             retry=self.retry,
             verify=self._verify,
             proxies=ProxyConfig.resolve(self._proxy, trust_env=self._trust_env),
+            trust_env=self._trust_env,
             clock=self._clock,
             sleep=self._sleep,
             rng=self._rng,

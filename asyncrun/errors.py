@@ -14,6 +14,7 @@ AsyncrunError
       BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
       NotFoundError 404, ConflictError 409, UnprocessableEntityError 422,
       RateLimitError 429 (retry_after), ServerError 5xx
+      RedirectError           a 3xx not followed (Location not http(s)); TooManyRedirects: > 10
     AmbiguousSubmitError      POST /runs was sent but no answer came: the run may exist
   UploadError                 presigned PUT or GET failed (URL shown without its query string)
   RunError                    carries run_id and the last RunInformation
@@ -50,10 +51,12 @@ __all__ = [
     "PollingTimeoutError",
     "ProxyError",
     "RateLimitError",
+    "RedirectError",
     "RunCanceledError",
     "RunError",
     "RunFailedError",
     "ServerError",
+    "TooManyRedirects",
     "UnprocessableEntityError",
     "UploadError",
     "redact_url",
@@ -295,6 +298,19 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """5xx."""
+
+
+class RedirectError(APIStatusError):
+    """The API answered a redirect (3xx) that was not followed: its Location is not an http(s)
+    URL, or it is one redirect too many (TooManyRedirects). `location` is the target, redacted."""
+
+    def __init__(self, message: str, *, location: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.location = redact_url(location) if location is not None else None
+
+
+class TooManyRedirects(RedirectError):
+    """More than 10 redirects in a row (requests' TooManyRedirects)."""
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

@@ -16,6 +16,7 @@ import asyncio
 import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -34,9 +35,10 @@ from asyncrun._http11 import (
 )
 from asyncrun._proxy import ProxyConfig, ProxyURL
 from asyncrun._reachability import Reachability
+from asyncrun._redirects import REDIRECT_STATUSES, Hop, first_hop, next_hop, origin_of
 from asyncrun._retry import Failure, parse_retry_after, retry_after, retry_delay, retrying
 from asyncrun._slots import ConnectionSlots, PoolStalled
-from asyncrun._tls import Verify, ssl_context, ssl_setting
+from asyncrun._tls import Trust, Verify, resolve_trust, ssl_context, ssl_setting
 from asyncrun._types import Clock, Sleep
 from asyncrun.config import Bucket, Limits, RetryPolicy, Timeouts, _Secret
 from asyncrun.errors import (
@@ -66,6 +68,8 @@ logger = logging.getLogger("asyncrun")
 BodyFactory = Callable[[], "bytes | aiohttp.payload.Payload"]
 
 EXPRESS_CONNECTIONS = 2
+# Origins other than the API's whose connections are kept for the redirects that lead there.
+_KEPT_ORIGINS = 4
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Object storage asks for a retry of its 500 InternalError too (S3's guidance); a presigned PUT
 # or GET is idempotent (the same object), unlike an API 500 that may hide a half-done action.
@@ -91,6 +95,7 @@ class Transport:
         retry: RetryPolicy,
         verify: Verify = True,
         proxies: ProxyConfig | None = None,
+        trust_env: bool = True,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -109,6 +114,10 @@ class Transport:
         self._retry = retry
         self._verify = verify
         self._proxies = proxies if proxies is not None else ProxyConfig()
+        self._trust_env = trust_env
+        self._trust: Trust | None = None
+        self._ssl: ssl.SSLContext | bool | None = None
+        self._api_ssl: ssl.SSLContext | None = None
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(limits.rate, retry, clock=clock, sleep=sleep)
@@ -121,6 +130,10 @@ class Transport:
         self._express = ConnectionSlots(EXPRESS_CONNECTIONS, patience=timeouts.pool)
         self._session: aiohttp.ClientSession | None = None
         self._api: ConnectionPool | None = None
+        self._origin = origin_of(self._base)
+        # Connections to the origins a redirect of an API call led to (_redirects.py).
+        self._elsewhere: dict[str, ConnectionPool] = {}
+        self._redirect_seen = False
 
     def __repr__(self) -> str:
         return f"Transport(url={redact_url(self._base)!r}, proxies={self._proxies!r})"
@@ -157,21 +170,48 @@ class Transport:
     async def open(self) -> None:
         if self._api is not None and not self._api.closed:
             return
-        setting = ssl_setting(self._verify)
-        self._api = ConnectionPool(
-            self._base,
-            ssl_context=ssl_context(setting) if self._https else None,
+        # The trust is resolved here, and for an https API its CA bundle read: a bad one fails
+        # before any request. (An http API reads it when something first needs TLS.)
+        self._trust = resolve_trust(self._verify, trust_env=self._trust_env)
+        self._ssl = self._api_ssl = None
+        if self._https:
+            self._tls_setting()
+        self._api = self._new_pool(self._base)
+
+    def _new_pool(self, url: str) -> ConnectionPool:
+        return ConnectionPool(
+            url,
+            ssl_context=self._api_context() if url.startswith("https:") else None,
             connect_timeout=self._timeouts.connect,
             read_timeout=self._timeouts.read,
-            proxy=self._proxies.for_url(self._base),  # a proxy URL that cannot be used: now
+            proxy=self._proxies.for_url(url),  # a proxy URL that cannot be used: now
         )
+
+    def _tls_setting(self) -> ssl.SSLContext | bool:
+        """The TLS setting of the trust (a context, or aiohttp's True / False), made once."""
+        if self._ssl is None:
+            self._ssl = ssl_setting(self.trust)
+        return self._ssl
+
+    def _api_context(self) -> ssl.SSLContext:
+        """The API connections' TLS context, made once (most API URLs are https)."""
+        if self._api_ssl is None:
+            self._api_ssl = ssl_context(self._tls_setting())
+        return self._api_ssl
+
+    @property
+    def trust(self) -> Trust:
+        """Which certificates are trusted and where that came from (once open)."""
+        if self._trust is None:
+            raise ConfigError("the client is not open: use `async with AsyncClient(...) as client`")
+        return self._trust
 
     def _new_session(self) -> aiohttp.ClientSession:
         import aiohttp
 
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections + EXPRESS_CONNECTIONS,
-            ssl=ssl_setting(self._verify),
+            ssl=self._tls_setting(),
         )
         # No default headers: the Authorization header is added per API request only, so a
         # presigned transfer can never carry it.
@@ -192,6 +232,9 @@ class Transport:
         api = self._api
         if api is not None:
             await api.close()
+        elsewhere, self._elsewhere = list(self._elsewhere.values()), {}
+        for pool in elsewhere:
+            await pool.close()
         if session is not None:
             await session.close()
 
@@ -221,28 +264,82 @@ class Transport:
         # The first attempt outside the retry loop: most calls need no other, and a request
         # waiting for a connection holds fewer frames.
         first = await self._attempt(method, path, body, bucket, idempotent, slots, max_body)
-        if not isinstance(first, Failure):
+        if isinstance(first, Failure):
+            first = await retry_after(
+                first,
+                functools.partial(
+                    self._attempt, method, path, body, bucket, idempotent, slots, max_body
+                ),
+                attempts=self._retry.max_attempts,
+                pause=functools.partial(self._before_retry, method, self._base + path),
+            )
+        if first.status < 300:
             return first
-        return await retry_after(
-            first,
-            functools.partial(
-                self._attempt, method, path, body, bucket, idempotent, slots, max_body
-            ),
-            attempts=self._retry.max_attempts,
-            pause=functools.partial(self._before_retry, method, self._base + path),
-        )
+        # A redirect (_attempt passes no other non-2xx answer).
+        hop = first_hop(self._base + path, method, body)
+        return await self._follow(hop, first, bucket, idempotent, slots, max_body)
 
-    def _head(self, host: str, method: str, path: str, body: bytes | None) -> bytes:
+    async def _follow(
+        self,
+        hop: Hop,
+        response: Response,
+        bucket: Bucket,
+        idempotent: bool,
+        slots: ConnectionSlots,
+        max_body: int | None,
+    ) -> Response:
+        """Follow redirects until an answer that is not one (_redirects.py has the rules).
+        Each hop is a request like any other: a rate grant, a slot, its own retries."""
+        while response.status >= 300:
+            location = response.headers["location"]
+            before, hop = hop, next_hop(hop, response.status, location, response.request_id)
+            self._log_redirect(response.status, before, hop)
+            # A method turned into GET reads; it may be sent again like any read.
+            safe = idempotent or hop.method in ("GET", "HEAD")
+            attempt = functools.partial(
+                self._attempt, hop.method, "", hop.body, bucket, safe, slots, max_body, hop
+            )
+            first = await attempt()
+            if isinstance(first, Failure):
+                first = await retry_after(
+                    first,
+                    attempt,
+                    attempts=self._retry.max_attempts,
+                    pause=functools.partial(self._before_retry, hop.method, hop.url),
+                )
+            response = first
+        return response
+
+    def _log_redirect(self, status: int, before: Hop, hop: Hop) -> None:
+        # Once per client a warning (each redirected call costs a round trip more; the URL to
+        # use instead is in it), then one debug line per hop.
+        if not self._redirect_seen and before.number == 0:
+            self._redirect_seen = True
+            rest = before.url[len(self._base) :]
+            moved = hop.url[: -len(rest)] if rest and hop.url.endswith(rest) else hop.url
+            logger.warning(
+                "API calls to %s are redirected (%d) to %s; pass that URL instead "
+                "(--url, NEXTMV_ENDPOINT) to save a round trip per call",
+                redact_url(self._base),
+                status,
+                redact_url(moved),
+            )
+        logger.debug("following a redirect (%d) to %s %s", status, hop.method, redact_url(hop.url))
+
+    def _head(
+        self, host: str, method: str, target: str, body: bytes | None, authorized: bool = True
+    ) -> bytes:
         """The request line and headers of an API call (the Authorization header is added here
-        only, so a presigned transfer can never carry it)."""
+        only, so a presigned transfer can never carry it; nor does a request that a redirect
+        sent to another origin)."""
         if body is not None:
             length = f"Content-Length: {len(body)}\r\n"
         else:
             length = "Content-Length: 0\r\n" if method in _WITH_BODY else ""
+        auth = f"Authorization: Bearer {self._key.get()}\r\n" if authorized else ""
         return (
-            f"{method} {self._base_path}{path} HTTP/1.1\r\n"
-            f"Host: {host}\r\n"
-            f"Authorization: Bearer {self._key.get()}\r\n"
+            f"{method} {target} HTTP/1.1\r\n"
+            f"Host: {host}\r\n{auth}"
             "Content-Type: application/json\r\nAccept: application/json\r\n"
             f"Accept-Encoding: gzip, deflate\r\nUser-Agent: {_USER_AGENT}\r\n{length}\r\n"
         ).encode()
@@ -256,10 +353,13 @@ class Transport:
         idempotent: bool,
         slots: ConnectionSlots,
         max_body: int | None = None,
+        hop: Hop | None = None,
     ) -> Response | Failure:
         """One attempt: a grant of the rate bucket, a connection slot, the exchange. The hot
         path of every API call (a batch makes thousands a second): one frame, plain
-        try/finally, and a URL redacted only when an error needs it."""
+        try/finally, and a URL redacted only when an error needs it. `hop`: a request a
+        redirect asked for (its URL, not the base URL and `path`). A redirect with a Location
+        comes back as a Response, for `request` to follow."""
         limiter = self._limiter
         grant = await limiter.acquire(bucket)
         try:
@@ -267,13 +367,16 @@ class Transport:
                 # A submission goes ahead of reads waiting for a connection (_slots.py).
                 await slots.acquire(first=not idempotent)
             except PoolStalled:  # nothing was sent
-                return Failure(_timeout(method, self._shown(path), "pool"), retryable=True)
+                return Failure(_timeout(method, self._shown(path, hop), "pool"), retryable=True)
             try:
-                api = self.api_connections
-                head = self._head(api.host_header, method, path, body)
-                response = await api.request(method, head, body, max_body=max_body)
+                if hop is None:
+                    api = self.api_connections
+                    head = self._head(api.host_header, method, self._base_path + path, body)
+                    response = await api.request(method, head, body, max_body=max_body)
+                else:
+                    response = await self._send_hop(hop, max_body)
             except WireError as exc:
-                return self._wire_failure(method, path, exc, idempotent)
+                return self._wire_failure(method, path, exc, idempotent, hop)
             finally:
                 slots.release()
         finally:
@@ -282,23 +385,54 @@ class Transport:
         if 200 <= response.status < 300:
             limiter.cooldown.reset()
             return response
-        if response.status == 407 and (proxy := self._forwarding(self._base)) is not None:
-            error = proxy_error(method, self._shown(path), proxy, "authentication", 407)
+        if response.status in REDIRECT_STATUSES and "location" in response.headers:
+            return response
+        url = hop.url if hop is not None else self._base
+        if response.status == 407 and (proxy := self._forwarding(url)) is not None:
+            error = proxy_error(method, self._shown(path, hop), proxy, "authentication", 407)
             return Failure(error, retryable=False)
-        return _status_failure(method, self._shown(path), response, idempotent)
+        return _status_failure(method, self._shown(path, hop), response, idempotent)
 
     def _forwarding(self, url: str) -> ProxyURL | None:
         """The proxy that answers for an http `url` (absolute form: its 407 is the proxy's);
         None for https, whose answers come from the origin through the tunnel."""
         return self._proxies.for_url(url) if url[:5].lower() == "http:" else None
 
-    def _wire_failure(self, method: str, path: str, exc: WireError, idempotent: bool) -> Failure:
-        shown = self._shown(path)
+    async def _send_hop(self, hop: Hop, max_body: int | None) -> Response:
+        """One exchange of a redirected request, on the connections of its origin."""
+        if hop.origin == self._origin:
+            pool, one_off = self.api_connections, False
+        else:
+            pool, one_off = self._pool_of(hop.origin, hop.url)
+        try:
+            head = self._head(pool.host_header, hop.method, hop.target, hop.body, hop.authorized)
+            return await pool.request(hop.method, head, hop.body, max_body=max_body)
+        finally:
+            if one_off:
+                await pool.close()
+
+    def _pool_of(self, origin: str, url: str) -> tuple[ConnectionPool, bool]:
+        """The kept connections of another origin; past a few origins, a pool for one
+        exchange only (a Location chosen by a server must not grow the client without end)."""
+        pool = self._elsewhere.get(origin)
+        if pool is not None and not pool.closed:
+            return pool, False
+        self.api_connections  # noqa: B018 (raises when the client is closed)
+        pool = self._new_pool(url)
+        if len(self._elsewhere) >= _KEPT_ORIGINS:
+            return pool, True
+        self._elsewhere[origin] = pool
+        return pool, False
+
+    def _wire_failure(
+        self, method: str, path: str, exc: WireError, idempotent: bool, hop: Hop | None = None
+    ) -> Failure:
+        shown = self._shown(path, hop)
         if isinstance(exc, ProxyFailed):
             refused = proxy_error(method, shown, exc.proxy, exc.phase, exc.status, exc.reason)
             return Failure(refused, retryable=proxy_retryable(exc.phase, exc.status))
         if isinstance(exc, CertificateFailed):
-            failure = certificate_error(method, shown, exc.cause, exc.host, exc.port)
+            failure = certificate_error(method, shown, exc.cause, exc.host, exc.port, self._trust)
             return Failure(failure, retryable=False)
         if isinstance(exc, ConnectFailed | ConnectTimedOut):
             failed = (
@@ -312,8 +446,8 @@ class Transport:
         error = _after_send_error(method, shown, exc, idempotent)
         return Failure(error, idempotent)
 
-    def _shown(self, path: str) -> str:
-        return redact_url(self._base + path)
+    def _shown(self, path: str, hop: Hop | None = None) -> str:
+        return redact_url(self._base + path if hop is None else hop.url)
 
     async def _acquire_slot(self, method: str, url: str) -> None:
         """Take a connection slot in turn; APITimeoutError (pool) when no slot was freed for
@@ -385,6 +519,13 @@ class Transport:
 
         await retrying(once, attempts=self._retry.max_attempts, pause=pause)
 
+    def _certificate_error(
+        self, method: str, shown: str, exc: aiohttp.ClientConnectorCertificateError
+    ) -> CertificateVerifyError:
+        return certificate_error(
+            method, shown, exc.certificate_error, exc.host, exc.port, self._trust
+        )
+
     async def _put_once(
         self,
         url: str,
@@ -413,7 +554,7 @@ class Transport:
         except APITimeoutError:
             return Failure(UploadError("upload waited too long for a connection", url=url), True)
         except aiohttp.ClientConnectorCertificateError as exc:
-            return Failure(_certificate_error("PUT", shown, exc), retryable=False)
+            return Failure(self._certificate_error("PUT", shown, exc), retryable=False)
         except (TimeoutError, aiohttp.ClientError) as exc:
             return _proxy_failure("PUT", shown, proxy, exc) or Failure(
                 UploadError(f"upload failed: {_reason(exc)}", url=url), True
@@ -452,7 +593,7 @@ class Transport:
             try:
                 resp = await self.session.get(URL(url, encoded=True), **_via(proxy, url, {}))
             except aiohttp.ClientConnectorCertificateError as exc:
-                return Failure(_certificate_error("GET", shown, exc), retryable=False)
+                return Failure(self._certificate_error("GET", shown, exc), retryable=False)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 return _proxy_failure("GET", shown, proxy, exc) or Failure(
                     UploadError(f"download failed: {_reason(exc)}", url=url), True
@@ -600,21 +741,23 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _certificate_error(
-    method: str, shown: str, exc: aiohttp.ClientConnectorCertificateError
-) -> CertificateVerifyError:
-    return certificate_error(method, shown, exc.certificate_error, exc.host, exc.port)
-
-
 def certificate_error(
-    method: str, shown: str, cause: Exception, host: str, port: int | None
+    method: str,
+    shown: str,
+    cause: Exception,
+    host: str,
+    port: int | None,
+    trust: Trust | None = None,
 ) -> CertificateVerifyError:
-    """One line: what failed (host, OpenSSL's reason) and how to trust the server's CA."""
+    """One line: what failed (host, OpenSSL's reason), what was trusted, and how to trust the
+    server's CA."""
     reason = getattr(cause, "verify_message", None) or _reason(cause)
     host = host if port in (None, 443) else f"{host}:{port}"
+    trusted = f" (trusted: {trust.describe()})" if trust is not None else ""
     return CertificateVerifyError(
-        f"{method} {shown}: the TLS certificate of {host} is not trusted ({reason}); "
-        "trust its CA with --ca-file PATH, AsyncClient(verify=PATH) or SSL_CERT_FILE=PATH "
+        f"{method} {shown}: the TLS certificate of {host} is not trusted ({reason}){trusted}; "
+        "trust its CA with --ca-file PATH, AsyncClient(verify=PATH), REQUESTS_CA_BUNDLE=PATH "
+        "or SSL_CERT_FILE=PATH, or the system's store with --system-trust "
         "(`asyncrun emulator --tls --ca-out PATH` writes the emulator's)",
         host=host,
         reason=reason,

@@ -67,7 +67,14 @@ def _graph() -> dict[str, set[str]]:
         ("asyncrun.emulator", ("asyncrun.",)),
         ("asyncrun.apps", ("asyncrun.application", "asyncrun.client", "asyncrun.batch")),
         ("asyncrun.apps", ("asyncrun.cli",)),
+        ("asyncrun.experiments", ("asyncrun.application", "asyncrun.client", "asyncrun.batch")),
+        ("asyncrun.experiments", ("asyncrun.cli",)),
         ("asyncrun.transport", ("asyncrun.application", "asyncrun.batch", "asyncrun.polling")),
+        # The verdict reads a sweep's folder: no network, no command line.
+        (
+            "asyncrun.acceptance",
+            ("asyncrun.application", "asyncrun.client", "asyncrun.transport", "asyncrun.cli"),
+        ),
     ],
 )
 def test_a_layer_never_imports_what_sits_above_it(layer: str, forbidden: tuple[str, ...]) -> None:

@@ -187,7 +187,8 @@ def _untrusted(exc: CertificateVerifyError) -> BatchAbortedError:
     return _aborted(
         "unreachable",
         f"the TLS certificate of {exc.host or _where(exc)} is not trusted ({exc.reason})",
-        "trust its CA with --ca-file PATH (AsyncClient(verify=PATH)) or check --url",
+        "trust its CA with --ca-file PATH (AsyncClient(verify=PATH)), REQUESTS_CA_BUNDLE=PATH "
+        "or --system-trust, or check --url",
         exc,
     )
 

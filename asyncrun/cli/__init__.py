@@ -12,7 +12,17 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from asyncrun.cli import apps_cmd, batch_cmd, demo_cmd, emulator_cmd, logs_cmd, run_cmd
+from asyncrun.cli import (
+    apps_cmd,
+    batch_cmd,
+    demo_cmd,
+    emulator_cmd,
+    experiment_cmd,
+    input_set_cmd,
+    logs_cmd,
+    report_cmd,
+    run_cmd,
+)
 from asyncrun.cli.args import (
     EXIT_ABORTED,
     EXIT_FAILED,
@@ -34,7 +44,17 @@ from asyncrun.errors import (
 # Each command module has `register(subparsers)`, which adds its parser (through
 # `args.new_command`) and sets `func` (argparse.Namespace -> exit code) and, optionally,
 # `check` (argparse.Namespace -> None, raises ConfigError).
-_COMMAND_MODULES = [apps_cmd, batch_cmd, demo_cmd, emulator_cmd, logs_cmd, run_cmd]
+_COMMAND_MODULES = [
+    apps_cmd,
+    batch_cmd,
+    demo_cmd,
+    emulator_cmd,
+    experiment_cmd,
+    input_set_cmd,
+    logs_cmd,
+    report_cmd,
+    run_cmd,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

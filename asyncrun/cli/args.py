@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_RUNS_FAILED",
     "EXIT_USAGE",
     "CommandParser",
     "HelpFormatter",
@@ -62,6 +63,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # some scenario (or the run) did not succeed, or a runtime error
 EXIT_USAGE = 2  # bad arguments or input: nothing was sent
 EXIT_ABORTED = 3  # a batch-wide failure stopped the batch (wrong key, unknown app, unreachable)
+EXIT_RUNS_FAILED = 4  # --metrics: every metric passed, but some runs did not succeed
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

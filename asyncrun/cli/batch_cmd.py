@@ -16,6 +16,7 @@ from asyncrun.batch.failfast import UNREACHABLE_AFTER
 from asyncrun.batch.interrupts import cancel_journal_rows
 from asyncrun.batch.journal import Journal, command_of
 from asyncrun.batch.journal_lock import current_holder
+from asyncrun.batch.outcome import RunOutcome
 from asyncrun.batch.reconcile import SUBMIT_MARGIN
 from asyncrun.cli.args import (
     EXIT_FAILED,
@@ -41,6 +42,12 @@ from asyncrun.cli.common import (
     resume_command,
     scenario_factory,
 )
+from asyncrun.cli.report_cmd import (
+    add_metrics_arguments,
+    check_metrics_arguments,
+    previous_versions,
+    write_verdict,
+)
 from asyncrun.errors import AsyncrunError
 
 
@@ -56,6 +63,8 @@ _BATCH_EXAMPLES = (
     "    --grid seed=1,2 --max-in-flight 200 --journal sweep.db --out results/",
     "NEXTMV_API_KEY=any asyncrun batch --app-id my-app inputs/ --journal j.db --out out/ \\",
     "    --url http://127.0.0.1:8710 --limits unlimited     # against `asyncrun emulator`",
+    "asyncrun batch --app-id my-app inputs/ --instance-id stable --instance-id candidate \\",
+    "    --metrics metrics.json --journal j.db --out out/   # acceptance verdict, exit 0 / 1",
     "Run the same command again with the same --journal to resume an interrupted batch.",
 )
 
@@ -152,6 +161,7 @@ def _register_batch(subparsers: Any) -> None:
         help="seconds a server may still act on a POST after the client's timeouts: a submit "
         "whose answer was lost is looked up by name only after connect + read timeout + this",
     )
+    add_metrics_arguments(p, batch=True)
     add_client_arguments(p)
     p.set_defaults(func=run_batch_command, check=check_batch_arguments)
 
@@ -159,6 +169,7 @@ def _register_batch(subparsers: Any) -> None:
 def check_batch_arguments(args: argparse.Namespace) -> None:
     check_out_dir(args.out)
     check_batch_journal(args.journal, app=args.app_id, tag=args.batch_tag)
+    check_metrics_arguments(args)
     check_client_arguments(args)
 
 
@@ -166,6 +177,13 @@ def run_batch_command(args: argparse.Namespace) -> int:
     console = Console()
     factory = scenario_factory(args)
     total = count_scenarios(factory)
+    versions: dict[str, str] = {}
+
+    def note_version(outcome: RunOutcome) -> None:
+        if outcome.result is not None and outcome.instance_id is not None:
+            version = outcome.result.metadata.application_version_id
+            if version:
+                versions[outcome.instance_id] = version
 
     async def main() -> int:
         async with client_from_args(args) as client:
@@ -182,9 +200,22 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 batch_tag=args.batch_tag,
                 unreachable_after=args.unreachable_after,
                 submit_margin=args.submit_margin,
+                on_outcome=note_version if args.acceptance is not None else None,
             )
 
-    return _runtime.run(main())
+    code = _runtime.run(main())
+    if args.acceptance is None:
+        return code
+    metrics, control, candidate = args.acceptance
+    # Runs finished by an earlier session of a resumed batch carry no metadata here.
+    return write_verdict(
+        args.out,
+        metrics,
+        control=control,
+        candidate=candidate,
+        versions={**previous_versions(args.out), **versions},
+        console=console,
+    )
 
 
 # ---------------------------------------------------------------------- status

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from asyncrun._proxy import parse_proxy
-from asyncrun._tls import check_verify, ssl_setting
+from asyncrun._tls import SYSTEM, Verify, check_verify, resolve_trust, ssl_setting
 from asyncrun.application import AsyncApplication
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.failfast import UNREACHABLE_AFTER
@@ -73,13 +73,21 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         help="client-side rate limits: a plan's published limits (standard, power) or none "
         "(unlimited, for the emulator)",
     )
-    parser.add_argument(
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument(
         "--ca-file",
         type=Path,
         default=None,
         metavar="PATH",
-        help="trust the CA certificates in PATH (PEM) for HTTPS "
-        "(default: the system's, or SSL_CERT_FILE)",
+        help="trust the CA certificates in PATH (a PEM file or a directory) for HTTPS "
+        "(default: the system's store with NEXTMV_SYSTEM_CERTS=1, else REQUESTS_CA_BUNDLE, "
+        "else CURL_CA_BUNDLE, else SSL_CERT_FILE / SSL_CERT_DIR, else the system's bundle)",
+    )
+    trust.add_argument(
+        "--system-trust",
+        action="store_true",
+        help="trust the operating system's certificate store (Keychain, Windows store, the "
+        "system bundle) through the truststore package: pip install 'asyncrun[truststore]'",
     )
     parser.add_argument(
         "--proxy",
@@ -112,8 +120,8 @@ def check_client_arguments(args: argparse.Namespace) -> None:
     anything is sent: the same resolution the client makes when it opens."""
     profile = read_profile(None) if needs_profile_file(None, args.url) else None
     resolve_credentials(None, args.url, profile)
-    if args.ca_file is not None:
-        ssl_setting(check_verify(args.ca_file))  # a bundle that is missing or holds no CA
+    # A bundle that is missing or holds no CA (given, or named by a variable), or no truststore.
+    ssl_setting(resolve_trust(check_verify(_verify(args))))
 
 
 def limits_named(name: str) -> Limits:
@@ -123,15 +131,21 @@ def limits_named(name: str) -> Limits:
 def client_from_args(args: argparse.Namespace, *, api_key: str | None = None) -> AsyncClient:
     """The API key comes from NEXTMV_API_KEY or ~/.nextmv/config.yaml, never from the command
     line (a command line is stored in the journal and shown in `ps`)."""
-    verify = args.ca_file if args.ca_file is not None else True
     return AsyncClient(
         api_key=api_key,
         url=args.url,
         limits=limits_named(args.limits),
-        verify=verify,
+        verify=_verify(args),
         proxy=getattr(args, "proxy", None),
         timeouts=_timeouts(args),
     )
+
+
+def _verify(args: argparse.Namespace) -> Verify:
+    if args.system_trust:
+        return SYSTEM
+    ca_file: Path | None = args.ca_file
+    return ca_file if ca_file is not None else True
 
 
 def _timeouts(args: argparse.Namespace) -> Timeouts:
@@ -180,10 +194,11 @@ async def execute_batch(
     batch_tag: str | None = None,
     unreachable_after: float = UNREACHABLE_AFTER,
     submit_margin: float = SUBMIT_MARGIN,
+    on_outcome: Callable[[RunOutcome], None] | None = None,
 ) -> int:
     """Run the batch with a live progress bar; write one result file per scenario under
-    `out/results`, `out/summary.csv`; print the summary table. Exit code: 0 when every scenario
-    succeeded, 1 otherwise."""
+    `out/results`, `out/summary.csv`; print the summary table. `on_outcome` sees each outcome
+    as it arrives. Exit code: 0 when every scenario succeeded, 1 otherwise."""
     counters = BatchCounters()
     summary = Summary()
     command = resume_command(argv)
@@ -210,6 +225,8 @@ async def execute_batch(
                         value = await _value_of(outcome)
                         summary.add(outcome, value)
                         table.write(outcome, value)
+                        if on_outcome is not None:
+                            on_outcome(outcome)
                 if counters.duplicate_runs:
                     summary.duplicates = list(counters.duplicate_runs)
                     await asyncio.to_thread(table.add_duplicates, summary.duplicates)

@@ -10,7 +10,9 @@ from aiohttp import web
 from asyncrun.emulator import guard, views
 from asyncrun.emulator.app_routes import add_app_routes
 from asyncrun.emulator.config import INLINE_LIMIT, EmulatorConfig
+from asyncrun.emulator.experiment_routes import add_experiment_routes
 from asyncrun.emulator.input_routes import add_input_routes
+from asyncrun.emulator.redirects import add_redirect_routes
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, WITH_OUTPUT, Run
 from asyncrun.emulator.state import STATE, EmulatorState
 from asyncrun.emulator.storage_routes import add_storage_routes
@@ -54,6 +56,8 @@ def build_app(config: EmulatorConfig, state: EmulatorState | None = None) -> web
     add_app_routes(app)
     add_storage_routes(app)
     add_input_routes(app)
+    add_experiment_routes(app)
+    add_redirect_routes(app)
     return app
 
 

@@ -353,6 +353,11 @@ class AppRegistry:
 
     # -- runs -------------------------------------------------------------------------------
 
+    def resolve_version(self, app: App, version_id: str) -> Target:
+        """A run of a version itself (experiments): no instance, no instance options."""
+        version = self._version(app, version_id)
+        return Target("", version.id, version.binary, {})
+
     def resolve(self, app: App | None, instance_id: str | None) -> Target:
         """The seed's rule: the instance given, else the app's default, else devint (the last
         push; `latest` is its alias). No binary on the way: the built-in model runs."""

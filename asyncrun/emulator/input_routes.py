@@ -65,7 +65,7 @@ async def create_input(request: web.Request) -> web.StreamResponse:
     if upload_id:
         key = _key_from_upload(state, upload_id)
     else:
-        key = _key_from_run(state, app_id, run_id, input_id)
+        key = key_from_run(state, app_id, run_id, input_id)
     now = time.time()
     item = ManagedInput(
         id=input_id,
@@ -108,7 +108,7 @@ def _key_from_upload(state: EmulatorState, upload_id: Any) -> str:
     return key
 
 
-def _key_from_run(state: EmulatorState, app_id: str, run_id: Any, input_id: str) -> str:
+def key_from_run(state: EmulatorState, app_id: str, run_id: Any, input_id: str) -> str:
     """The run's uploaded object, or its inline input copied under inputs/ (so deleting the
     run, which removes outputs/<run id>/, leaves the managed input whole)."""
     if not isinstance(run_id, str):

@@ -21,6 +21,29 @@ WITH_OUTPUT = frozenset({"succeeded", "failed"})
 MULTI_FILE_TYPES = frozenset({"multi-file", "csv-archive"})
 
 
+@dataclass(frozen=True)
+class ExperimentTag:
+    """What a run of an experiment carries (the SDK's `Run` and `Metadata` fields)."""
+
+    experiment_id: str
+    experiment_type: str
+    input_id: str
+    input_set_id: str | None
+    option_set: str | None
+    scenario_id: str | None
+    repetition: int | None
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "experiment_id": self.experiment_id,
+            "input_id": self.input_id,
+            "input_set_id": self.input_set_id,
+            "option_set": self.option_set,
+            "scenario_id": self.scenario_id,
+            "repetition": self.repetition,
+        }
+
+
 @dataclass(eq=False, slots=True)
 class Run:
     id: str
@@ -61,6 +84,7 @@ class Run:
     metrics: Any = None
     statistics: Any = None
     version_id: str = ""
+    experiment: ExperimentTag | None = None
 
     def timeline(self, now: float) -> tuple[str, float | None, float | None]:
         """(status_v2, monotonic start or None, monotonic end or None) as of `now`."""

@@ -17,6 +17,7 @@ from asyncrun.emulator.apps import AppRegistry, Target
 from asyncrun.emulator.command_app import CommandRunner, Launch
 from asyncrun.emulator.config import EmulatorConfig
 from asyncrun.emulator.connections import ConnectionStats
+from asyncrun.emulator.experiments import ExperimentStore
 from asyncrun.emulator.faults import FaultInjector
 from asyncrun.emulator.inputs import InputStore, lookup
 from asyncrun.emulator.latency import ProxyProcess
@@ -24,7 +25,7 @@ from asyncrun.emulator.limits import RateLimiter
 from asyncrun.emulator.runs import MULTI_FILE_TYPES, Run, RunStore
 from asyncrun.emulator.stats import Stats
 from asyncrun.emulator.storage import Storage
-from asyncrun.emulator.submit import parse_new_run
+from asyncrun.emulator.submit import ManagedLookup, parse_new_run
 from asyncrun.emulator.wire import ApiError
 
 # Outputs up to this size are built in memory on request; bigger ones are written to storage
@@ -48,6 +49,7 @@ class EmulatorState:
         self.stats = Stats(config.recent_requests)
         self.connections = ConnectionStats()
         self.inputs = InputStore()
+        self.experiments = ExperimentStore()
         self.limiter = RateLimiter(config.rate_profile)
         self.faults = FaultInjector(config.faults, config.seed)
         self._output_locks: dict[str, asyncio.Lock] = {}
@@ -98,13 +100,26 @@ class EmulatorState:
         self._uploads += 1
         return f"upload-{self._uploads:x}-{secrets.token_hex(6)}"
 
-    async def create_run(self, app_id: str, body: bytes, instance_id: str | None) -> Run:
-        """POST runs: validate the body, read its input, and start the run."""
+    async def create_run(
+        self,
+        app_id: str,
+        body: bytes,
+        instance_id: str | None,
+        *,
+        version_id: str | None = None,
+        managed: ManagedLookup | None = None,
+    ) -> Run:
+        """POST runs: validate the body, read its input, and start the run. An experiment
+        may run a version without an instance, and read inputs its own way (`managed`)."""
         self.apps.app_for_runs(app_id, create=False)
-        managed = lookup(self.inputs, self.storage, app_id)
+        managed = managed or lookup(self.inputs, self.storage, app_id)
         spec = await parse_new_run(self.storage, app_id, body, instance_id, managed)
         # Only a valid request creates an app on first use (auto_create_apps).
-        target = self.apps.resolve(self.apps.app_for_runs(app_id, create=True), instance_id)
+        app = self.apps.app_for_runs(app_id, create=True)
+        if version_id is not None and app is not None:
+            target = self.apps.resolve_version(app, version_id)
+        else:
+            target = self.apps.resolve(app, instance_id)
         spec.instance_id, spec.version_id = target.instance_id, target.version_id
         if target.binary is not None and target.binary.multi_file:
             spec.output_type = "multi-file"  # the app's outputs/ directory, packed
@@ -142,6 +157,7 @@ class EmulatorState:
             "runs_created": self.store.created,
             "runs_per_name": dict(self.store.per_name),
             "managed_inputs": len(self.inputs),
+            "experiments": self.experiments.snapshot(),
             "bytes_stored": self.storage.bytes_stored,
             "faults": dict(self.stats.faults),
             "late_created": self.stats.late_created,
@@ -191,6 +207,10 @@ class EmulatorState:
 
     def output_base(self, run: Run) -> bytes:
         return default_app.compact_json(self._document(run))
+
+    def document(self, run: Run) -> dict[str, Any]:
+        """The built-in model's output of a finished run, without its padding."""
+        return self._document(run)
 
     def _document(self, run: Run) -> dict[str, Any]:
         if run.fail_message is not None:

@@ -30,6 +30,8 @@ class Stats:
             "path": path,
             "query": query,
             "headers": {k: v for k, v in headers.items() if k.lower() not in _HIDDEN_HEADERS},
+            # Whether the key came along (a test of redirects to another origin), never the key.
+            "authorized": any(k.lower() == "authorization" for k in headers),
             "json": None,
         }
         self.recent.append(entry)

@@ -33,7 +33,7 @@ def metadata(
     status, start, end = run.timeline(now)
     duration = run.simulated_ms(run.t0, end) if end is not None else 0.0
     execution = run.simulated_ms(start, end) if start is not None and end is not None else 0.0
-    return {
+    out = {
         "application_id": run.app_id,
         "application_instance_id": run.instance_id,
         "application_version_id": run.version_id,
@@ -60,6 +60,10 @@ def metadata(
         "metrics": metrics[0] if status in WITH_OUTPUT else None,
         "statistics": metrics[1] if status in WITH_OUTPUT else None,
     }
+    if run.experiment is not None:
+        out["experiment_id"] = run.experiment.experiment_id
+        out["experiment_type"] = run.experiment.experiment_type
+    return out
 
 
 def information(
@@ -78,7 +82,7 @@ def information(
 def list_item(run: Run, now: float) -> dict[str, Any]:
     """An item of GET runs (the SDK's `Run` model)."""
     status = run.status(now)
-    return {
+    item = {
         "id": run.id,
         "user_email": USER_EMAIL,
         "name": run.name,
@@ -94,3 +98,6 @@ def list_item(run: Run, now: float) -> dict[str, Any]:
         "status_v2": status,
         "options": dict(run.options),
     }
+    if run.experiment is not None:
+        item.update(run.experiment.fields())
+    return item

@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from trust_env import clear_trust_env
 
 from asyncrun.emulator import ThreadedEmulator
 
@@ -19,8 +20,7 @@ def tls_emulator(
     emulator_thread_factory: Callable[..., AbstractContextManager[ThreadedEmulator]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[ThreadedEmulator]:
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    clear_trust_env(monkeypatch)
     with emulator_thread_factory(tls=True, time_scale=20) as emu:
         yield emu
 
@@ -83,3 +83,52 @@ def test_a_batch_stops_at_an_untrusted_certificate_with_one_line_and_exit_2(
     assert stats["requests"] == {}
     assert stats["connections"]["tls_handshakes"] == 0
     assert 1 <= stats["connections"]["opened"] <= 20
+
+
+def test_requests_ca_bundle_alone_trusts_the_emulator(
+    tls_emulator: ThreadedEmulator, tmp_path: Path
+) -> None:
+    assert tls_emulator.ca_file is not None
+    command = ["run", "--app-id", "tls-app", "--input-json", '{"a": 1}', "--wait"]
+    result = run_cli(
+        [*command, "--url", tls_emulator.url],
+        tmp_path,
+        env={"REQUESTS_CA_BUNDLE": str(tls_emulator.ca_file)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "succeeded" in result.stdout
+    assert tls_emulator.stats()["runs_created"] == 1
+
+
+def test_system_trust_reads_the_system_store(
+    tls_emulator: ThreadedEmulator, tmp_path: Path
+) -> None:
+    assert tls_emulator.ca_file is not None
+    command = ["run", "--app-id", "tls-app", "--input-json", "{}", "--url", tls_emulator.url]
+    refused = run_cli([*command, "--system-trust"], tmp_path)
+    assert refused.returncode == 2
+    assert "operating system's trust store" in refused.stderr
+    # On Linux the system store is OpenSSL's default one, which SSL_CERT_FILE replaces.
+    trusted = run_cli(
+        [*command, "--system-trust"], tmp_path, env={"SSL_CERT_FILE": str(tls_emulator.ca_file)}
+    )
+    assert trusted.returncode == 0, trusted.stderr
+    assert tls_emulator.stats()["runs_created"] == 1
+    both = run_cli([*command, "--system-trust", "--ca-file", str(tls_emulator.ca_file)], tmp_path)
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
+
+
+def test_a_missing_requests_ca_bundle_is_one_line_and_exit_2_before_any_request(
+    tls_emulator: ThreadedEmulator, tmp_path: Path
+) -> None:
+    missing = tmp_path / "corp-ca.pem"
+    result = run_cli(
+        ["run", "--app-id", "tls-app", "--input-json", "{}", "--url", tls_emulator.url],
+        tmp_path,
+        env={"REQUESTS_CA_BUNDLE": str(missing)},
+    )
+    assert result.returncode == 2
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert lines == [f"asyncrun run: no CA bundle at {missing} (REQUESTS_CA_BUNDLE)"]
+    assert tls_emulator.stats()["connections"]["opened"] == 0
