@@ -19,6 +19,7 @@ from counting_proxy import CountingProxy, clear_proxy_env, serving_proxy, unused
 
 from asyncrun import (
     AsyncClient,
+    AuthenticationError,
     BatchAbortedError,
     PollingOptions,
     ProxyError,
@@ -305,3 +306,20 @@ async def test_a_batch_stops_at_a_proxy_error_with_its_reason(
     assert "not-the-password" not in str(stop)
     assert proxy.accepted <= 5  # at most one attempt per scenario under way, none retried
     assert tls_emulator.stats()["requests"] == {}
+
+
+async def test_a_redirect_to_another_origin_goes_through_the_proxy_too(
+    tls_emulator: ThreadedEmulator, proxy: CountingProxy
+) -> None:
+    """The hop's pool (another origin: localhost) is made with the proxy its URL chooses; the
+    key stays behind, so the emulator refuses the hop, but it got there through the proxy."""
+    base = f"{tls_emulator.url}/_emulator/redirect/307@localhost/"
+    verify = str(tls_emulator.ca_file)
+    async with AsyncClient(api_key="test-key", url=base, verify=verify, proxy=proxy.url) as c:
+        with pytest.raises(AuthenticationError):
+            await c.application("proxy-app").new_run(input={"n": 1})
+    port = tls_emulator.port
+    assert proxy.forwarded(f"127.0.0.1:{port}") == 1
+    assert proxy.forwarded(f"localhost:{port}") == 1
+    assert tls_emulator.stats()["connections"]["opened"] == 2
+    assert tls_emulator.stats()["runs_created"] == 0
