@@ -142,8 +142,8 @@ def test_grid_values_pair_runs_by_input_and_grid_point(
 
 BAD = [
     ("not-a-list", {"field": "x"}, (), "expected a non-empty JSON list of metrics"),
-    ("operator", [metric("x", "gte")], (), "params.operator: 'gte' is not one of"),
-    ("statistic", [metric("x", "lt", statistic="median")], (), "statistic: 'median'"),
+    ("operator", [metric("x", "gte")], (), "params.operator 'gte' is unknown: one of"),
+    ("statistic", [metric("x", "lt", statistic="median")], (), "statistic 'median' is unknown"),
     ("one-instance", PASSING, ("drop-candidate",), "give --instance-id twice"),
     ("three", PASSING, ("--instance-id", "third"), "got 3 distinct"),
     ("grid", PASSING, ("--grid", "instance_id=a,b"), "not --grid"),
