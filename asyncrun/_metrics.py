@@ -4,7 +4,8 @@
 Both the experiments client (`new_acceptance_test(metrics=...)`, answers of the acceptance API)
 and the sweep verdict (`--metrics` files, `acceptance.json`) use these, so a user's list of
 `asyncrun.Metric` goes to either alike. The models are lenient, as they parse the server's
-answers: unknown fields are kept, an unknown operator, statistic or type stays a plain string.
+answers: unknown fields are kept, an unknown operator, statistic or type stays a plain string,
+and null means the default where the spec gives one (statistic mean, no tolerance).
 What a user sends goes through `check_metrics`, strict by the rules of ACCEPTANCE_SPEC "A valid
 metric" (the emulator refuses the same metrics with a 400).
 """
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from asyncrun.errors import ConfigError
 from asyncrun.models import WireModel
@@ -94,10 +95,20 @@ class MetricTolerance(WireModel):
     type: _ToleranceType = MetricToleranceType.undefined
     value: float = 0.0
 
+    @field_validator("type", mode="before")
+    @classmethod
+    def _null_type(cls, given: Any) -> Any:
+        return MetricToleranceType.undefined if given is None else given
+
 
 class MetricParams(WireModel):
     operator: _Operator
     tolerance: MetricTolerance = Field(default_factory=MetricTolerance)
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _null_tolerance(cls, given: Any) -> Any:
+        return MetricTolerance() if given is None else given
 
 
 class Metric(WireModel):
@@ -108,6 +119,11 @@ class Metric(WireModel):
     metric_type: _Type = MetricType.direct_comparison
     params: MetricParams
     statistic: _Statistic = StatisticType.mean
+
+    @field_validator("statistic", mode="before")
+    @classmethod
+    def _null_statistic(cls, given: Any) -> Any:
+        return StatisticType.mean if given is None else given
 
 
 class DistributionSummaryStatistics(WireModel):
