@@ -16,6 +16,7 @@ import pytest
 import requests
 
 import asyncrun
+from asyncrun._metrics import check_metrics
 from asyncrun.acceptance import judge, load_metrics
 from asyncrun.emulator import EmulatorConfig, ThreadedEmulator, serve_in_thread
 from asyncrun.errors import ConfigError
@@ -263,3 +264,26 @@ def _by_client_list(url: str, metrics: Any) -> str:
             return str(refused.value)
 
     return asyncio.run(create())
+
+
+def test_a_metric_model_is_checked_as_the_json_it_is_sent_as() -> None:
+    """The models read answers leniently (an unknown operator stays a string), so a Metric a
+    user builds is checked in its JSON form, by the same rules as a dict."""
+    lenient = asyncrun.Metric(field="x", params=asyncrun.MetricParams(operator="approx"))
+    assert lenient.params.operator == "approx"
+    with pytest.raises(ConfigError, match=r"metrics\[1\]: params.operator 'approx' is unknown"):
+        check_metrics(
+            [asyncrun.Metric(field="x", params=asyncrun.MetricParams(operator="ge")), lenient]
+        )
+    with pytest.raises(ConfigError, match=r"metrics\[0\]: params.operator 'approx'"):
+        judge([lenient], [], control="a", candidate="b")
+    # Defaults the SDK would require a user to spell out: metric_type, statistic, tolerance.
+    (made,) = check_metrics(
+        [asyncrun.Metric(field="x", params=asyncrun.MetricParams(operator="ge"))]
+    )
+    assert made.to_dict() == {
+        "field": "x",
+        "metric_type": "direct-comparison",
+        "params": {"operator": "ge", "tolerance": {"type": "", "value": 0.0}},
+        "statistic": "mean",
+    }
