@@ -70,11 +70,20 @@ def _graph() -> dict[str, set[str]]:
         ("asyncrun.experiments", ("asyncrun.application", "asyncrun.client", "asyncrun.batch")),
         ("asyncrun.experiments", ("asyncrun.cli",)),
         ("asyncrun.transport", ("asyncrun.application", "asyncrun.batch", "asyncrun.polling")),
-        # The verdict reads a sweep's folder: no network, no command line.
+        # The verdict reads a sweep's folder: no network, no command line. It shares the
+        # acceptance test's models and metric check with the experiments client through the
+        # neutral asyncrun._metrics, never through the client's experiment calls.
         (
             "asyncrun.acceptance",
             ("asyncrun.application", "asyncrun.client", "asyncrun.transport", "asyncrun.cli"),
         ),
+        ("asyncrun.acceptance", ("asyncrun.experiments",)),
+        # Both the client's experiments and the verdict import it: it imports neither.
+        (
+            "asyncrun._metrics",
+            ("asyncrun.experiments", "asyncrun.acceptance", "asyncrun.client", "asyncrun.cli"),
+        ),
+        ("asyncrun._metrics", ("asyncrun.transport", "asyncrun.application", "asyncrun.batch")),
     ],
 )
 def test_a_layer_never_imports_what_sits_above_it(layer: str, forbidden: tuple[str, ...]) -> None:

@@ -3,8 +3,7 @@ computed on the client from the sweep's own outputs as the platform's acceptance
 it, with the SDK's models (`Metric` in, `AcceptanceTestResults` out) and a self-contained HTML
 report."""
 
-from asyncrun.acceptance.metrics import load_metrics, parse_metrics
-from asyncrun.acceptance.models import (
+from asyncrun._metrics import (
     AcceptanceTestResults,
     Comparison,
     DistributionPercentiles,
@@ -19,6 +18,7 @@ from asyncrun.acceptance.models import (
     ResultStatistics,
     StatisticType,
 )
+from asyncrun.acceptance.metrics import load_metrics, parse_metrics
 from asyncrun.acceptance.report import render_report
 from asyncrun.acceptance.sweep import SweepVerdict, judge_sweep, pair_key, read_runs
 from asyncrun.acceptance.verdict import Pair, RunValues, judge, result_statistics, value_at

@@ -1,5 +1,6 @@
 """Metric definitions from a file: a JSON list of the SDK's `Metric` objects, exactly what
-`Application.new_acceptance_test(metrics=...)` sends, checked before anything runs."""
+`Application.new_acceptance_test(metrics=...)` sends, checked by the same rules before anything
+runs (`asyncrun._metrics.check_metrics`, the rules the emulator's acceptance test applies)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from asyncrun.acceptance.models import Metric
+from asyncrun._metrics import EXAMPLE_METRIC, Metric, check_metrics
 from asyncrun.errors import ConfigError
 
 __all__ = ["EXAMPLE_METRIC", "load_metrics", "parse_metrics"]
-
-EXAMPLE_METRIC = (
-    '{"field": "result.value", "metric_type": "direct-comparison", "params": '
-    '{"operator": "le", "tolerance": {"type": "relative", "value": 0.05}}, "statistic": "mean"}'
-)
 
 
 def load_metrics(path: Path) -> tuple[Metric, ...]:
@@ -39,29 +33,8 @@ def load_metrics(path: Path) -> tuple[Metric, ...]:
 
 
 def parse_metrics(document: Any) -> tuple[Metric, ...]:
-    """A non-empty list of metric objects, as `Metric`s (missing `statistic`: mean; missing
-    tolerance: none)."""
-    if not isinstance(document, list) or not document:
+    """A JSON document's metrics, checked (missing or null `statistic`: mean; missing or null
+    tolerance: none); a list of `asyncrun.Metric` is taken as well."""
+    if not isinstance(document, list):
         raise ConfigError(f"expected a non-empty JSON list of metrics like [{EXAMPLE_METRIC}]")
-    metrics = []
-    for number, item in enumerate(document, start=1):
-        if not isinstance(item, dict):
-            raise ConfigError(f"metric {number} is not a JSON object")
-        try:
-            metrics.append(Metric.model_validate(item))
-        except ValidationError as exc:
-            raise ConfigError(f"metric {number}: {_first_problem(exc)}") from None
-    return tuple(metrics)
-
-
-def _first_problem(exc: ValidationError) -> str:
-    """`params.operator: 'gte' is not one of eq, gt, ge, lt, le, ne`."""
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "metric"
-    given = error.get("input")
-    expected = error.get("ctx", {}).get("expected")
-    if error["type"] == "enum" and expected:
-        return f"{where}: {given!r} is not one of {expected}"
-    if error["type"] == "missing":
-        return f"{where} is missing"
-    return f"{where}: {error['msg'].removeprefix('Value error, ')}"
+    return tuple(check_metrics(document))

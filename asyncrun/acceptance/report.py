@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from asyncrun.acceptance.models import Metric, MetricResult, ResultStatistics
+from asyncrun._metrics import Metric, MetricResult, ResultStatistics
 from asyncrun.acceptance.sweep import SweepVerdict
 from asyncrun.acceptance.verdict import PERCENTILES, Pair, statistic_value, tolerance_of
 
@@ -116,18 +116,24 @@ def _csp() -> str:
 
 def condition_text(metric: Metric) -> str:
     """`candidate ≤ control + 5 % of |control|`."""
-    sign = OPERATOR_SIGNS[metric.params.operator.value]
+    sign = OPERATOR_SIGNS[str(metric.params.operator)]
     tolerance = metric.params.tolerance
-    amount = f"{tolerance.value:g}"
-    if tolerance.type.value == "relative":
-        amount = f"{tolerance.value * 100:g} % of |control|"
-    if metric.params.operator.value in ("eq", "ne"):
-        if tolerance.type.value == "" or tolerance.value == 0:
+    # A negative tolerance is allowed (the candidate must beat the control by that much):
+    # shown as its size with the direction flipped, not as "+ -0.5".
+    size = abs(tolerance.value)
+    amount = f"{size:g}"
+    if str(tolerance.type) == "relative":
+        amount = f"{size * 100:g} % of |control|"
+    if str(metric.params.operator) in ("eq", "ne"):
+        if str(tolerance.type) == "" or tolerance.value == 0:
             return f"candidate {sign} control"
-        return f"|candidate - control| {'≤' if sign == '=' else '>'} {amount}"
-    if tolerance.type.value == "" or tolerance.value == 0:
+        signed = f"-{amount}" if tolerance.value < 0 else amount
+        return f"|candidate - control| {'≤' if sign == '=' else '>'} {signed}"
+    if str(tolerance.type) == "" or tolerance.value == 0:
         return f"candidate {sign} control"
-    direction = "-" if metric.params.operator.value in ("gt", "ge") else "+"
+    direction = "-" if str(metric.params.operator) in ("gt", "ge") else "+"
+    if tolerance.value < 0:
+        direction = "+" if direction == "-" else "-"
     return f"candidate {sign} control {direction} {amount}"
 
 
@@ -198,7 +204,7 @@ def _verdict_table(results: Sequence[MetricResult]) -> str:
         )
         rows.append(
             f'<tr><td class="text"><a href="#metric-{index}"><code>{_e(result.metric.field)}'
-            f'</code></a></td><td class="text">{_e(result.metric.statistic.value)}</td>'
+            f'</code></a></td><td class="text">{_e(str(result.metric.statistic))}</td>'
             f'<td class="text">{_e(condition_text(result.metric))}</td>'
             f"<td>{_n(c)}</td><td>{_n(d)}</td><td>{_n(d - c)}</td><td>{cell}</td></tr>"
         )
@@ -223,7 +229,7 @@ def _metric_section(verdict: SweepVerdict, index: int, result: MetricResult) -> 
     return "\n".join(
         [
             f'<section id="metric-{index}"><h2><code>{_e(metric.field)}</code> '
-            f"({_e(metric.statistic.value)}) {verdict_word}</h2>",
+            f"({_e(str(metric.statistic))}) {verdict_word}</h2>",
             f"<p>{_e(condition_text(metric))}: control {_n(c)}, candidate {_n(d)}, "
             f"tolerance {_n(tolerance_of(metric, c))}.</p>",
             '<div class="charts">',

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asyncrun.acceptance.models import AcceptanceTestResults, Metric
+from asyncrun._metrics import AcceptanceTestResults, Metric, check_metrics
 from asyncrun.acceptance.verdict import Pair, RunValues, judge, pairs_of, value_at
 from asyncrun.batch.results import result_path
 from asyncrun.batch.scenario import INSTANCE_DIMENSION
@@ -113,7 +113,9 @@ def judge_sweep(
     candidate: str,
     versions: Mapping[str, str] | None = None,
 ) -> SweepVerdict:
-    """Read the sweep in `out` and judge `candidate` against `control` on `metrics`."""
+    """Read the sweep in `out` and judge `candidate` against `control` on `metrics` (checked
+    before anything is read: ConfigError, as `check_metrics`)."""
+    metrics = check_metrics(metrics)
     runs = tuple(run for run in read_runs(out, metrics) if run.instance_id in (control, candidate))
     statuses: dict[str, Counter[str]] = {control: Counter(), candidate: Counter()}
     for run in runs:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asyncrun.acceptance.models import (
+from asyncrun._metrics import (
     AcceptanceTestResults,
     Comparison,
     DistributionPercentiles,
@@ -25,6 +25,7 @@ from asyncrun.acceptance.models import (
     MetricToleranceType,
     ResultStatistics,
     StatisticType,
+    check_metrics,
 )
 
 __all__ = [
@@ -119,10 +120,12 @@ def result_statistics(
     )
 
 
-def statistic_value(stats: ResultStatistics, statistic: StatisticType) -> float:
-    if statistic.value in PERCENTILES:
-        return float(getattr(stats.distribution_percentiles, statistic.value))
-    return float(getattr(stats.distribution_summary_statistics, statistic.value))
+def statistic_value(stats: ResultStatistics, statistic: StatisticType | str) -> float:
+    """One side's value of a statistic (a checked metric's: a StatisticType value)."""
+    name = StatisticType(statistic).value
+    if name in PERCENTILES:
+        return float(getattr(stats.distribution_percentiles, name))
+    return float(getattr(stats.distribution_summary_statistics, name))
 
 
 def tolerance_of(metric: Metric, control: float) -> float:
@@ -134,7 +137,7 @@ def tolerance_of(metric: Metric, control: float) -> float:
     return 0.0
 
 
-_OPERATORS: Mapping[Comparison, Callable[[float, float, float], bool]] = {
+_OPERATORS: Mapping[str, Callable[[float, float, float], bool]] = {
     Comparison.greater_than: lambda d, c, t: d > c - t,
     Comparison.greater_than_or_equal_to: lambda d, c, t: d >= c - t,
     Comparison.less_than: lambda d, c, t: d < c + t,
@@ -189,7 +192,9 @@ def judge(
 ) -> AcceptanceTestResults:
     """The verdict of `candidate` against `control` on `metrics`, over the runs of the two
     instances (`runs[i].values[m]` is run i's value of metrics[m]); `versions` names the
-    version each instance ran. A metric with no value on a side fails."""
+    version each instance ran. A metric with no value on a side fails. The metrics are checked
+    first (ConfigError, as `check_metrics`)."""
+    metrics = check_metrics(metrics)
     versions = versions or {}
     results = []
     for index, metric in enumerate(metrics):

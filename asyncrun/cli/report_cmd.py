@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from asyncrun._metrics import check_metrics
 from asyncrun.acceptance import (
     AcceptanceTestResults,
     Metric,
@@ -132,9 +133,13 @@ def _previous_setup(out: Path) -> tuple[tuple[Metric, ...], str, str]:
     results = previous.metric_results or []
     if not results:
         raise ConfigError(f"{str(path)!r} names no metric: give --metrics FILE")
+    try:  # the file may have been edited by hand: its metrics meet the --metrics rules
+        metrics = tuple(check_metrics([r.metric for r in results]))
+    except ConfigError as exc:
+        raise ConfigError(f"{str(path)!r}: {exc}") from None
     first = results[0].statistics
     return (
-        tuple(r.metric for r in results),
+        metrics,
         first.control.instance_id,
         first.candidate.instance_id,
     )
@@ -233,7 +238,7 @@ def verdict_table(verdict: SweepVerdict) -> Table:
         )
         table.add_row(
             escape(result.metric.field),
-            statistic.value,
+            str(statistic),
             escape(condition_text(result.metric)),
             f"{c:.6g}",
             f"{d:.6g}",

@@ -184,7 +184,7 @@ def _check_metric(i: int, metric: Any) -> dict[str, Any]:
         raise ApiError(400, f"{where}.metric_type must be {DIRECT_COMPARISON!r} (got {kind!r})")
     statistic = metric.get("statistic")
     statistic = "mean" if statistic is None else statistic
-    if statistic not in STATISTICS:
+    if not isinstance(statistic, str) or statistic not in STATISTICS:
         raise ApiError(
             400, f"{where}.statistic {statistic!r} is unknown: one of {sorted(STATISTICS)}"
         )
@@ -192,7 +192,7 @@ def _check_metric(i: int, metric: Any) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise ApiError(400, f"{where}.params is required: an object with an operator")
     operator = params.get("operator")
-    if operator not in OPERATORS:
+    if not isinstance(operator, str) or operator not in OPERATORS:
         raise ApiError(
             400, f"{where}.params.operator {operator!r} is unknown: one of {sorted(OPERATORS)}"
         )
@@ -210,8 +210,9 @@ def _check_tolerance(where: str, raw: Any) -> dict[str, Any]:
         return {"type": "", "value": 0.0}
     if not isinstance(raw, dict):
         raise ApiError(400, f"{where}.params.tolerance must be an object with type and value")
-    kind = raw.get("type") or ""
-    if kind not in TOLERANCE_TYPES:
+    kind = raw.get("type")
+    kind = "" if kind is None else kind  # absent or null: no tolerance; false or 0 is refused
+    if not isinstance(kind, str) or kind not in TOLERANCE_TYPES:
         raise ApiError(
             400,
             f"{where}.params.tolerance.type {kind!r} is unknown: one of {sorted(TOLERANCE_TYPES)}",

@@ -4,16 +4,15 @@ calls awaited (nextmv 1.13 `cloud/application/_acceptance.py`): POST/GET/PATCH/D
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from asyncrun._answers import loads, model, parse
+from asyncrun._metrics import check_metrics
 from asyncrun.errors import APIError, ConfigError, NotFoundError
 from asyncrun.experiments._core import (
     ExperimentsCore,
-    as_models,
     create_once,
     dumps,
     entity_id,
@@ -22,17 +21,10 @@ from asyncrun.experiments._core import (
     poll_experiment,
 )
 from asyncrun.experiments.batch_experiments import check_polling, to_runs, update_body
-from asyncrun.experiments.models import (
-    AcceptanceTest,
-    Comparison,
-    Metric,
-    MetricToleranceType,
-    MetricType,
-    StatisticType,
-)
+from asyncrun.experiments.models import AcceptanceTest, Metric
 from asyncrun.polling import PollingOptions
 
-__all__ = ["AcceptanceTestsMixin", "check_metrics"]
+__all__ = ["AcceptanceTestsMixin"]
 
 
 def _path(app: ExperimentsCore, acceptance_test_id: str | None = None) -> str:
@@ -40,33 +32,6 @@ def _path(app: ExperimentsCore, acceptance_test_id: str | None = None) -> str:
     if acceptance_test_id is None:
         return base
     return f"{base}/{quote(entity_id('acceptance test', acceptance_test_id), safe='')}"
-
-
-def _one_of(value: object, kind: type[Any], what: str, field: str) -> None:
-    known = [member.value for member in kind]
-    if value not in known:
-        shown = ", ".join(repr(k) for k in known)
-        raise ConfigError(f"{what}: unknown {field} {value!r} (known: {shown})")
-
-
-def check_metrics(metrics: Sequence[Metric | Mapping[str, Any]]) -> list[Metric]:
-    """The metrics as `Metric`, each one checked: a field, a known metric type, statistic,
-    operator and tolerance type, a finite tolerance >= 0. ConfigError otherwise."""
-    if isinstance(metrics, str | bytes | Mapping) or not metrics:
-        raise ConfigError("metrics must be a non-empty list of Metric (or dicts)")
-    checked = as_models(Metric, metrics, "metrics")
-    for index, metric in enumerate(checked):
-        what = f"metrics[{index}] ({metric.field!r})"
-        if not metric.field or not metric.field.strip():
-            raise ConfigError(f"metrics[{index}]: field must name a metric, e.g. result.value")
-        _one_of(metric.metric_type, MetricType, what, "metric_type")
-        _one_of(metric.statistic, StatisticType, what, "statistic")
-        _one_of(metric.params.operator, Comparison, what, "operator")
-        _one_of(metric.params.tolerance.type, MetricToleranceType, what, "tolerance type")
-        value = metric.params.tolerance.value
-        if not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{what}: the tolerance must be a finite number >= 0, got {value}")
-    return checked
 
 
 class AcceptanceTestsMixin:
@@ -87,9 +52,10 @@ class AcceptanceTestsMixin:
         `metrics`. With `input_set_id`, a batch experiment of both instances over the input set
         is created first (same id); without, `id` must name a batch experiment that exists.
 
-        Refused before any request: bad ids, an empty metric list, an unknown statistic,
-        operator, metric type or tolerance type, a negative tolerance, and no input_set_id
-        without an id (a fresh id cannot name an existing experiment)."""
+        Refused before any request (ConfigError): bad ids, a metric list `check_metrics`
+        refuses (the emulator's and the platform's rules: empty, no field, an unknown metric
+        type, statistic, operator or tolerance type, a tolerance that is not a finite number),
+        and no input_set_id without an id (a fresh id cannot name an existing experiment)."""
         entity_id("candidate instance", candidate_instance_id)
         entity_id("baseline instance", baseline_instance_id)
         checked = check_metrics(metrics)

@@ -5,8 +5,11 @@ Two kinds of model live here. Answers (InputSet, BatchExperiment, AcceptanceTest
 lenient like asyncrun's run models: unknown fields are kept, an unknown status, operator or
 statistic stays a plain string, and fields a server may leave out are optional. What a user
 builds to send (BatchExperimentRun, Scenario, ScenarioInput, ScenarioConfiguration) refuses a
-wrong shape when it is made, with a ConfigError, as the SDK refuses it with a ValueError; the
-calls check a Metric's operator and statistic before anything is sent.
+wrong shape when it is made, with a ConfigError, as the SDK refuses it with a ValueError.
+
+The acceptance test's metric and result models (Metric ... AcceptanceTestResults) live in
+asyncrun/_metrics.py, shared with the sweep verdict (asyncrun/acceptance/), and are re-exported
+here; `new_acceptance_test` checks its metrics there (`check_metrics`) before anything is sent.
 """
 
 from __future__ import annotations
@@ -18,6 +21,21 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
+from asyncrun._metrics import (
+    AcceptanceTestResults,
+    Comparison,
+    DistributionPercentiles,
+    DistributionSummaryStatistics,
+    Metric,
+    MetricParams,
+    MetricResult,
+    MetricStatistics,
+    MetricTolerance,
+    MetricToleranceType,
+    MetricType,
+    ResultStatistics,
+    StatisticType,
+)
 from asyncrun.errors import ConfigError
 from asyncrun.models import ManagedInput, Run, WireModel
 
@@ -178,124 +196,9 @@ class BatchExperimentRun(WireModel):
 # ---------------------------------------------------------------- acceptance tests
 
 
-class MetricType(StrEnum):
-    direct_comparison = "direct-comparison"
-
-
-class StatisticType(StrEnum):
-    """How a metric's values over an instance's runs collapse into one number."""
-
-    min = "min"
-    max = "max"
-    mean = "mean"
-    std = "std"
-    shifted_geometric_mean = "shifted_geometric_mean"
-    p01 = "p01"
-    p05 = "p05"
-    p10 = "p10"
-    p25 = "p25"
-    p50 = "p50"
-    p75 = "p75"
-    p90 = "p90"
-    p95 = "p95"
-    p99 = "p99"
-
-
-class Comparison(StrEnum):
-    """The operator comparing the candidate's statistic to the control's."""
-
-    equal_to = "eq"
-    greater_than = "gt"
-    greater_than_or_equal_to = "ge"
-    less_than = "lt"
-    less_than_or_equal_to = "le"
-    not_equal_to = "ne"
-
-
-class MetricToleranceType(StrEnum):
-    undefined = ""
-    absolute = "absolute"
-    relative = "relative"
-
-
-_Type = Annotated[MetricType | str, Field(union_mode="left_to_right")]
-_Statistic = Annotated[StatisticType | str, Field(union_mode="left_to_right")]
-_Operator = Annotated[Comparison | str, Field(union_mode="left_to_right")]
-_ToleranceType = Annotated[MetricToleranceType | str, Field(union_mode="left_to_right")]
-
-
-class MetricTolerance(WireModel):
-    type: _ToleranceType = MetricToleranceType.undefined
-    value: float = 0.0
-
-
-class MetricParams(WireModel):
-    operator: _Operator
-    tolerance: MetricTolerance = Field(default_factory=MetricTolerance)
-
-
-class Metric(WireModel):
-    """A metric of an acceptance test: `field` (a dotted path in the run's statistics), the
-    `statistic` taken on each side, and the operator with its tolerance."""
-
-    field: str
-    metric_type: _Type = MetricType.direct_comparison
-    params: MetricParams
-    statistic: _Statistic = StatisticType.mean
-
-
 class ComparisonInstance(WireModel):
     instance_id: str
     version_id: str | None = None
-
-
-class DistributionSummaryStatistics(WireModel):
-    min: float
-    max: float
-    count: int
-    mean: float
-    std: float
-    shifted_geometric_mean: float
-    shift_parameter: float
-
-
-class DistributionPercentiles(WireModel):
-    p01: float
-    p05: float
-    p10: float
-    p25: float
-    p50: float
-    p75: float
-    p90: float
-    p95: float
-    p99: float
-
-
-class ResultStatistics(WireModel):
-    """One side's statistics of a metric."""
-
-    instance_id: str
-    version_id: str | None = None
-    number_of_runs_total: int
-    distribution_summary_statistics: DistributionSummaryStatistics
-    distribution_percentiles: DistributionPercentiles
-
-
-class MetricStatistics(WireModel):
-    control: ResultStatistics
-    candidate: ResultStatistics
-
-
-class MetricResult(WireModel):
-    metric: Metric
-    statistics: MetricStatistics
-    passed: bool
-
-
-class AcceptanceTestResults(WireModel):
-    passed: bool
-    metric_results: list[MetricResult] | None = None
-    error: str | None = None
 
 
 class AcceptanceTest(WireModel):

@@ -142,8 +142,8 @@ def test_grid_values_pair_runs_by_input_and_grid_point(
 
 BAD = [
     ("not-a-list", {"field": "x"}, (), "expected a non-empty JSON list of metrics"),
-    ("operator", [metric("x", "gte")], (), "params.operator: 'gte' is not one of"),
-    ("statistic", [metric("x", "lt", statistic="median")], (), "statistic: 'median'"),
+    ("operator", [metric("x", "gte")], (), "params.operator 'gte' is unknown: one of"),
+    ("statistic", [metric("x", "lt", statistic="median")], (), "statistic 'median' is unknown"),
     ("one-instance", PASSING, ("drop-candidate",), "give --instance-id twice"),
     ("three", PASSING, ("--instance-id", "third"), "got 3 distinct"),
     ("grid", PASSING, ("--grid", "instance_id=a,b"), "not --grid"),
@@ -220,6 +220,22 @@ def test_report_refuses_what_the_folder_cannot_answer(
     result = cli(["report", str(passing_sweep[0]), *args], tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_report_refuses_an_acceptance_json_whose_metric_is_not_valid(
+    passing_sweep: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """acceptance.json read back (an asyncrun.AcceptanceTestResults) is checked as --metrics
+    is: a hand-edited operator stops `report` with exit 2, not a traceback."""
+    out = tmp_path / "edited-out"
+    shutil.copytree(passing_sweep[0], out)
+    document = json.loads((out / "acceptance.json").read_text())
+    document["metric_results"][1]["metric"]["params"]["operator"] = "approx"
+    (out / "acceptance.json").write_text(json.dumps(document))
+    result = cli(["report", str(out)], tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "acceptance.json': metrics[1]: params.operator 'approx' is unknown" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_report_of_a_folder_that_is_no_batch_exits_2(tmp_path: Path) -> None:

@@ -205,29 +205,35 @@ def test_the_pair_of_a_run_is_its_key_without_the_instance(
 DIRECT = {"metric_type": "direct-comparison"}
 BAD_METRICS = [
     ({"field": "x"}, "not a non-empty JSON list"),
-    ([], "non-empty JSON list"),
-    (["x"], "metric 1 is not a JSON object"),
-    ([{**DIRECT, "field": "x", "params": {"operator": "gte"}}], "params.operator: 'gte' is not"),
+    ([], "metrics must be a non-empty list"),
+    (["x"], "metrics[0] is 'x': expected a Metric or an object"),
     (
-        [{**DIRECT, "field": "x", "params": {"operator": "lt"}, "statistic": "median"}],
-        "statistic: 'median'",
+        [{**DIRECT, "field": "x", "params": {"operator": "gte"}}],
+        "metrics[0]: params.operator 'gte' is unknown: one of 'eq', 'gt'",
     ),
-    ([{**DIRECT, "field": "x"}], "params is missing"),
-    ([{**DIRECT, "params": {"operator": "lt"}}], "field is missing"),
-    ([{**DIRECT, "field": "", "params": {"operator": "lt"}}], "must name an output field"),
-    ([{"field": "x", "params": {"operator": "lt"}}], "metric_type is missing"),
-    ([{"field": "x", "metric_type": "ratio", "params": {"operator": "lt"}}], "metric_type"),
+    (
+        [
+            {**DIRECT, "field": "x", "params": {"operator": "lt"}},
+            {**DIRECT, "field": "x", "params": {"operator": "lt"}, "statistic": "median"},
+        ],
+        "metrics[1]: statistic 'median' is unknown",
+    ),
+    ([{**DIRECT, "field": "x"}], "metrics[0]: params is missing"),
+    ([{**DIRECT, "params": {"operator": "lt"}}], "metrics[0]: field is missing"),
+    ([{**DIRECT, "field": "", "params": {"operator": "lt"}}], "field '' is wrong: expected"),
+    ([{"field": "x", "params": {"operator": "lt"}}], "metrics[0]: metric_type is missing"),
+    ([{"field": "x", "metric_type": "ratio", "params": {"operator": "lt"}}], "'ratio' is wrong"),
     (
         [{**DIRECT, "field": "x", "params": {"operator": "lt", "tolerance": {"type": "pct"}}}],
-        "params.tolerance.type: 'pct'",
+        "params.tolerance.type 'pct' is unknown",
     ),
     (
         [{**DIRECT, "field": "x", "params": {"operator": "lt", "tolerance": {"value": "0.1"}}}],
-        "params.tolerance.value: must be a number, got '0.1'",
+        "params.tolerance.value is '0.1': expected a finite number",
     ),
     (
         [{**DIRECT, "field": "x", "params": {"operator": "lt", "tolerance": {"value": True}}}],
-        "must be a number, got True",
+        "params.tolerance.value is True: expected a finite number",
     ),
 ]
 

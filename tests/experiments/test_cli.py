@@ -214,7 +214,7 @@ FEB, JAN = "2024-02-01T00:00:00Z", "2024-01-01T00:00:00Z"
     ("args", "message"),
     [
         ([*ACCEPT, "{"], "not valid JSON"),
-        ([*ACCEPT, json.dumps(metric("lte"))], "unknown operator 'lte'"),
+        ([*ACCEPT, json.dumps(metric("lte"))], "params.operator 'lte' is unknown"),
         ([*ACCEPT, "[]"], "non-empty list"),
         (["experiment", "batch", "create", "--runs", "[1, 2]"], "--runs: expected JSON objects"),
         (["experiment", "batch", "create", "--runs", RUN, "--timeout", "0"], "--timeout must be"),

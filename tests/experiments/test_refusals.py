@@ -98,41 +98,43 @@ REFUSED: list[tuple[str, Call, str]] = [
     (
         "unknown operator",
         lambda a: a.new_acceptance_test("c", "b", [metric(params={"operator": "lte"})], id="x"),
-        "unknown operator 'lte'",
+        "metrics\\[0\\]: params.operator 'lte' is unknown",
     ),
     (
         "unknown statistic",
         lambda a: a.new_acceptance_test("c", "b", [metric(statistic="median")], id="x"),
-        "unknown statistic 'median'",
+        "metrics\\[0\\]: statistic 'median' is unknown",
     ),
     (
         "unknown metric type",
         lambda a: a.new_acceptance_test("c", "b", [metric(metric_type="ratio")], id="x"),
-        "unknown metric_type 'ratio'",
+        "metrics\\[0\\]: metric_type 'ratio' is wrong: expected 'direct-comparison'",
     ),
     (
         "unknown tolerance type",
         lambda a: a.new_acceptance_test(
             "c", "b", [metric(params={"tolerance": {"type": "percent", "value": 1}})], id="x"
         ),
-        "unknown tolerance type 'percent'",
+        "params.tolerance.type 'percent' is unknown",
     ),
     (
-        "negative tolerance",
+        "tolerance not finite",
         lambda a: a.new_acceptance_test(
-            "c", "b", [metric(params={"tolerance": {"type": "absolute", "value": -1}})], id="x"
+            "c", "b", [metric(params={"tolerance": {"type": "absolute", "value": None}})], id="x"
         ),
-        "finite number >= 0",
+        "params.tolerance.value is None: expected a finite number",
     ),
     (
-        "blank field",
-        lambda a: a.new_acceptance_test("c", "b", [metric(field=" ")], id="x"),
-        "field",
+        "empty field",
+        lambda a: a.new_acceptance_test("c", "b", [metric(field="")], id="x"),
+        "metrics\\[0\\]: field '' is wrong",
     ),
     (
         "metric without params",
-        lambda a: a.new_acceptance_test("c", "b", [{"field": "a"}], id="x"),
-        "metrics\\[0\\] is not a Metric: params: Field required",
+        lambda a: a.new_acceptance_test(
+            "c", "b", [{"field": "a", "metric_type": "direct-comparison"}], id="x"
+        ),
+        "metrics\\[0\\]: params is missing: expected an object with an operator",
     ),
     (
         "neither input set nor experiment",
