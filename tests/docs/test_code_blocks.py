@@ -100,14 +100,20 @@ _COMMAND = re.compile(r"^(?:\.venv/bin/)?asyncrun$|^\$A$")
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_]\w*)\}?")
 _NAMES_ASYNCRUN = re.compile(r"(?:^|\s)(?:\.venv/bin/)?asyncrun\s|\$A\s")
 _HEREDOC = re.compile(r"<<-?\s*'?\"?(\w+)")
+_QUOTED_VARIABLE = re.compile(r'"\$\{?([A-Za-z_]\w*)\}?"')
+_ASSIGNED = re.compile(r"^([A-Za-z_]\w*)='([^']*)'", re.M)
+_OPERATORS = {";", "&", "&&", "||", "|", ">", ">>", "2>", "2>&1", "<"}
 
 
 def shell_commands() -> Iterator[tuple[str, list[str]]]:
     """(where, argv) of each `asyncrun` command in the shell blocks: continuations joined;
-    comments, heredoc bodies, `[optional]` placeholders and a trailing `&` dropped; in a
-    console block only the `$ ` lines (the rest is output)."""
+    comments, heredoc bodies, `[optional]` placeholders and what follows a shell operator (`;`,
+    `&`, `&&`, `|`, `>`) dropped; a variable the block sets as `NAME='...'` replaced by its
+    value (so a JSON argument kept in a variable is parsed too); in a console block only the
+    `$ ` lines (the rest is output)."""
     for page in pages():
         for block in blocks(page):
+            assigned = dict(_ASSIGNED.findall(block.code))
             if block.kind in ("bash", "sh", "shell"):
                 lines = _without_heredocs(re.sub(r"\\\n\s*", " ", block.code))
             elif block.kind == "console":
@@ -116,7 +122,7 @@ def shell_commands() -> Iterator[tuple[str, list[str]]]:
             else:
                 continue
             for line in lines:
-                argv = _asyncrun_argv(line)
+                argv = _asyncrun_argv(line, assigned)
                 if argv is not None:
                     yield block.where, argv
 
@@ -133,9 +139,10 @@ def _without_heredocs(text: str) -> list[str]:
     return kept
 
 
-def _asyncrun_argv(line: str) -> list[str] | None:
+def _asyncrun_argv(line: str, assigned: dict[str, str]) -> list[str] | None:
     line = re.sub(r"\s\[[^\]]*\]", "", line)
-    line = _VARIABLE.sub(lambda m: "$A" if m.group(1) == "A" else "shell-var", line)
+    line = _QUOTED_VARIABLE.sub(lambda m: _value(m.group(1), assigned), line)
+    line = _VARIABLE.sub(lambda m: _value(m.group(1), assigned), line)
     try:
         words = shlex.split(line, comments=True)
     except ValueError:  # a quote spanning lines: only a command of ours must read as one
@@ -144,8 +151,21 @@ def _asyncrun_argv(line: str) -> list[str] | None:
         return None
     for start, word in enumerate(words):
         if _COMMAND.match(word):
-            return [w for w in words[start + 1 :] if w not in ("&", ";")]
+            argv = []
+            for arg in words[start + 1 :]:
+                if arg in _OPERATORS:
+                    break
+                argv.append(arg.removesuffix(";"))
+                if arg.endswith(";"):
+                    break
+            return argv
     return None
+
+
+def _value(name: str, assigned: dict[str, str]) -> str:
+    if name in assigned:
+        return shlex.quote(assigned[name])
+    return "$A" if name == "A" else "shell-var"
 
 
 def test_every_asyncrun_command_in_the_docs_parses() -> None:

@@ -8,7 +8,9 @@ import re
 from types import ModuleType
 
 import asyncrun
+import asyncrun.acceptance
 import asyncrun.emulator
+import asyncrun.experiments
 from asyncrun.cli import build_parser
 
 from .pages import DOCS
@@ -22,6 +24,10 @@ def documented() -> set[str]:
 def test_every_public_name_has_a_reference_entry() -> None:
     public = {f"asyncrun.{n}" for n in asyncrun.__all__ if n != "__version__"}
     public |= {f"asyncrun.emulator.{n}" for n in asyncrun.emulator.__all__}
+    for module in (asyncrun.experiments, asyncrun.acceptance):
+        # a name also at the top level is documented there, once
+        own = [n for n in module.__all__ if getattr(asyncrun, n, None) is not getattr(module, n)]
+        public |= {f"{module.__name__}.{n}" for n in own}
     assert documented() == public
 
 
