@@ -41,7 +41,8 @@ from asyncrun.cli.common import (
     resume_command,
     scenario_factory,
 )
-from asyncrun.errors import AsyncrunError
+from asyncrun.cli.stop_signals import StopSignals
+from asyncrun.errors import AsyncrunError, ConfigError
 
 
 def register(subparsers: Any) -> None:
@@ -118,7 +119,8 @@ def _register_batch(subparsers: Any) -> None:
         "--on-interrupt",
         choices=["detach", "cancel"],
         default="detach",
-        help="on Ctrl-C: detach (runs keep going, resume later) or cancel the runs in flight",
+        help="on Ctrl-C or SIGTERM (a second one stops at once): detach (runs keep going, "
+        "resume later) or cancel the runs in flight",
     )
     p.add_argument(
         "--batch-tag",
@@ -157,7 +159,8 @@ def _register_batch(subparsers: Any) -> None:
 
 
 def check_batch_arguments(args: argparse.Namespace) -> None:
-    check_out_dir(args.out)
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {str(args.out)!r} exists and is not a directory")
     check_batch_journal(args.journal, app=args.app_id, tag=args.batch_tag)
     check_client_arguments(args)
 
@@ -166,6 +169,11 @@ def run_batch_command(args: argparse.Namespace) -> int:
     console = Console()
     factory = scenario_factory(args)
     total = count_scenarios(factory)
+    # Once every other check passed (a batch refused for another reason creates nothing): the
+    # folders are created and written to, before anything is sent.
+    check_out_dir(args.out)
+    check_out_dir(args.out / "results", "--out")
+    signals = StopSignals()
 
     async def main() -> int:
         async with client_from_args(args) as client:
@@ -182,9 +190,10 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 batch_tag=args.batch_tag,
                 unreachable_after=args.unreachable_after,
                 submit_margin=args.submit_margin,
+                signals=signals,
             )
 
-    return _runtime.run(main())
+    return _runtime.run(signals.guard(main()))
 
 
 # ---------------------------------------------------------------------- status

@@ -1,0 +1,173 @@
+"""How long a batch killed with SIGKILL takes to resume: `asyncrun batch` and `asyncrun emulator`
+as real processes, the batch killed a few seconds in and run again with the same command.
+
+The case of issue 24: 300 scenarios, runs of 1.5 s (the `emulator.duration` option), 120 in
+flight, SIGKILL 4 s after the batch started, then the same command again. Printed per
+repetition: the resume's wall time and exit code, names with more than one run (duplicates),
+runs made, result files written, and the journal's rows by state at the kill (`submitting`:
+POSTs in doubt, which the resume must reconcile by name).
+
+    .venv/bin/python benchmarks/resume_after_kill.py                  # 3 repetitions
+    .venv/bin/python benchmarks/resume_after_kill.py --kill-when-in-doubt 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import emulator_process, get_json_sync
+
+TAG = "resume"
+
+
+@dataclass(frozen=True)
+class Repetition:
+    at_kill: dict[str, int]  # journal rows by state when the batch was killed
+    resume_seconds: float
+    resume_code: int
+    duplicates: int  # names with more than one run
+    runs: int
+    results_written: int
+
+
+def write_manifest(path: Path, count: int, duration: float) -> None:
+    with path.open("w") as sink:
+        for i in range(count):
+            line = {"key": f"s{i:04d}", "input": {"i": i}}
+            line["options"] = {"emulator.duration": str(duration)}
+            sink.write(json.dumps(line) + "\n")
+
+
+def batch_command(url: str, work: Path, in_flight: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "asyncrun",
+        "batch",
+        "--app-id",
+        "resume-app",
+        str(work / "manifest.jsonl"),
+        "--max-in-flight",
+        str(in_flight),
+        "--journal",
+        str(work / "sweep.db"),
+        "--out",
+        str(work / "out"),
+        "--limits",
+        "unlimited",
+        "--url",
+        url,
+        "--batch-tag",
+        TAG,
+    ]
+
+
+def journal_states(journal: Path) -> dict[str, int]:
+    if not journal.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
+    try:
+        query = "SELECT state, COUNT(*) FROM scenarios GROUP BY state"
+        return {str(state): int(n) for state, n in conn.execute(query)}
+    except sqlite3.OperationalError:  # killed before the journal had its tables
+        return {}
+    finally:
+        conn.close()
+
+
+def wait_for_in_doubt(journal: Path, rows: int, child: subprocess.Popen[bytes]) -> None:
+    """Until the journal shows `rows` submissions in doubt (`submitting`) in the middle of the
+    batch (some runs finished: the first POSTs are not all in flight), or the batch ended."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        states = journal_states(journal)
+        if states.get("submitting", 0) >= rows and states.get("terminal", 0) > 0:
+            return
+        time.sleep(0.005)
+
+
+def once(args: argparse.Namespace) -> Repetition:
+    env = {**os.environ, "NEXTMV_API_KEY": "bench-key"}
+    with tempfile.TemporaryDirectory(prefix="asyncrun-resume-") as temp, emulator_process() as url:
+        work = Path(temp)
+        write_manifest(work / "manifest.jsonl", args.scenarios, args.duration)
+        command = batch_command(url, work, args.max_in_flight)
+        first = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        if args.kill_when_in_doubt:
+            wait_for_in_doubt(work / "sweep.db", args.kill_when_in_doubt, first)
+        else:
+            time.sleep(args.kill_after)
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        at_kill = journal_states(work / "sweep.db")
+        started = time.monotonic()
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        seconds = time.monotonic() - started
+        stats = get_json_sync(url, "/_emulator/stats")
+        per_name = stats["runs_per_name"]
+        written = sum(1 for _ in (work / "out" / "results").glob("*.json"))
+        if again.returncode != 0 or args.show:
+            print(again.stdout[-3000:], again.stderr[-3000:], file=sys.stderr)
+        return Repetition(
+            at_kill=at_kill,
+            resume_seconds=seconds,
+            resume_code=again.returncode,
+            duplicates=sum(1 for n in per_name.values() if n > 1),
+            runs=sum(per_name.values()),
+            results_written=written,
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", type=int, default=300)
+    parser.add_argument("--duration", type=float, default=1.5, help="seconds per run")
+    parser.add_argument("--max-in-flight", type=int, default=120)
+    parser.add_argument("--kill-after", type=float, default=4.0, help="seconds")
+    parser.add_argument(
+        "--kill-when-in-doubt",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="SIGKILL once the journal shows ROWS submissions in doubt, not after a time",
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--show", action="store_true", help="print the resume's output")
+    args = parser.parse_args()
+    moment = (
+        f"once {args.kill_when_in_doubt} submissions are in doubt"
+        if args.kill_when_in_doubt
+        else f"{args.kill_after} s in"
+    )
+    print(
+        f"{args.scenarios} scenarios of {args.duration} s, {args.max_in_flight} in flight, "
+        f"SIGKILL {moment}, then the same command again"
+    )
+    print("rep  resume s  exit  duplicates  runs  results written  journal at the kill")
+    failed = False
+    for rep in range(1, args.repeat + 1):
+        r = once(args)
+        print(
+            f"{rep:>3}  {r.resume_seconds:>8.1f}  {r.resume_code:>4}  {r.duplicates:>10}  "
+            f"{r.runs:>4}  {r.results_written:>11}/{args.scenarios}  {r.at_kill}"
+        )
+        failed |= r.resume_code != 0 or r.duplicates > 0 or r.results_written != args.scenarios
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
