@@ -37,6 +37,8 @@ class BatchCounters:
     started: float = field(default_factory=time.monotonic)
     # Extra runs of the batch's names found by the end-of-batch sweep (filled when it ends).
     duplicate_runs: list[DuplicateRun] = field(default_factory=list)
+    # Lookups by name that waited for a POST's deadline first (the rest were answered at once).
+    deadline_waits: int = 0
     # Submissions in doubt (their POST unanswered, here or in an earlier process, and their
     # run not found) waiting for their deadline to be looked up again, by deadline.
     _in_doubt: Counter[datetime] = field(default_factory=Counter, repr=False)
@@ -53,6 +55,7 @@ class BatchCounters:
 
     def waiting_for(self, deadline: datetime) -> None:
         """A submission in doubt waits until `deadline`."""
+        self.deadline_waits += 1
         self._in_doubt[deadline] += 1
 
     def waited_for(self, deadline: datetime) -> None:

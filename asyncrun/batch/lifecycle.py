@@ -334,12 +334,13 @@ def _unwritten(
 ) -> RunOutcome:
     """The outcome of a scenario whose run ended but whose result file could not be written."""
     path = results.result_path(output_dir, key)
-    why = f"{path}: {results.unwritable(exc)}"
+    reason = results.unwritable(exc, path.parent)
+    why = f"{path}: {reason}"
     logger.warning(
         "result of %s not written: %s (a resume writes it)",
         key,
         why,
-        extra={"problem": f"result not written: {results.unwritable(exc)}"},
+        extra={"problem": f"result not written: {exc.strerror}"},
     )
     return RunOutcome(
         key=key,
@@ -347,7 +348,7 @@ def _unwritten(
         run_id=run_id,
         status=ERROR,
         error=(
-            f"result file not written ({results.unwritable(exc)}); the run {status}, its id "
+            f"result file not written ({reason}); the run {status}, its id "
             "is kept in the journal and a resume with the same journal writes the file"
         ),
         attempts=attempts,

@@ -80,9 +80,9 @@ def prepare_output_dir(path: Path, what: str = "output_dir") -> None:
         path.mkdir(parents=True, exist_ok=True)
         _probe(path / f".asyncrun-probe-{secrets.token_hex(4)}")
     except OSError as exc:
-        blocker = _file_in_the_way(path)
-        why = f"{str(blocker)!r} is not a directory" if blocker else unwritable(exc)
-        raise ConfigError(f"{what} {str(path)!r} cannot be written: {why}") from None
+        raise ConfigError(
+            f"{what} {str(path)!r} cannot be written: {unwritable(exc, path)}"
+        ) from None
 
 
 def _file_in_the_way(path: Path) -> Path | None:
@@ -105,6 +105,10 @@ def _probe(probe: Path) -> None:
             probe.unlink()
 
 
-def unwritable(exc: OSError) -> str:
-    """Why a file could not be written, in a few words ("No space left on device")."""
+def unwritable(exc: OSError, folder: Path | None = None) -> str:
+    """Why a file (in `folder`) could not be written, in a few words ("No space left on
+    device", "'out/x' is not a directory")."""
+    blocker = _file_in_the_way(folder) if folder is not None else None
+    if blocker is not None:
+        return f"{str(blocker)!r} is not a directory"
     return exc.strerror or str(exc) or type(exc).__name__

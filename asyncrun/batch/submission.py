@@ -100,7 +100,6 @@ class Submission:
             lambda read: read_with_retries(read, polling, rng, attempts=_LOOKUP_ATTEMPTS),
             self.post_life,
         )
-        self.deadline_waits = 0  # lookups that waited for a deadline
 
     async def earlier_run(
         self, key: str, name: str, row: JournalRow | None
@@ -220,7 +219,6 @@ class Submission:
     async def _parked(self, seconds: float, deadline: datetime) -> None:
         """Wait `seconds` (until `deadline`) with the slots lent to the other scenarios; the
         counters show the wait."""
-        self.deadline_waits += 1
         for slot in self.slots:
             slot.release()
         self.counters.waiting_for(deadline)

@@ -244,7 +244,9 @@ def check_writable_file(path: Path, flag: str) -> None:
             with path.open("a"):
                 pass
         except OSError as exc:
-            raise ConfigError(f"{flag} {str(path)!r} cannot be written: {unwritable(exc)}") from None
+            raise ConfigError(
+                f"{flag} {str(path)!r} cannot be written: {unwritable(exc)}"
+            ) from None
 
 
 def check_readable(path: Path, what: str) -> None:
