@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -35,6 +37,7 @@ TAG = "resume"
 @dataclass(frozen=True)
 class Repetition:
     at_kill: dict[str, int]  # journal rows by state when the batch was killed
+    not_found: int  # submissions in doubt whose run the resume's listing did not find
     resume_seconds: float
     resume_code: int
     duplicates: int  # names with more than one run
@@ -109,6 +112,9 @@ def once(args: argparse.Namespace) -> Repetition:
         )
         if args.kill_when_in_doubt:
             wait_for_in_doubt(work / "sweep.db", args.kill_when_in_doubt, first)
+            time.sleep(args.in_doubt_delay)
+        elif args.kill_between:
+            time.sleep(random.uniform(*args.kill_between))
         else:
             time.sleep(args.kill_after)
         first.send_signal(signal.SIGKILL)
@@ -124,12 +130,22 @@ def once(args: argparse.Namespace) -> Repetition:
             print(again.stdout[-3000:], again.stderr[-3000:], file=sys.stderr)
         return Repetition(
             at_kill=at_kill,
+            not_found=_not_found(again.stderr),
             resume_seconds=seconds,
             resume_code=again.returncode,
             duplicates=sum(1 for n in per_name.values() if n > 1),
             runs=sum(per_name.values()),
             results_written=written,
         )
+
+
+_WAITING = re.compile(r"(\d+) not found are looked up again")
+
+
+def _not_found(stderr: str) -> int:
+    """From the resume's warning: how many names in doubt were not found at once."""
+    found = _WAITING.search(stderr)
+    return int(found.group(1)) if found else 0
 
 
 def main() -> int:
@@ -139,31 +155,51 @@ def main() -> int:
     parser.add_argument("--max-in-flight", type=int, default=120)
     parser.add_argument("--kill-after", type=float, default=4.0, help="seconds")
     parser.add_argument(
+        "--kill-between",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="SIGKILL at a random moment between LOW and HIGH seconds in (see --seed)",
+    )
+    parser.add_argument("--seed", type=int, default=24)
+    parser.add_argument(
         "--kill-when-in-doubt",
         type=int,
         default=0,
         metavar="ROWS",
         help="SIGKILL once the journal shows ROWS submissions in doubt, not after a time",
     )
+    parser.add_argument(
+        "--in-doubt-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --kill-when-in-doubt: SIGKILL this long after the rows were seen (0: at once, "
+        "as a rule before their POSTs went out; 0.03: as a rule after)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--show", action="store_true", help="print the resume's output")
     args = parser.parse_args()
-    moment = (
-        f"once {args.kill_when_in_doubt} submissions are in doubt"
-        if args.kill_when_in_doubt
-        else f"{args.kill_after} s in"
-    )
+    random.seed(args.seed)
+    moment = f"{args.kill_after} s in"
+    if args.kill_when_in_doubt:
+        moment = (
+            f"{args.in_doubt_delay} s after {args.kill_when_in_doubt} submissions were in doubt"
+        )
+    elif args.kill_between:
+        moment = f"between {args.kill_between[0]} and {args.kill_between[1]} s in"
     print(
         f"{args.scenarios} scenarios of {args.duration} s, {args.max_in_flight} in flight, "
         f"SIGKILL {moment}, then the same command again"
     )
-    print("rep  resume s  exit  duplicates  runs  results written  journal at the kill")
+    print("rep  resume s  exit  duplicates  runs  results written  not found  journal at the kill")
     failed = False
     for rep in range(1, args.repeat + 1):
         r = once(args)
         print(
             f"{rep:>3}  {r.resume_seconds:>8.1f}  {r.resume_code:>4}  {r.duplicates:>10}  "
-            f"{r.runs:>4}  {r.results_written:>11}/{args.scenarios}  {r.at_kill}"
+            f"{r.runs:>4}  {r.results_written:>11}/{args.scenarios}  {r.not_found:>9}  "
+            f"{r.at_kill}"
         )
         failed |= r.resume_code != 0 or r.duplicates > 0 or r.results_written != args.scenarios
     return 1 if failed else 0
