@@ -107,8 +107,10 @@ def once(args: argparse.Namespace) -> Repetition:
         work = Path(temp)
         write_manifest(work / "manifest.jsonl", args.scenarios, args.duration)
         command = batch_command(url, work, args.max_in_flight)
+        # cwd: the code under test is the installed asyncrun (or PYTHONPATH's), not a checkout
+        # that `python -m` would find in the current folder.
         first = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         if args.kill_when_in_doubt:
             wait_for_in_doubt(work / "sweep.db", args.kill_when_in_doubt, first)
@@ -121,7 +123,9 @@ def once(args: argparse.Namespace) -> Repetition:
         first.wait(30)
         at_kill = journal_states(work / "sweep.db")
         started = time.monotonic()
-        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        again = subprocess.run(
+            command, cwd=work, env=env, capture_output=True, text=True, timeout=600
+        )
         seconds = time.monotonic() - started
         stats = get_json_sync(url, "/_emulator/stats")
         per_name = stats["runs_per_name"]
