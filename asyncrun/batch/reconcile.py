@@ -87,8 +87,6 @@ class InDoubtListing:
         self.reading = reading
         self.life = life  # post_life: a row's deadline when it has none
         self._task: asyncio.Task[dict[str, Found]] | None = None
-        self.rows = 0  # rows in doubt when it was taken
-        self.listings = 0
 
     async def found(self, name: str) -> Found | None:
         """The run of `name` the listing found, or None."""
@@ -111,13 +109,11 @@ class InDoubtListing:
             for row in await self.journal.rows(["submitting"])
             if row.post_sent_at is None or row.post_sent_at < opened
         ]
-        self.rows = len(rows)
         if not rows:
             return {}
         names = {row.run_name for row in rows}
         limit = await self._limit(rows)
         try:
-            self.listings += 1
             found = await self.reading(lambda: self._runs_named(names, limit))
         except AsyncrunError as exc:
             logger.warning(
