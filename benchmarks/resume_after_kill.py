@@ -4,8 +4,10 @@ as real processes, the batch killed a few seconds in and run again with the same
 The case of issue 24: 300 scenarios, runs of 1.5 s (the `emulator.duration` option), 120 in
 flight, SIGKILL 4 s after the batch started, then the same command again. Printed per
 repetition: the resume's wall time and exit code, names with more than one run (duplicates),
-runs made, result files written, and the journal's rows by state at the kill (`submitting`:
-POSTs in doubt, which the resume must reconcile by name).
+runs made, result files written, of the submissions in doubt at the kill (`submitting` rows) how
+many had made their run (`made`: found at once by the resume) and how many the resume did not
+find (they wait for their deadline: 100 s with the default timeouts), and the journal's rows by
+state at the kill.
 
     .venv/bin/python benchmarks/resume_after_kill.py                  # 3 repetitions
     .venv/bin/python benchmarks/resume_after_kill.py --kill-when-in-doubt 10 --made
@@ -38,6 +40,7 @@ TAG = "resume"
 @dataclass(frozen=True)
 class Repetition:
     at_kill: dict[str, int]  # journal rows by state when the batch was killed
+    made: int  # of the submissions in doubt, those whose run the emulator had made at the kill
     not_found: int  # submissions in doubt whose run the resume's listing did not find
     resume_seconds: float
     resume_code: int
@@ -139,6 +142,8 @@ def once(args: argparse.Namespace) -> Repetition:
         first.send_signal(signal.SIGKILL)
         first.wait(30)
         at_kill = journal_states(work / "sweep.db")
+        in_doubt = in_doubt_names(work / "sweep.db")
+        made = len(in_doubt & set(get_json_sync(url, "/_emulator/stats")["runs_per_name"]))
         started = time.monotonic()
         again = subprocess.run(
             command, cwd=work, env=env, capture_output=True, text=True, timeout=600
@@ -151,6 +156,7 @@ def once(args: argparse.Namespace) -> Repetition:
             print(again.stdout[-3000:], again.stderr[-3000:], file=sys.stderr)
         return Repetition(
             at_kill=at_kill,
+            made=made,
             not_found=_not_found(again.stderr),
             resume_seconds=seconds,
             resume_code=again.returncode,
@@ -212,13 +218,17 @@ def main() -> int:
         f"{args.scenarios} scenarios of {args.duration} s, {args.max_in_flight} in flight, "
         f"SIGKILL {moment}, then the same command again"
     )
-    print("rep  resume s  exit  duplicates  runs  results written  not found  journal at the kill")
+    print(
+        "rep  resume s  exit  duplicates  runs  results written  made  not found  "
+        "journal at the kill"
+    )
     failed = False
     for rep in range(1, args.repeat + 1):
         r = once(args)
         print(
             f"{rep:>3}  {r.resume_seconds:>8.1f}  {r.resume_code:>4}  {r.duplicates:>10}  "
-            f"{r.runs:>4}  {r.results_written:>11}/{args.scenarios}  {r.not_found:>9}  "
+            f"{r.runs:>4}  {r.results_written:>11}/{args.scenarios}  {r.made:>4}  "
+            f"{r.not_found:>9}  "
             f"{r.at_kill}"
         )
         failed |= r.resume_code != 0 or r.duplicates > 0 or r.results_written != args.scenarios
