@@ -340,3 +340,27 @@ def test_a_result_that_cannot_be_written_is_reported_and_the_resume_writes_it(
         again = run_cli(args, tmp_path)
         assert again.returncode == 0, again.stdout + again.stderr
         check_complete(emu, tmp_path, count)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_run_wait_and_says_the_run_keeps_going(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    (tmp_path / "in.json").write_text('{"x": 1}')
+    gate = tmp_path / "gate"
+    with emulator_thread_factory(app_command=gated_app(gate)) as emu:
+        args = ["run", "--app-id", "cli-app", "in.json", "--wait", "--url", emu.url]
+        child = start_cli(args, tmp_path)
+        try:
+            assert child.stdout is not None
+            run_id = child.stdout.readline().strip()
+            child.send_signal(signal.SIGTERM)
+            output, _ = child.communicate(timeout=30)
+        finally:
+            child.kill()
+        assert child.returncode == 143, output
+        assert f"interrupted (SIGTERM): run {run_id} keeps running in the cloud" in output
+        assert [(run["id"], run["status"]) for run in emu.runs()] in (
+            [(run_id, "queued")],
+            [(run_id, "running")],
+        )
