@@ -7,7 +7,9 @@ add up: the poll pacer reads `running`, and a count that drifted would change th
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from asyncrun.batch.outcome import DuplicateRun
@@ -35,6 +37,31 @@ class BatchCounters:
     started: float = field(default_factory=time.monotonic)
     # Extra runs of the batch's names found by the end-of-batch sweep (filled when it ends).
     duplicate_runs: list[DuplicateRun] = field(default_factory=list)
+    # Lookups by name that waited for a POST's deadline first (the rest were answered at once).
+    deadline_waits: int = 0
+    # Submissions in doubt (their POST unanswered, here or in an earlier process, and their
+    # run not found) waiting for their deadline to be looked up again, by deadline.
+    _in_doubt: Counter[datetime] = field(default_factory=Counter, repr=False)
+
+    @property
+    def in_doubt(self) -> int:
+        """Submissions waiting for their deadline before their name is looked up again."""
+        return self._in_doubt.total()
+
+    @property
+    def in_doubt_until(self) -> datetime | None:
+        """When the last of them is looked up again (None: none waits)."""
+        return max(self._in_doubt) if self._in_doubt else None
+
+    def waiting_for(self, deadline: datetime) -> None:
+        """A submission in doubt waits until `deadline`."""
+        self.deadline_waits += 1
+        self._in_doubt[deadline] += 1
+
+    def waited_for(self, deadline: datetime) -> None:
+        self._in_doubt[deadline] -= 1
+        if self._in_doubt[deadline] <= 0:
+            del self._in_doubt[deadline]
 
     @property
     def finished(self) -> int:

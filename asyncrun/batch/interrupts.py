@@ -173,7 +173,7 @@ async def interrupt(
         await asyncio.shield(driver)
     if policy == "cancel":
         canceled, missed = await cancel()
-        logger.warning("batch interrupted: %d runs in flight canceled", canceled)
+        logger.warning("batch stopped before its end: %d runs in flight canceled", canceled)
         if missed:
             logger.warning(
                 "%d submissions were unanswered and their runs not found; their journal rows "
@@ -182,6 +182,7 @@ async def interrupt(
             )
     else:
         logger.warning(
-            "batch interrupted: %d runs left running (detached); resume with the same journal",
+            "batch stopped before its end: %d runs left running (detached); resume with the "
+            "same journal",
             len(in_flight),
         )

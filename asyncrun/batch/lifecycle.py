@@ -200,9 +200,19 @@ class Lifecycle:
             if self.fetch_results:  # else no poll may become a result read
                 self.schedule.saw_output(meta)
         if self.output_dir is not None:
-            location = await results.write_result(
-                self.output_dir, key, run_id, status, result, error
-            )
+            try:
+                location = await results.write_result(
+                    self.output_dir, key, run_id, status, result, error
+                )
+            except OSError as exc:
+                # The run is done but the scenario is not: its row stays "submitted" with the
+                # run id, and a resume writes the file. Not the batch's failure, nor an error
+                # of the run.
+                self.in_flight.done(key)
+                self.counters.move("running", ERROR)
+                return _unwritten(
+                    self.output_dir, key, name, run_id, status, exc, attempts, resumed=resumed
+                )
         await self.journal.finish(
             key,
             metrics=meta.metrics,
@@ -272,9 +282,21 @@ class Lifecycle:
             if row.status == StatusV2.succeeded and fetcher is not None:
                 result = await fetcher()
             status = row.status or ERROR
-            location = await results.write_result(
-                self.output_dir, row.key, row.run_id, status, result, row.error
-            )
+            try:
+                location = await results.write_result(
+                    self.output_dir, row.key, row.run_id, status, result, row.error
+                )
+            except OSError as exc:
+                return _unwritten(
+                    self.output_dir,
+                    row.key,
+                    row.run_name,
+                    row.run_id,
+                    status,
+                    exc,
+                    row.attempts,
+                    resumed=True,
+                )
             await self.journal.update(row.key, result_location=location)
         return RunOutcome(
             key=row.key,
@@ -297,6 +319,42 @@ class Lifecycle:
             fetcher=fetcher,
             duplicates=duplicates_of(row.duplicates),
         )
+
+
+def _unwritten(
+    output_dir: Path,
+    key: str,
+    name: str,
+    run_id: str,
+    status: str,
+    exc: OSError,
+    attempts: int,
+    *,
+    resumed: bool,
+) -> RunOutcome:
+    """The outcome of a scenario whose run ended but whose result file could not be written."""
+    path = results.result_path(output_dir, key)
+    reason = results.unwritable(exc, path.parent)
+    why = f"{path}: {reason}"
+    logger.warning(
+        "result of %s not written: %s (a resume writes it)",
+        key,
+        why,
+        extra={"problem": f"result not written: {exc.strerror}"},
+    )
+    return RunOutcome(
+        key=key,
+        run_name=name,
+        run_id=run_id,
+        status=ERROR,
+        error=(
+            f"result file not written ({reason}); the run {status}, its id "
+            "is kept in the journal and a resume with the same journal writes the file"
+        ),
+        attempts=attempts,
+        resumed=resumed,
+        write_error=why,
+    )
 
 
 def _monotonic_of(when: datetime | None, default: float) -> float:

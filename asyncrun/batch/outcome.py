@@ -55,6 +55,9 @@ class RunOutcome:
     `duplicates`: extra runs of this scenario's name found by the end-of-batch sweep (filled in
     by run_batch_all and for outcomes read back from a journal; a streaming consumer of
     run_batch finds them in `BatchCounters.duplicate_runs` once the stream ends).
+    `write_error`: the result file (`output_dir`) could not be written, `"<path>: <why>"`; the
+    status is then "error" (`error` says what the run did), and the journal keeps the run's
+    id with its row not final, so a resume with the same journal writes the file.
     """
 
     key: str
@@ -78,6 +81,7 @@ class RunOutcome:
         default=None, repr=False, compare=False
     )
     duplicates: tuple[DuplicateRun, ...] = ()
+    write_error: str | None = None
 
     @property
     def ok(self) -> bool:

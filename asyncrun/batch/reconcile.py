@@ -12,16 +12,35 @@ deadline = the latest moment the POST can have been sent + connect timeout + rea
 margin is for a server that keeps acting on a request after its client is gone.
 
 Whatever a server does after the deadline is caught by the sweep (sweep.py).
+
+A resume does not wait for a deadline to take a run that exists: the names an earlier process
+left `submitting` are looked up at once, all of them in one listing of the application's runs
+(`InDoubtListing`). A name found has its run (taken, nothing waits); only a name not found waits
+for its deadline and is looked up again before anything is sent again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from asyncrun.batch.journal import Journal, JournalRow
+from asyncrun.batch.journal import Journal, JournalRow, utc_now
+from asyncrun.batch.protocol import BatchApplication
 from asyncrun.config import Timeouts
+from asyncrun.errors import AsyncrunError
 
-__all__ = ["SUBMIT_MARGIN", "post_life", "resume_deadline"]
+__all__ = ["LOOKUP_MARGIN", "SUBMIT_MARGIN", "InDoubtListing", "post_life", "resume_deadline"]
+
+logger = logging.getLogger("asyncrun")
+
+LOOKUP_MARGIN = timedelta(minutes=10)
+"""Clock skew allowed between us and the server when a name is looked up: runs created up to
+this long before the POST was sent are read."""
+
+Found = tuple[str, datetime]  # (run id, created at)
+Reading = Callable[[Callable[[], Awaitable[dict[str, Found]]]], Awaitable[dict[str, Found]]]
 
 SUBMIT_MARGIN = 30.0
 """Seconds a server may still act on a POST after the client's timeouts have run out. 30 s: an
@@ -48,3 +67,113 @@ def resume_deadline(row: JournalRow, journal: Journal, life: timedelta) -> datet
     holder = journal.previous_holder
     stopped = holder.released if holder is not None and holder.released else journal.opened_at
     return min(stopped, journal.opened_at) + life
+
+
+class InDoubtListing:
+    """The runs of the names an earlier process left `submitting`, found by one listing of the
+    application's runs, taken when the first such row is met (a resume's start) and shared by
+    every scenario in doubt: 120 rows in doubt cost one listing, not 120, and no deadline.
+
+    The listing goes newest first down to the oldest POST in doubt (less LOOKUP_MARGIN), and
+    keeps, per name in doubt, its oldest run (the one a lookup by name takes). A listing that
+    fails finds nothing: each name then waits for its deadline and is looked up alone.
+    """
+
+    def __init__(
+        self, app: BatchApplication, journal: Journal, reading: Reading, life: timedelta
+    ) -> None:
+        self.app = app
+        self.journal = journal
+        self.reading = reading
+        self.life = life  # post_life: a row's deadline when it has none
+        self._task: asyncio.Task[dict[str, Found]] | None = None
+
+    async def found(self, name: str) -> Found | None:
+        """The run of `name` the listing found, or None."""
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._listed())
+        # Shielded: one scenario's cancellation must not cancel the others' listing.
+        return (await asyncio.shield(self._task)).get(name)
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _listed(self) -> dict[str, Found]:
+        opened = self.journal.opened_at
+        # This session's own POSTs in flight are no concern of the listing (sent after opened).
+        rows = [
+            row
+            for row in await self.journal.rows(["submitting"])
+            if row.post_sent_at is None or row.post_sent_at < opened
+        ]
+        if not rows:
+            return {}
+        names = {row.run_name for row in rows}
+        limit = await self._limit(rows)
+        try:
+            found = await self.reading(lambda: self._runs_named(names, limit))
+        except AsyncrunError as exc:
+            logger.warning(
+                "looking up the %d submissions in doubt failed (%s): each is looked up after "
+                "its deadline",
+                len(rows),
+                exc,
+            )
+            return {}
+        self._tell(rows, found)
+        return found
+
+    def _tell(self, rows: list[JournalRow], found: dict[str, Found]) -> None:
+        missing = [row for row in rows if row.run_name not in found]
+        if not missing:
+            logger.info(
+                "resume: %d submissions of an earlier process were in doubt; every run was "
+                "found by name",
+                len(rows),
+            )
+            return
+        until = max(resume_deadline(row, self.journal, self.life) for row in missing)
+        logger.warning(
+            "resume: %d submissions of an earlier process were in doubt, %d runs found by "
+            "name; %d not found are looked up again at %s (their POSTs may still land until "
+            "then), before anything is sent again",
+            len(rows),
+            len(found),
+            len(missing),
+            until.astimezone().strftime("%H:%M:%S"),
+        )
+
+    async def _limit(self, rows: list[JournalRow]) -> datetime | None:
+        """Where the listing stops: before the oldest POST in doubt; for a row that does not
+        say when its POST was sent (a version-1 journal), before the batch began."""
+        sent = [row.post_sent_at for row in rows]
+        if None in sent:
+            began = _parsed((await self.journal.meta()).get("created_at"))
+            if began is None:
+                return None
+            sent = [when or began for when in sent]
+        return min(when for when in sent if when is not None) - LOOKUP_MARGIN
+
+    async def _runs_named(self, names: set[str], limit: datetime | None) -> dict[str, Found]:
+        found: dict[str, Found] = {}
+        async for run in self.app.list_runs():
+            created = run.created_at
+            if limit is not None and created is not None and _aware(created) < limit:
+                break
+            if run.name in names:  # newest first: the last one seen is the oldest
+                found[run.name] = (run.id, created or utc_now())
+        return found
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.astimezone()
+
+
+def _parsed(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None

@@ -1,19 +1,26 @@
 """Result files of a batch (`output_dir=`): one JSON file per scenario, named after its key and
-written atomically; a multi-file output is extracted into a directory of the same name."""
+written atomically; a multi-file output is extracted into a directory of the same name.
+
+The folder is checked by doing, before anything is sent (`prepare_output_dir`): created, and a
+probe file written and removed in it. An access check is not enough: it says yes to root even
+where nothing can be created (/proc, a read-only mount)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import re
 import secrets
 from pathlib import Path
 from typing import Any
 
+from asyncrun.errors import ConfigError
 from asyncrun.models import ContentFormat, RunResult
 
-__all__ = ["files_dir", "result_path", "write_result"]
+__all__ = ["files_dir", "prepare_output_dir", "result_path", "unwritable", "write_result"]
 
 _UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._=,+@-]")
 
@@ -64,3 +71,44 @@ def _write_json_atomically(path: Path, document: Any) -> None:
         temp.replace(path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def prepare_output_dir(path: Path, what: str = "output_dir") -> None:
+    """Create the folder `path` and write, sync and remove a probe file in it; ConfigError
+    (one line: the folder, why) when that fails. Blocking: call it in a thread."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        _probe(path / f".asyncrun-probe-{secrets.token_hex(4)}")
+    except OSError as exc:
+        raise ConfigError(
+            f"{what} {str(path)!r} cannot be written: {unwritable(exc, path)}"
+        ) from None
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The path itself or a folder above it that exists and is not a folder."""
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def _probe(probe: Path) -> None:
+    sink = probe.open("x", encoding="utf-8")
+    try:
+        with sink:
+            sink.write("asyncrun checks that this folder can be written\n")
+            sink.flush()
+            os.fsync(sink.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def unwritable(exc: OSError, folder: Path | None = None) -> str:
+    """Why a file (in `folder`) could not be written, in a few words ("No space left on
+    device", "'out/x' is not a directory")."""
+    blocker = _file_in_the_way(folder) if folder is not None else None
+    if blocker is not None:
+        return f"{str(blocker)!r} is not a directory"
+    return exc.strerror or str(exc) or type(exc).__name__

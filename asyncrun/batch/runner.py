@@ -36,6 +36,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, TypeVar
 
+from asyncrun.batch import results
 from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.failfast import UNREACHABLE_AFTER, FailFast
 from asyncrun.batch.interrupts import InFlight, Interrupt, cancel_in_flight, interrupt
@@ -104,6 +105,7 @@ class _Batch:
             inputs=self.inputs,
             slots=(self.slots, self.window),
             submit_margin=submit_margin,
+            counters=counters,
         )
         self.reads = StatusReads(app, max_inline=MAX_INLINE)
         self.schedule = PollSchedule(
@@ -336,7 +338,10 @@ async def run_batch(
     cloud is submitted). `batch_tag` prefixes every run name (stored in the journal; random when
     not given). `on_interrupt` applies when the iteration is cancelled or closed early:
     "detach" stops polling and keeps the journal; "cancel" also cancels every run in flight
-    (shielded, within `cancel_deadline` seconds). `output_dir`: one result file per scenario.
+    (shielded, within `cancel_deadline` seconds). `output_dir`: one result file per scenario;
+    the folder is created and a probe file written in it before anything is sent (ConfigError
+    when it cannot be); a result that cannot be written later is the outcome's `write_error`,
+    and its run stays in the journal for a resume to write it.
 
     A failure no scenario can get past stops the batch at once and raises BatchAbortedError
     (after the outcomes already finished): a refused key (401/403), an unknown application,
@@ -357,6 +362,8 @@ async def run_batch(
     if not submit_margin >= 0:
         raise ConfigError("submit_margin must be >= 0 seconds")
     counters = counters if counters is not None else BatchCounters()
+    if output_dir is not None:  # checked by doing, before anything is sent
+        await asyncio.to_thread(results.prepare_output_dir, Path(output_dir))
     async with Journal(journal) as book:
         tag = await book.begin(
             app_id=app.id, batch_tag=batch_tag, default_tag=new_batch_tag(), command=command
@@ -436,6 +443,7 @@ async def _stream(
                 batch.in_flight,
             )
         await batch.reads.aclose()  # walks still under way answer no one now
+        await batch.submission.earlier.aclose()
         await batch.stop_early_listing()
 
 

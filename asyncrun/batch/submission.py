@@ -2,10 +2,13 @@
 and resumes.
 
 The journal row goes to "submitting" (committed) before the POST; after an ambiguous answer (no
-answer, or a 5xx) or on resume of a "submitting" row, the run is looked up by its deterministic
-name before anything is submitted again, once the POST's deadline has passed (reconcile.py): a
-server may still act on a request whose client is gone. While it waits, the scenario gives its
-slot up, so other scenarios go on. A definite refusal puts the row back to "pending".
+answer, or a 5xx) the run is looked up by its deterministic name before anything is submitted
+again, once the POST's deadline has passed (reconcile.py): a server may still act on a request
+whose client is gone. On resume, the "submitting" rows an earlier process left are looked up at
+once (one listing for all of them); only a name not found waits for its deadline and is looked
+up again. While it waits, the scenario gives its slot up, so other scenarios go on, and the
+batch's counters say how many wait and until when. A definite refusal puts the row back to
+"pending".
 """
 
 from __future__ import annotations
@@ -14,15 +17,22 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from asyncrun._retry import Failure, is_transient, no_pause, retry_transient, retrying
+from asyncrun.batch.counters import BatchCounters
 from asyncrun.batch.failfast import FailFast
 from asyncrun.batch.interrupts import InFlight
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
 from asyncrun.batch.protocol import BatchApplication
-from asyncrun.batch.reconcile import SUBMIT_MARGIN, post_life, resume_deadline
+from asyncrun.batch.reconcile import (
+    LOOKUP_MARGIN,
+    SUBMIT_MARGIN,
+    InDoubtListing,
+    post_life,
+    resume_deadline,
+)
 from asyncrun.batch.scenario import Scenario
 from asyncrun.batch.shared_inputs import SharedInputs
 from asyncrun.errors import (
@@ -48,7 +58,6 @@ _READ_ATTEMPTS = 5
 # A lookup after an unanswered submit is the only way to learn the run's fate, so it outlasts
 # a longer outage than a read does (about a minute with the default polling backoff).
 _LOOKUP_ATTEMPTS = 10
-_LOOKUP_MARGIN = timedelta(minutes=10)  # clock skew allowed between us and the server
 
 
 class Submission:
@@ -67,6 +76,7 @@ class Submission:
         inputs: SharedInputs,
         slots: tuple[asyncio.Semaphore, ...] = (),
         submit_margin: float = SUBMIT_MARGIN,
+        counters: BatchCounters | None = None,
     ) -> None:
         self.app = app
         self.journal = journal
@@ -82,13 +92,22 @@ class Submission:
         # POSTs whose fate was in doubt (no answer, a 5xx, an unreadable 2xx): a server may
         # have made a run of their name that the journal does not know.
         self.in_doubt = 0
+        self.counters = counters if counters is not None else BatchCounters()
+        # The runs of the names an earlier process left in doubt (one listing, at a resume).
+        self.earlier = InDoubtListing(
+            app,
+            journal,
+            lambda read: read_with_retries(read, polling, rng, attempts=_LOOKUP_ATTEMPTS),
+            self.post_life,
+        )
 
     async def earlier_run(
         self, key: str, name: str, row: JournalRow | None
     ) -> tuple[str, datetime | None] | None:
         """The run an earlier process submitted for this key: the journal's ("submitted"), or
-        the one found by name ("submitting": the POST may have reached the server), looked up
-        once the POST's deadline has passed."""
+        the one found by name ("submitting": the POST may have reached the server): at once, in
+        the listing of every name in doubt, else looked up again once the POST's deadline has
+        passed (it may land until then)."""
         if row is None:
             return None
         if row.state == "submitted" and row.run_id:
@@ -100,7 +119,9 @@ class Submission:
             await self.journal.update(key, post_deadline=deadline)
         asked = row.post_sent_at or row.updated_at or utc_now()
         self.in_flight.asking(key, name, asked)
-        found = await self.lookup_after(deadline, name, asked)
+        found = await self.earlier.found(name)
+        if found is None:
+            found = await self.lookup_after(deadline, name, asked)
         self.in_flight.answered(key)
         if found is not None:
             self.in_flight.known(key, found[0])
@@ -183,7 +204,7 @@ class Submission:
         unknown: the row stays `submitting` for a resume to reconcile."""
         wait = (deadline - utc_now()).total_seconds()
         if wait > 0:
-            await self._parked(wait)
+            await self._parked(wait, deadline)
         try:
             return await self.lookup(name, since, attempts=_LOOKUP_ATTEMPTS)
         except Exception as exc:
@@ -195,12 +216,16 @@ class Submission:
                 "with the same journal reconciles it"
             ) from exc
 
-    async def _parked(self, seconds: float) -> None:
+    async def _parked(self, seconds: float, deadline: datetime) -> None:
+        """Wait `seconds` (until `deadline`) with the slots lent to the other scenarios; the
+        counters show the wait."""
         for slot in self.slots:
             slot.release()
+        self.counters.waiting_for(deadline)
         try:
             await asyncio.sleep(seconds)
         finally:
+            self.counters.waited_for(deadline)
             for slot in self.slots:
                 await slot.acquire()
 
@@ -219,7 +244,7 @@ class Submission:
         self, name: str, since: datetime | None, *, attempts: int = _READ_ATTEMPTS
     ) -> tuple[str, datetime] | None:
         """The run already submitted under `name` (id, created time), or None."""
-        after = since - _LOOKUP_MARGIN if since is not None else None
+        after = since - LOOKUP_MARGIN if since is not None else None
         runs = await read_with_retries(
             lambda: self.app.find_runs_by_name(name, created_after=after),
             self.polling,

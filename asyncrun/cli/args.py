@@ -26,6 +26,7 @@ from typing import Any, NoReturn, TypeVar
 from asyncrun.application import validate_app_id
 from asyncrun.batch.journal import read_journal_meta
 from asyncrun.batch.journal_lock import check_free
+from asyncrun.batch.results import prepare_output_dir, unwritable
 from asyncrun.batch.scenario import parse_assignment, parse_grid
 from asyncrun.config import check_url
 from asyncrun.errors import ConfigError
@@ -36,6 +37,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_RUNS_FAILED",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "CommandParser",
     "HelpFormatter",
@@ -60,11 +62,13 @@ __all__ = [
 ]
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # some scenario (or the run) did not succeed, or a runtime error
+EXIT_FAILED = 1  # some scenario (or the run) did not succeed, a result file was not written
+# (a resume writes it), or a runtime error
 EXIT_USAGE = 2  # bad arguments or input: nothing was sent
 EXIT_ABORTED = 3  # a batch-wide failure stopped the batch (wrong key, unknown app, unreachable)
 EXIT_RUNS_FAILED = 4  # --metrics: every metric passed, but some runs did not succeed
-EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT (cli/stop_signals.py)
+EXIT_TERMINATED = 143  # SIGTERM, handled as Ctrl-C is
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_TAG_LENGTH = 64
@@ -224,31 +228,27 @@ def json_text(text: str) -> Any:
 
 
 def check_out_dir(path: Path, flag: str = "--out") -> None:
-    """`path` is a directory we can write into, or can be created as one."""
+    """`path` is a folder we can write into: created, and a probe file written and removed in
+    it (an access check says yes to root even where nothing can be created, e.g. /proc)."""
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{flag} {str(path)!r} exists and is not a directory")
-    _check_creatable(path, flag)
+    prepare_output_dir(path, flag)
 
 
 def check_writable_file(path: Path, flag: str) -> None:
-    """`path` can be written as a file (its folder exists or can be created)."""
+    """`path` can be written as a file: its folder is created and probed (check_out_dir), and
+    an existing file opened for appending (nothing in it is changed)."""
     if path.is_dir():
         raise ConfigError(f"{flag} {str(path)!r} is a directory")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ConfigError(f"{flag} {str(path)!r} is not writable")
-    _check_creatable(path.parent, flag, shown=path)
-
-
-def _check_creatable(path: Path, flag: str, *, shown: Path | None = None) -> None:
-    """The nearest existing folder of `path` is a writable directory."""
-    shown = shown if shown is not None else path
-    ancestor = path.absolute()
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ConfigError(f"{flag} {str(shown)!r}: {str(ancestor)!r} is not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {str(shown)!r}: {str(ancestor)!r} is not writable")
+    check_out_dir(path.parent, flag)
+    if path.exists():
+        try:
+            with path.open("a"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"{flag} {str(path)!r} cannot be written: {unwritable(exc)}"
+            ) from None
 
 
 def check_readable(path: Path, what: str) -> None:

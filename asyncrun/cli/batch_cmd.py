@@ -48,7 +48,8 @@ from asyncrun.cli.report_cmd import (
     previous_versions,
     write_verdict,
 )
-from asyncrun.errors import AsyncrunError
+from asyncrun.cli.stop_signals import StopSignals
+from asyncrun.errors import AsyncrunError, ConfigError
 
 
 def register(subparsers: Any) -> None:
@@ -127,7 +128,8 @@ def _register_batch(subparsers: Any) -> None:
         "--on-interrupt",
         choices=["detach", "cancel"],
         default="detach",
-        help="on Ctrl-C: detach (runs keep going, resume later) or cancel the runs in flight",
+        help="on Ctrl-C or SIGTERM (a second one stops at once): detach (runs keep going, "
+        "resume later) or cancel the runs in flight",
     )
     p.add_argument(
         "--batch-tag",
@@ -167,7 +169,8 @@ def _register_batch(subparsers: Any) -> None:
 
 
 def check_batch_arguments(args: argparse.Namespace) -> None:
-    check_out_dir(args.out)
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {str(args.out)!r} exists and is not a directory")
     check_batch_journal(args.journal, app=args.app_id, tag=args.batch_tag)
     check_metrics_arguments(args)
     check_client_arguments(args)
@@ -177,9 +180,17 @@ def run_batch_command(args: argparse.Namespace) -> int:
     console = Console()
     factory = scenario_factory(args)
     total = count_scenarios(factory)
+    # Once every other check passed (a batch refused for another reason creates nothing): the
+    # folders are created and written to, before anything is sent.
+    check_out_dir(args.out)
+    check_out_dir(args.out / "results", "--out")
+    signals = StopSignals()
     versions: dict[str, str] = {}
+    unwritten: list[str] = []
 
-    def note_version(outcome: RunOutcome) -> None:
+    def note_outcome(outcome: RunOutcome) -> None:
+        if outcome.write_error is not None:
+            unwritten.append(outcome.key)
         if outcome.result is not None and outcome.instance_id is not None:
             version = outcome.result.metadata.application_version_id
             if version:
@@ -200,11 +211,20 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 batch_tag=args.batch_tag,
                 unreachable_after=args.unreachable_after,
                 submit_margin=args.submit_margin,
-                on_outcome=note_version if args.acceptance is not None else None,
+                on_outcome=note_outcome if args.acceptance is not None else None,
+                signals=signals,
             )
 
-    code = _runtime.run(main())
-    if args.acceptance is None:
+    code = _runtime.run(signals.guard(main()))
+    if args.acceptance is None or signals.received is not None:
+        return code
+    if unwritten:
+        # A verdict over missing outputs would judge fewer runs than the batch made; the resume
+        # writes the files and gives it.
+        console.print(
+            f"no acceptance verdict: {len(unwritten)} result files were not written; "
+            "a resume writes them and gives the verdict"
+        )
         return code
     metrics, control, candidate = args.acceptance
     # Runs finished by an earlier session of a resumed batch carry no metadata here.

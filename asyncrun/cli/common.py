@@ -28,6 +28,7 @@ from asyncrun.batch.runner import run_batch
 from asyncrun.batch.scenario import INSTANCE_DIMENSION, Scenario, from_sources, with_grid
 from asyncrun.cli.args import EXIT_FAILED, http_url
 from asyncrun.cli.render import BatchProgress, Summary, SummaryCSV
+from asyncrun.cli.stop_signals import StopSignals
 from asyncrun.client import AsyncClient
 from asyncrun.config import (
     Limits,
@@ -195,10 +196,13 @@ async def execute_batch(
     unreachable_after: float = UNREACHABLE_AFTER,
     submit_margin: float = SUBMIT_MARGIN,
     on_outcome: Callable[[RunOutcome], None] | None = None,
+    signals: StopSignals | None = None,
 ) -> int:
     """Run the batch with a live progress bar; write one result file per scenario under
     `out/results`, `out/summary.csv`; print the summary table. `on_outcome` sees each outcome
-    as it arrives. Exit code: 0 when every scenario succeeded, 1 otherwise."""
+    as it arrives. Exit code: 0 when every scenario succeeded and every file was written, 1
+    otherwise. Interrupted (a stop signal, `signals` names it): one line saying how to resume,
+    and CancelledError."""
     counters = BatchCounters()
     summary = Summary()
     command = resume_command(argv)
@@ -236,7 +240,9 @@ async def execute_batch(
                     await refresher
                 progress.refresh(counters, time.monotonic() - started)
     except asyncio.CancelledError:
-        console.print(_interrupted_message(on_interrupt, journal, command))
+        by = f" by {signals.name}" if signals is not None and signals.name else ""
+        line = _interrupted_message(by, on_interrupt, journal, command)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
         raise
     for rendered in summary.tables():
         console.print(rendered)
@@ -246,16 +252,36 @@ async def execute_batch(
         for line in reasons:
             console.print("  " + line, markup=False, highlight=False)
     console.print(f"results in {out / 'results'}, summary in {out / 'summary.csv'}")
-    return 0 if summary.statuses.get("succeeded", 0) == summary.total else EXIT_FAILED
+    unwritten = _unwritten_lines(summary, table, command)
+    for line in unwritten:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    complete = summary.statuses.get("succeeded", 0) == summary.total and not unwritten
+    return 0 if complete else EXIT_FAILED
 
 
-def _interrupted_message(policy: str, journal: Path, command: str) -> str:
+def _interrupted_message(by: str, policy: str, journal: Path, command: str) -> str:
     what = (
         "runs in flight were canceled"
         if policy == "cancel"
         else "runs in flight keep running in the cloud"
     )
-    return f"interrupted: {what}; journal {journal}. Resume with:\n  {command}"
+    return f"interrupted{by}: {what}; journal {journal}. Resume with: {command}"
+
+
+def _unwritten_lines(summary: Summary, table: SummaryCSV, command: str) -> list[str]:
+    """What could not be written (result files, summary.csv), and that a resume writes it."""
+    lines = []
+    if summary.unwritten:
+        first = summary.unwritten[0]
+        lines.append(
+            f"{len(summary.unwritten)} result files were not written (first: {first}); their "
+            "runs are kept in the journal and a resume writes them"
+        )
+    if table.error is not None:
+        lines.append(f"{table.path} was not written ({table.error}); a resume writes it")
+    if lines:
+        lines.append(f"the batch did not complete. Resume with: {command}")
+    return lines
 
 
 async def _refresh(progress: BatchProgress, counters: BatchCounters, started: float) -> None:

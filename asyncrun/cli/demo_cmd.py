@@ -16,6 +16,7 @@ from asyncrun import _runtime
 from asyncrun.batch.scenario import Scenario, with_grid
 from asyncrun.cli.args import check_out_dir, new_command, non_negative_float, positive_int
 from asyncrun.cli.common import execute_batch, limits_named
+from asyncrun.cli.stop_signals import StopSignals
 from asyncrun.client import AsyncClient
 from asyncrun.errors import ConfigError
 
@@ -83,10 +84,11 @@ def run_demo(args: argparse.Namespace) -> int:
         f"asyncrun demo: {args.scenarios} scenarios, at most {args.max_in_flight} in flight, "
         "against an in-process emulator"
     )
-    return _runtime.run(_demo(args, console))
+    signals = StopSignals()
+    return _runtime.run(signals.guard(_demo(args, console, signals)))
 
 
-async def _demo(args: argparse.Namespace, console: Console) -> int:
+async def _demo(args: argparse.Namespace, console: Console, signals: StopSignals) -> int:
     from asyncrun.emulator import EmulatorConfig, serve  # an aiohttp server: imported when served
 
     config = EmulatorConfig(duration=(args.duration[0], args.duration[1]))
@@ -114,6 +116,7 @@ async def _demo(args: argparse.Namespace, console: Console) -> int:
                 on_interrupt="cancel",
                 argv=["demo"],
                 console=console,
+                signals=signals,
             )
             stats = emulator.stats()
         duplicates = sum(1 for n in stats["runs_per_name"].values() if n > 1)

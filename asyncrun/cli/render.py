@@ -3,12 +3,15 @@ the summary CSV."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import json
 import math
 import re
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -65,7 +68,8 @@ CSV_FIELDS = (
 
 
 def progress_detail(counters: BatchCounters, elapsed: float) -> str:
-    """`queued 12 · running 80 · succeeded 100 · failed 3 · 14.2 runs/s`."""
+    """`queued 12 · running 80 · succeeded 100 · failed 3 · 14.2 runs/s`, and while
+    submissions in doubt wait for their deadline, `· 2 submissions in doubt until 15:42:10`."""
     done = counters.finished - counters.skipped
     rate = done / elapsed if elapsed > 0 else 0.0
     failed = counters.failed + counters.canceled + counters.errors
@@ -78,6 +82,12 @@ def progress_detail(counters: BatchCounters, elapsed: float) -> str:
     if counters.skipped:
         parts.append(f"skipped {counters.skipped}")
     parts.append(f"{rate:.1f} runs/s")
+    until = counters.in_doubt_until
+    if until is not None:
+        parts.append(
+            f"[yellow]{counters.in_doubt} submissions in doubt until "
+            f"{until.astimezone():%H:%M:%S} (looked up by name then)[/]"
+        )
     return " · ".join(parts)
 
 
@@ -211,9 +221,12 @@ class Summary(_Group):
     reasons: dict[tuple[str, str], _Reason] = field(default_factory=dict)
     instances: dict[str, _Group] = field(default_factory=dict)
     duplicates: list[DuplicateRun] = field(default_factory=list)
+    unwritten: list[str] = field(default_factory=list)  # "<path>: <why>" per result not written
 
     def add(self, outcome: RunOutcome, value: float | None) -> None:
         super().add(outcome, value)
+        if outcome.write_error is not None:
+            self.unwritten.append(outcome.write_error)
         name = outcome.instance_id or DEFAULT_INSTANCE
         self.instances.setdefault(name, _Group()).add(outcome, value)
         if outcome.status != "succeeded":
@@ -285,12 +298,14 @@ class Summary(_Group):
 
 class SummaryCSV:
     """One row per scenario, written as outcomes arrive (so an interrupted batch keeps its
-    rows). The file is opened at the first row (or at a clean exit with none): a batch that
-    stops before any outcome, e.g. refused a journal another process holds, leaves an existing
-    summary as it was."""
+    rows). The file is opened at the first row, or at the end with none (a clean end, or an
+    interrupt: an interrupted batch has its summary too); a batch that fails before any
+    outcome, e.g. refused a journal another process holds, leaves an existing summary as it
+    was. A file that cannot be written stops the writing, not the batch: `error` says why."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.error: str | None = None
         self._file: IO[str] | None = None
         self._writer: Any = None
         self._entered = False
@@ -315,42 +330,59 @@ class SummaryCSV:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None and not self._made:
-            self._open()  # a batch with no scenario still gets its (empty) summary
+        ended = exc_type is None or issubclass(exc_type, asyncio.CancelledError)
+        if ended and not self._made:
+            self._writing(self._open)  # a batch with no outcome still gets its (empty) summary
         self._entered = False
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        file, self._file = self._file, None
         self._writer = None
+        if file is not None:
+            self._writing(file.close)
+
+    def _writing(self, write: Callable[[], object]) -> None:
+        """Do `write` unless an earlier write failed; an OSError is kept in `error`."""
+        if self.error is not None:
+            return
+        try:
+            write()
+        except OSError as exc:
+            self.error = exc.strerror or str(exc)
+            file, self._file = self._file, None
+            self._writer = None
+            if file is not None:
+                with contextlib.suppress(OSError):
+                    file.close()
 
     def write(self, outcome: RunOutcome, value: float | None) -> None:
         if not self._entered:
             raise RuntimeError("SummaryCSV is not open")
-        self._open().writerow(
-            {
-                "key": outcome.key,
-                "status": outcome.status,
-                "run_id": outcome.run_id or "",
-                "run_name": outcome.run_name,
-                "instance_id": outcome.instance_id or "",
-                "value": "" if value is None else repr(value),
-                "metrics": _json(outcome.metrics),
-                "run_duration_s": "" if outcome.run_duration is None else outcome.run_duration,
-                "polls": outcome.polls,
-                "attempts": outcome.attempts,
-                "resumed": outcome.resumed,
-                "submitted_at": _iso(outcome.submitted_at),
-                "finished_at": _iso(outcome.finished_at),
-                "detected_at": _iso(outcome.detected_at),
-                "result_file": outcome.result_location or "",
-                "error": outcome.error or "",
-                "duplicate_runs": describe_duplicates(outcome.duplicates),
-            }
-        )
+        row = {
+            "key": outcome.key,
+            "status": outcome.status,
+            "run_id": outcome.run_id or "",
+            "run_name": outcome.run_name,
+            "instance_id": outcome.instance_id or "",
+            "value": "" if value is None else repr(value),
+            "metrics": _json(outcome.metrics),
+            "run_duration_s": "" if outcome.run_duration is None else outcome.run_duration,
+            "polls": outcome.polls,
+            "attempts": outcome.attempts,
+            "resumed": outcome.resumed,
+            "submitted_at": _iso(outcome.submitted_at),
+            "finished_at": _iso(outcome.finished_at),
+            "detected_at": _iso(outcome.detected_at),
+            "result_file": outcome.result_location or "",
+            "error": outcome.error or "",
+            "duplicate_runs": describe_duplicates(outcome.duplicates),
+        }
+        self._writing(lambda: self._open().writerow(row))
 
     def add_duplicates(self, found: list[DuplicateRun]) -> None:
         """Fill `duplicate_runs` of the rows the end-of-batch sweep concerns (the file is
         closed, rewritten with them, and replaced)."""
+        self._writing(lambda: self._rewrite(found))
+
+    def _rewrite(self, found: list[DuplicateRun]) -> None:
         self._open()  # made, if no row was written yet
         if self._file is not None:
             self._file.close()

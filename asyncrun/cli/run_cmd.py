@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from asyncrun.application import AsyncApplication
 from asyncrun.batch.schedule import BATCH_POLLING
 from asyncrun.cli.args import (
     EXIT_FAILED,
@@ -24,6 +25,7 @@ from asyncrun.cli.args import (
     positive_float,
 )
 from asyncrun.cli.common import add_client_arguments, check_client_arguments, client_from_args
+from asyncrun.cli.stop_signals import StopSignals
 from asyncrun.errors import ConfigError
 from asyncrun.models import ContentFormat, StatusV2
 
@@ -124,10 +126,11 @@ def _input_arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_one(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args, Console()))
+    signals = StopSignals()
+    return asyncio.run(signals.guard(_run(args, Console(), signals)))
 
 
-async def _run(args: argparse.Namespace, console: Console) -> int:
+async def _run(args: argparse.Namespace, console: Console, signals: StopSignals) -> int:
     kwargs = _input_arguments(args)
     options = dict(args.option or [])
     async with client_from_args(args) as client:
@@ -138,25 +141,38 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
         print(run_id, flush=True)
         if not (args.wait or args.output):
             return 0
-        polling = BATCH_POLLING.model_copy(update={"max_duration": args.timeout})
-        info = await app.run_metadata_with_polling(run_id, polling)
-        status = info.metadata.status_v2
-        console.print(f"run {run_id}: {status}", highlight=False)
-        if status != StatusV2.succeeded:
-            if info.metadata.error:
-                console.print(f"error: {info.metadata.error}", highlight=False)
-            return EXIT_FAILED
-        multi_file = info.metadata.output_type != ContentFormat.json
-        result = await app.run_result(
-            run_id, info=info, output_dir=args.output if multi_file else None
-        )
-        if args.output is None:
-            json.dump(result.output, sys.stdout, indent=2)
-            print()
-        elif not multi_file:
-            text = json.dumps(result.output, indent=2)
-            await asyncio.to_thread(args.output.write_text, text, "utf-8")
-            console.print(f"output written to {args.output}")
-        else:
-            console.print(f"output extracted into {args.output}")
-        return 0
+        try:
+            return await _follow(args, app, run_id, console)
+        except asyncio.CancelledError:
+            if signals.received is not None:
+                print(
+                    f"interrupted ({signals.name}): run {run_id} keeps running in the cloud",
+                    file=sys.stderr,
+                )
+            raise
+
+
+async def _follow(
+    args: argparse.Namespace, app: AsyncApplication, run_id: str, console: Console
+) -> int:
+    """Wait for the run, then show or write its output."""
+    polling = BATCH_POLLING.model_copy(update={"max_duration": args.timeout})
+    info = await app.run_metadata_with_polling(run_id, polling)
+    status = info.metadata.status_v2
+    console.print(f"run {run_id}: {status}", highlight=False)
+    if status != StatusV2.succeeded:
+        if info.metadata.error:
+            console.print(f"error: {info.metadata.error}", highlight=False)
+        return EXIT_FAILED
+    multi_file = info.metadata.output_type != ContentFormat.json
+    result = await app.run_result(run_id, info=info, output_dir=args.output if multi_file else None)
+    if args.output is None:
+        json.dump(result.output, sys.stdout, indent=2)
+        print()
+    elif not multi_file:
+        text = json.dumps(result.output, indent=2)
+        await asyncio.to_thread(args.output.write_text, text, "utf-8")
+        console.print(f"output written to {args.output}")
+    else:
+        console.print(f"output extracted into {args.output}")
+    return 0

@@ -266,3 +266,30 @@ def test_the_same_command_again_judges_again_without_new_runs(
     assert json.loads((tmp_path / "out" / "acceptance.json").read_text()) == before
     control = before["metric_results"][0]["statistics"]["control"]
     assert (control["version_id"], control["number_of_runs_total"]) == ("v1", 3)
+
+
+def test_no_verdict_while_result_files_are_missing_and_the_resume_gives_it(
+    emu: ThreadedEmulator, tmp_path: Path
+) -> None:
+    """A verdict over the files that were written would judge fewer runs than the batch made:
+    with a result file not written, the batch exits 1 without acceptance.json; the resume
+    writes the file (no new run) and gives the verdict."""
+    inputs = write_inputs(tmp_path / "inputs", INPUTS[:3])
+    metrics = write_metrics(tmp_path / "metrics.json", PASSING[:1])
+    args = sweep_args(emu.url, tmp_path, inputs, metrics)
+    blocker = tmp_path / "out" / "results" / "in-01"  # a file where in-01's results go
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    first = cli(args, tmp_path)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "no acceptance verdict: 2 result files were not written" in " ".join(
+        first.stdout.split()
+    )
+    assert not (tmp_path / "out" / "acceptance.json").exists()
+    blocker.unlink()
+    emu.reset_stats()
+    again = cli(args, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not any(route.startswith("POST") for route in emu.stats()["requests"])
+    (item,) = sdk_results(tmp_path / "out").metric_results or []
+    assert item.statistics.control.distribution_summary_statistics.count == 3

@@ -24,7 +24,7 @@ from asyncrun import (
     Timeouts,
     run_batch_all,
 )
-from asyncrun.batch.journal import SCHEMA_VERSION, Journal
+from asyncrun.batch.journal import SCHEMA_VERSION, Journal, utc_now
 from asyncrun.batch.outcome import DuplicateRun
 from asyncrun.batch.runner import BatchCounters
 from asyncrun.emulator import Emulator, FaultProfile
@@ -145,6 +145,96 @@ async def test_resume_waits_for_the_deadline_of_a_dead_process_s_submission(
     assert stats["runs_per_name"] == {"tag/ghost": 1}
     assert CREATE not in stats["requests"]  # found, never sent again
     assert row is not None and row.post_deadline is not None
+
+
+async def left_in_doubt(path: Path, app_id: str, keys: list[str]) -> None:
+    """A process of batch "tag" that committed these keys as `submitting` (POST sent, no
+    answer recorded), then stopped."""
+    async with Journal(path) as journal:
+        await journal.begin(app_id=app_id, batch_tag="tag", default_tag="tag")
+        for key in keys:
+            await journal.claim(key, f"tag/{key}")
+            await journal.update(key, state="submitting", attempts=1, post_sent_at=utc_now())
+
+
+def counted_lookups(monkeypatch: pytest.MonkeyPatch, app: Any) -> list[str]:
+    """`app.find_runs_by_name` counted: the names looked up one by one."""
+    names: list[str] = []
+    find = app.find_runs_by_name
+
+    async def find_runs_by_name(name: str, **kwargs: Any) -> list[Run]:
+        names.append(name)
+        return list(await find(name, **kwargs))
+
+    monkeypatch.setattr(app, "find_runs_by_name", find_runs_by_name)
+    return names
+
+
+async def test_a_resume_takes_the_runs_of_the_names_in_doubt_at_once(
+    emulator_factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every POST the earlier process left in doubt made its run: one listing finds them all,
+    nothing waits for a deadline, nothing is sent again."""
+    path = tmp_path / "j.db"
+    async with emulator_factory() as emu, fast_client(emu.url) as client:
+        app = client.application("resume-app")
+        await left_in_doubt(path, app.id, ["k0", "k1", "k2"])
+        made = {}
+        for i in range(3):
+            body = json.dumps({"input": {"i": i}, "name": f"tag/k{i}"}).encode()
+            made[f"k{i}"] = (await emu.state.create_run(app.id, body, None)).id
+        lookups = counted_lookups(monkeypatch, app)
+        listings = counted_listings(monkeypatch, app)
+        counters = BatchCounters()
+        outcomes = await run_batch_all(
+            app,
+            scenarios(4),
+            journal=path,
+            polling_options=FAST,
+            submit_margin=MARGIN,
+            counters=counters,
+        )
+        stats = emu.stats()
+    assert [o.status for o in outcomes] == ["succeeded"] * 4
+    assert {o.key: o.run_id for o in outcomes[:3]} == made
+    assert all(o.resumed for o in outcomes[:3]) and not outcomes[3].resumed
+    assert counters.deadline_waits == 0 and counters.in_doubt == 0
+    assert lookups == []  # no name looked up alone
+    # The listing of the names in doubt, and the duplicate sweep's (early and at the end).
+    assert len(listings) == 3
+    assert sum(stats["requests"][CREATE].values()) == 1  # k3 only: it was never sent
+    assert stats["runs_per_name"] == {f"tag/k{i}": 1 for i in range(4)}
+
+
+async def test_a_resume_waits_only_for_the_names_in_doubt_it_did_not_find(
+    emulator_factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two of three POSTs in doubt made their run, one never reached the server: only that
+    name waits for its deadline, is looked up again (not found), and is sent once."""
+    path = tmp_path / "j.db"
+    async with emulator_factory() as emu, fast_client(emu.url) as client:
+        app = client.application("resume-app")
+        await left_in_doubt(path, app.id, ["k0", "k1", "k2"])
+        for i in range(2):
+            body = json.dumps({"input": {"i": i}, "name": f"tag/k{i}"}).encode()
+            await emu.state.create_run(app.id, body, None)
+        lookups = counted_lookups(monkeypatch, app)
+        counters = BatchCounters()
+        outcomes = await run_batch_all(
+            app,
+            scenarios(3),
+            journal=path,
+            polling_options=FAST,
+            submit_margin=MARGIN,
+            counters=counters,
+        )
+        stats = emu.stats()
+    assert [o.status for o in outcomes] == ["succeeded"] * 3
+    assert [o.resumed for o in outcomes] == [True, True, False]
+    assert counters.deadline_waits == 1 and counters.in_doubt == 0
+    assert lookups == ["tag/k2"]  # after its deadline, before it was sent again
+    assert sum(stats["requests"][CREATE].values()) == 1
+    assert stats["runs_per_name"] == {f"tag/k{i}": 1 for i in range(3)}
 
 
 async def test_the_lookup_outlasts_transient_errors() -> None:

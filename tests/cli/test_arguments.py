@@ -39,6 +39,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "text.db").write_text("just some text, not SQLite at all " * 10)
     (tmp_path / "a-dir").mkdir()
+    (tmp_path / "has-results-file").mkdir()
+    (tmp_path / "has-results-file" / "results").write_text("a file where results/ goes")
     foreign = sqlite3.connect(tmp_path / "foreign.db")
     foreign.execute("CREATE TABLE users (name TEXT)")
     foreign.commit()
@@ -122,6 +124,12 @@ CASES = {
     ),
     "out is a file": (_batch("--out", "a-file"), "--out 'a-file' exists and is not a directory"),
     "out under a file": (_batch("--out", "a-file/results"), "is not a directory"),
+    # Checked by writing, not by an access check (which says yes to root: tests run as root).
+    "out cannot be created": (
+        _batch("--out", "/proc/forbidden"),
+        "--out '/proc/forbidden' cannot be written: No such file or directory",
+    ),
+    "out results folder is a file": (_batch("--out", "has-results-file"), "is not a directory"),
     # status and cancel
     "status: no journal": (["status", "--journal", "nope.db"], "no journal at 'nope.db'"),
     "status: not SQLite": (["status", "--journal", "text.db"], "is not an asyncrun journal"),
@@ -141,6 +149,10 @@ CASES = {
     "run: timeout 0": (_run("in.json", "--timeout", "0"), "expected a number > 0, got '0'"),
     "run: timeout text": (_run("in.json", "--timeout", "soon"), "got 'soon'"),
     "run: output under a file": (_run("in.json", "--output", "a-file/o.json"), "not a directory"),
+    "run: output cannot be created": (
+        _run("in.json", "--output", "/proc/forbidden/o.json"),
+        "cannot be written",
+    ),
     "run: option without =": (_run("in.json", "--option", "x"), "expected NAME=VALUE"),
     "run: bad app id": (_run("in.json", "--app-id", "x"), "invalid application id 'x'"),
     # demo and emulator (no requests: they would serve their own emulator)
@@ -148,6 +160,7 @@ CASES = {
     "demo: duration reversed": (["demo", "--duration", "5", "1"], "LOW (5.0) is above HIGH"),
     "demo: negative duration": (["demo", "--duration", "-1", "2"], "a number >= 0, got '-1'"),
     "demo: out under a file": (["demo", "--out", "a-file/x"], "is not a directory"),
+    "demo: out cannot be created": (["demo", "--out", "/proc/forbidden"], "cannot be written"),
     "emulator: port": (["emulator", "--port", "70000"], "port number 0-65535, got '70000'"),
     "emulator: time scale": (["emulator", "--time-scale", "0"], "a number > 0, got '0'"),
     "emulator: fault rate": (["emulator", "--fault-503", "1.5"], "probability between 0 and 1"),

@@ -274,3 +274,93 @@ def test_an_extra_run_of_a_name_is_canceled_and_reported(
         rows = {r["key"]: r for r in csv.DictReader(source)}
     assert rows["m0/seed=1"]["duplicate_runs"] == f"{extra} (canceled by the sweep)"
     assert [k for k, r in rows.items() if r["duplicate_runs"]] == ["m0/seed=1"]
+
+
+@pytest.mark.slow
+def test_sigterm_is_an_interrupt_and_the_same_command_resumes_exactly_once(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    """`kill -TERM` (Kubernetes, systemd, CI runners, `timeout`) as Ctrl-C: the runs keep
+    going (detach), the journal is released with its time, summary.csv is written, one line
+    says how to resume, exit code 143; the same command then finishes with one run a name."""
+    count = 10
+    write_manifest(tmp_path / "manifest.jsonl", count)
+    gate = tmp_path / "gate"
+    with emulator_thread_factory(app_command=gated_app(gate)) as emu:
+        args = batch_args(emu.url, tmp_path)
+        child = start_cli(args, tmp_path)
+        try:
+            wait_for(lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count)
+            child.send_signal(signal.SIGTERM)
+            output, _ = child.communicate(timeout=30)
+        finally:
+            child.kill()
+        assert child.returncode == 143, output
+        [line] = [x for x in output.splitlines() if "Resume with" in x]
+        assert line.startswith("interrupted by SIGTERM: runs in flight keep running")
+        assert line.endswith("Resume with: asyncrun " + " ".join(args))
+        assert (tmp_path / "out/summary.csv").read_text().startswith("key,status,run_id")
+        lock = json.loads((tmp_path / "sweep.db.lock").read_text())
+        assert lock["released"]  # let go cleanly, with the time: a resume's deadlines count from it
+        assert journal_states(tmp_path / "sweep.db") == {"submitted": 2 * count}
+        assert {run["status"] for run in emu.runs()} <= {"queued", "running"}
+        gate.touch()
+        again = run_cli(args, tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        check_complete(emu, tmp_path, count)
+
+
+@pytest.mark.slow
+def test_a_result_that_cannot_be_written_is_reported_and_the_resume_writes_it(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    count = 5
+    write_manifest(tmp_path / "manifest.jsonl", count)
+    blocker = tmp_path / "out/results/m3"  # a file where the results of m3/seed=* go
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    with emulator_thread_factory() as emu:
+        args = batch_args(emu.url, tmp_path)
+        first = run_cli(args, tmp_path)
+        assert first.returncode == 1, first.stdout + first.stderr
+        text = " ".join(first.stdout.split())
+        assert "2 result files were not written (first: out/results/m3/seed=" in text
+        assert "'out/results/m3' is not a directory); their runs are kept in the journal" in text
+        assert "the batch did not complete. Resume with: asyncrun batch" in text
+        assert "interrupted" not in first.stdout + first.stderr
+        with (tmp_path / "out/summary.csv").open() as source:
+            rows = {r["key"]: r for r in csv.DictReader(source)}
+        assert len(rows) == 2 * count
+        assert {k for k, r in rows.items() if r["status"] != "succeeded"} == {
+            "m3/seed=1",
+            "m3/seed=2",
+        }
+        assert journal_states(tmp_path / "sweep.db") == {"terminal": 8, "submitted": 2}
+        blocker.unlink()
+        again = run_cli(args, tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        check_complete(emu, tmp_path, count)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_run_wait_and_says_the_run_keeps_going(
+    emulator_thread_factory: Factory, tmp_path: Path
+) -> None:
+    (tmp_path / "in.json").write_text('{"x": 1}')
+    gate = tmp_path / "gate"
+    with emulator_thread_factory(app_command=gated_app(gate)) as emu:
+        args = ["run", "--app-id", "cli-app", "in.json", "--wait", "--url", emu.url]
+        child = start_cli(args, tmp_path)
+        try:
+            assert child.stdout is not None
+            run_id = child.stdout.readline().strip()
+            child.send_signal(signal.SIGTERM)
+            output, _ = child.communicate(timeout=30)
+        finally:
+            child.kill()
+        assert child.returncode == 143, output
+        assert f"interrupted (SIGTERM): run {run_id} keeps running in the cloud" in output
+        assert [(run["id"], run["status"]) for run in emu.runs()] in (
+            [(run_id, "queued")],
+            [(run_id, "running")],
+        )
