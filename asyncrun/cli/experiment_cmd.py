@@ -22,24 +22,28 @@ from asyncrun.application import AsyncApplication
 from asyncrun.cli import experiment_render as render
 from asyncrun.cli.args import EXIT_FAILED, json_text, new_command, non_empty
 from asyncrun.cli.experiment_common import (
+    Kind,
     Shown,
     action_command,
     command_group,
     done,
     id_flag,
     json_objects,
+    kept_commands,
     name_flags,
-    no_pagination_flag,
     polling_of,
     wait_flags,
     waits,
-    yes_flag,
 )
 from asyncrun.errors import ConfigError
 from asyncrun.experiments import AcceptanceTest, ExperimentStatus, to_runs
 from asyncrun.polling import PollingOptions
 
 __all__ = ["register"]
+
+_BATCH = Kind("batch experiment", "--batch-experiment-id", "-b")
+_ACCEPTANCE = Kind("acceptance test", "--acceptance-test-id", "-t")
+_SCENARIO = Kind("scenario test", "--scenario-test-id", "-i")
 
 
 def register(subparsers: Any) -> None:
@@ -82,7 +86,7 @@ def _register_batch(kinds: Any) -> None:
             '--runs \'{"input_id": "in-1", "instance_id": "stable"}\' --wait'
         ],
     )
-    id_flag(p, "--batch-experiment-id", "-b", "batch experiment", required=False)
+    id_flag(p, _BATCH, required=False)
     name_flags(p)
     p.add_argument("--input-set-id", "-i", default=None, help="the input set of the runs")
     p.add_argument(
@@ -107,18 +111,16 @@ def _register_batch(kinds: Any) -> None:
         default=None,
         help='option sets, JSON: {"fast": {"solve.duration": "1s"}}',
     )
-    wait_flags(p, "batch experiment")
-    p = action_command(group, "get", "show a batch experiment and its runs", _batch_get)
-    id_flag(p, "--batch-experiment-id", "-b", "batch experiment", required=True)
-    wait_flags(p, "batch experiment")
-    p = action_command(group, "list", "list the app's batch experiments", _batch_list)
-    no_pagination_flag(p)
-    p = action_command(group, "update", "rename a batch experiment", _batch_update)
-    id_flag(p, "--batch-experiment-id", "-b", "batch experiment", required=True)
-    name_flags(p)
-    p = action_command(group, "delete", "delete a batch experiment and its runs", _batch_delete)
-    id_flag(p, "--batch-experiment-id", "-b", "batch experiment", required=True)
-    yes_flag(p)
+    wait_flags(p, _BATCH.what)
+    kept_commands(
+        group,
+        _BATCH,
+        get=("show a batch experiment and its runs", _batch_get),
+        listing=("list the app's batch experiments", _batch_list),
+        update=("rename a batch experiment", _batch_update),
+        delete=("delete a batch experiment and its runs", _batch_delete),
+        wait=True,
+    )
 
 
 def _register_acceptance(kinds: Any) -> None:
@@ -136,7 +138,7 @@ def _register_acceptance(kinds: Any) -> None:
             '"statistic": "mean"}\''
         ],
     )
-    id_flag(p, "--acceptance-test-id", "-t", "acceptance test", required=False)
+    id_flag(p, _ACCEPTANCE, required=False)
     name_flags(p)
     p.add_argument(
         "--candidate-instance-id",
@@ -163,20 +165,16 @@ def _register_acceptance(kinds: Any) -> None:
         help="run both instances on this input set (without it, --acceptance-test-id names "
         "an existing batch experiment)",
     )
-    wait_flags(p, "acceptance test")
-    p = action_command(group, "get", "show an acceptance test and its verdict", _acceptance_get)
-    id_flag(p, "--acceptance-test-id", "-t", "acceptance test", required=True)
-    wait_flags(p, "acceptance test")
-    p = action_command(group, "list", "list the app's acceptance tests", _acceptance_list)
-    no_pagination_flag(p)
-    p = action_command(group, "update", "rename an acceptance test", _acceptance_update)
-    id_flag(p, "--acceptance-test-id", "-t", "acceptance test", required=True)
-    name_flags(p)
-    p = action_command(
-        group, "delete", "delete an acceptance test and its experiment", _acceptance_delete
+    wait_flags(p, _ACCEPTANCE.what)
+    kept_commands(
+        group,
+        _ACCEPTANCE,
+        get=("show an acceptance test and its verdict", _acceptance_get),
+        listing=("list the app's acceptance tests", _acceptance_list),
+        update=("rename an acceptance test", _acceptance_update),
+        delete=("delete an acceptance test and its experiment", _acceptance_delete),
+        wait=True,
     )
-    id_flag(p, "--acceptance-test-id", "-t", "acceptance test", required=True)
-    yes_flag(p)
 
 
 def _register_scenario(kinds: Any) -> None:
@@ -193,7 +191,7 @@ def _register_scenario(kinds: Any) -> None:
             '"duration", "values": ["1", "2"]}]}\''
         ],
     )
-    id_flag(p, "--scenario-test-id", "-i", "scenario test", required=False)
+    id_flag(p, _SCENARIO, required=False)
     name_flags(p)
     p.add_argument(
         "--scenarios",
@@ -206,18 +204,16 @@ def _register_scenario(kinds: Any) -> None:
     p.add_argument(
         "--repetitions", "-r", type=int, default=0, help="extra executions of each run (0: once)"
     )
-    wait_flags(p, "scenario test")
-    p = action_command(group, "get", "show a scenario test and its runs", _scenario_get)
-    id_flag(p, "--scenario-test-id", "-i", "scenario test", required=True)
-    wait_flags(p, "scenario test")
-    p = action_command(group, "list", "list the app's scenario tests", _scenario_list)
-    no_pagination_flag(p)
-    p = action_command(group, "update", "rename a scenario test", _scenario_update)
-    id_flag(p, "--scenario-test-id", "-i", "scenario test", required=True)
-    name_flags(p)
-    p = action_command(group, "delete", "delete a scenario test and its runs", _scenario_delete)
-    id_flag(p, "--scenario-test-id", "-i", "scenario test", required=True)
-    yes_flag(p)
+    wait_flags(p, _SCENARIO.what)
+    kept_commands(
+        group,
+        _SCENARIO,
+        get=("show a scenario test and its runs", _scenario_get),
+        listing=("list the app's scenario tests", _scenario_list),
+        update=("rename a scenario test", _scenario_update),
+        delete=("delete a scenario test and its runs", _scenario_delete),
+        wait=True,
+    )
 
 
 def _experiment_code(status: object) -> int:
