@@ -6,8 +6,6 @@ how the CLI is pointed at the emulator."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +22,9 @@ CLI_TIMEOUT = 180
 
 
 @pytest.fixture
-def emu(
-    emulator_thread_factory: Callable[..., AbstractContextManager[ThreadedEmulator]],
-) -> Iterator[ThreadedEmulator]:
-    with emulator_thread_factory(tls=True, time_scale=50) as running:
-        yield running
-
-
-@pytest.fixture
-def cli(emu: ThreadedEmulator, tmp_path: Path) -> NextmvCLI:
+def cli(tls_emulator: ThreadedEmulator, tmp_path: Path) -> NextmvCLI:
     """The CLI configured for the emulator, with the scaler app pushed and two instances."""
-    nextmv = configured_cli(emu, tmp_path, key=KEY, timeout=CLI_TIMEOUT)
+    nextmv = configured_cli(tls_emulator, tmp_path, key=KEY, timeout=CLI_TIMEOUT)
     app = ["--app-id", APP]
     nextmv.ok("cloud", "app", "create", *app)
     nextmv.ok("cloud", "app", "push", *app, "--app-dir", str(scaler_app(tmp_path / "scaler")))
