@@ -26,7 +26,6 @@ from asyncrun.cli.experiment_common import (
     Shown,
     action_command,
     command_group,
-    done,
     id_flag,
     json_objects,
     kept_commands,
@@ -117,8 +116,14 @@ def _register_batch(kinds: Any) -> None:
         _BATCH,
         get=("show a batch experiment and its runs", _batch_get),
         listing=("list the app's batch experiments", _batch_list),
-        update=("rename a batch experiment", _batch_update),
-        delete=("delete a batch experiment and its runs", _batch_delete),
+        update=(
+            "rename a batch experiment",
+            _BATCH.renaming(AsyncApplication.update_batch_experiment, render.batch_table),
+        ),
+        delete=(
+            "delete a batch experiment and its runs",
+            _BATCH.deleting(AsyncApplication.delete_batch_experiment),
+        ),
         wait=True,
     )
 
@@ -171,8 +176,14 @@ def _register_acceptance(kinds: Any) -> None:
         _ACCEPTANCE,
         get=("show an acceptance test and its verdict", _acceptance_get),
         listing=("list the app's acceptance tests", _acceptance_list),
-        update=("rename an acceptance test", _acceptance_update),
-        delete=("delete an acceptance test and its experiment", _acceptance_delete),
+        update=(
+            "rename an acceptance test",
+            _ACCEPTANCE.renaming(AsyncApplication.update_acceptance_test, render.acceptance_table),
+        ),
+        delete=(
+            "delete an acceptance test and its experiment",
+            _ACCEPTANCE.deleting(AsyncApplication.delete_acceptance_test),
+        ),
         wait=True,
     )
 
@@ -210,8 +221,14 @@ def _register_scenario(kinds: Any) -> None:
         _SCENARIO,
         get=("show a scenario test and its runs", _scenario_get),
         listing=("list the app's scenario tests", _scenario_list),
-        update=("rename a scenario test", _scenario_update),
-        delete=("delete a scenario test and its runs", _scenario_delete),
+        update=(
+            "rename a scenario test",
+            _SCENARIO.renaming(AsyncApplication.update_scenario_test, render.batch_table),
+        ),
+        delete=(
+            "delete a scenario test and its runs",
+            _SCENARIO.deleting(AsyncApplication.delete_scenario_test),
+        ),
         wait=True,
     )
 
@@ -275,16 +292,6 @@ async def _batch_list(app: AsyncApplication, args: argparse.Namespace) -> Shown:
     return Shown(batches, _draw_batches("batch experiments"))
 
 
-async def _batch_update(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    info = await app.update_batch_experiment(args.batch_experiment_id, args.name, args.description)
-    return Shown(info, render.batch_table)
-
-
-async def _batch_delete(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    await app.delete_batch_experiment(args.batch_experiment_id)
-    return done(f"deleted batch experiment {args.batch_experiment_id}")
-
-
 # ---------------------------------------------------------------- acceptance tests
 
 
@@ -317,16 +324,6 @@ async def _acceptance_list(app: AsyncApplication, args: argparse.Namespace) -> S
     return Shown(tests, render.acceptance_tests_table)
 
 
-async def _acceptance_update(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    test = await app.update_acceptance_test(args.acceptance_test_id, args.name, args.description)
-    return Shown(test, render.acceptance_table)
-
-
-async def _acceptance_delete(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    await app.delete_acceptance_test(args.acceptance_test_id)
-    return done(f"deleted acceptance test {args.acceptance_test_id}")
-
-
 # ---------------------------------------------------------------- scenario tests
 
 
@@ -351,13 +348,3 @@ async def _scenario_get(app: AsyncApplication, args: argparse.Namespace) -> Show
 async def _scenario_list(app: AsyncApplication, args: argparse.Namespace) -> Shown:
     tests = await app.list_scenario_tests(args.no_pagination)
     return Shown(tests, _draw_batches("scenario tests"))
-
-
-async def _scenario_update(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    info = await app.update_scenario_test(args.scenario_test_id, args.name, args.description)
-    return Shown(info, render.batch_table)
-
-
-async def _scenario_delete(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    await app.delete_scenario_test(args.scenario_test_id)
-    return done(f"deleted scenario test {args.scenario_test_id}")

@@ -26,8 +26,10 @@ from asyncrun.polling import PollingOptions
 __all__ = [
     "Action",
     "Command",
+    "Delete",
     "Kind",
     "Shown",
+    "Update",
     "action_command",
     "command_group",
     "done",
@@ -57,6 +59,8 @@ class Shown:
 Action = Callable[[AsyncApplication, argparse.Namespace], Awaitable[Shown]]
 Command = tuple[str, Action]
 """A command's help and its action."""
+Delete = Callable[[AsyncApplication, str], Awaitable[None]]
+Update = Callable[[AsyncApplication, str, str | None, str | None], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,29 @@ class Kind:
     what: str
     flag: str
     short: str
+
+    def id_of(self, args: argparse.Namespace) -> str:
+        """The id the command line gave with the flag."""
+        given: str = getattr(args, self.flag.removeprefix("--").replace("-", "_"))
+        return given
+
+    def deleting(self, delete: Delete) -> Action:
+        """The delete action: `delete` the item the flag names, and say so."""
+
+        async def action(app: AsyncApplication, args: argparse.Namespace) -> Shown:
+            await delete(app, self.id_of(args))
+            return done(f"deleted {self.what} {self.id_of(args)}")
+
+        return action
+
+    def renaming(self, update: Update, draw: Callable[[Any], RenderableType]) -> Action:
+        """The update action of --name and --description; it shows the answer with `draw`."""
+
+        async def action(app: AsyncApplication, args: argparse.Namespace) -> Shown:
+            updated = await update(app, self.id_of(args), args.name, args.description)
+            return Shown(updated, draw)
+
+        return action
 
 
 def command_group(

@@ -14,7 +14,6 @@ from asyncrun.cli.experiment_common import (
     Shown,
     action_command,
     command_group,
-    done,
     id_flag,
     json_objects,
     kept_commands,
@@ -83,7 +82,7 @@ def register(subparsers: Any) -> None:
         get=("show an input set", _is_get),
         listing=("list the app's input sets", _is_list),
         update=("rename an input set or replace its managed inputs", _is_update),
-        delete=("delete an input set", _is_delete),
+        delete=("delete an input set", _INPUT_SET.deleting(AsyncApplication.delete_input_set)),
     )
     updater.add_argument(
         "--managed-inputs", type=json_text, default=None, help="the new managed inputs, JSON"
@@ -127,8 +126,3 @@ async def _is_update(app: AsyncApplication, args: argparse.Namespace) -> Shown:
     inputs = _managed_inputs(args)
     updated = await app.update_input_set(args.input_set_id, args.name, args.description, inputs)
     return Shown(updated, render.input_set_table)
-
-
-async def _is_delete(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    await app.delete_input_set(args.input_set_id)
-    return done(f"deleted input set {args.input_set_id}")
