@@ -13,18 +13,13 @@ import nextmv
 import requests
 from nextmv import cloud
 
+from tests.apps.support import MANIFEST
+
 KEY = "test-key"
 XS = [1, 2, 3, 4, 10]
 POLL = nextmv.PollingOptions(
     initial_delay=0.02, delay=0.05, backoff=0, jitter=0, max_delay=0.1, max_duration=120
 )
-
-MANIFEST = """\
-type: python
-runtime: ghcr.io/nextmv-io/runtime/python:3.11
-files:
-  - main.py
-"""
 
 # value = x * scale + offset: an instance's configuration (-scale, -offset) moves it.
 SCALER = """\
