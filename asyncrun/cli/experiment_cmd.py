@@ -35,7 +35,7 @@ from asyncrun.cli.experiment_common import (
     waits,
 )
 from asyncrun.errors import ConfigError
-from asyncrun.experiments import AcceptanceTest, ExperimentStatus, to_runs
+from asyncrun.experiments import ExperimentStatus, to_runs
 from asyncrun.polling import PollingOptions
 
 __all__ = ["register"]
@@ -237,9 +237,11 @@ def _experiment_code(status: object) -> int:
     return EXIT_FAILED if status in (ExperimentStatus.FAILED, ExperimentStatus.CANCELED) else 0
 
 
-def _acceptance_code(test: AcceptanceTest) -> int:
+async def _judged(app: AsyncApplication, test_id: str, polling: PollingOptions) -> Shown:
+    """The acceptance test once final; exit 1 unless it completed and passed."""
+    test = await app.acceptance_test_with_polling(test_id, polling)
     passed = test.status == ExperimentStatus.COMPLETED and test.results and test.results.passed
-    return 0 if passed else EXIT_FAILED
+    return Shown(test, render.acceptance_table, 0 if passed else EXIT_FAILED)
 
 
 # ---------------------------------------------------------------- batch experiments
@@ -308,15 +310,13 @@ async def _acceptance_create(app: AsyncApplication, args: argparse.Namespace) ->
     )
     if not waits(args):
         return Shown(test, render.acceptance_table)
-    done = await app.acceptance_test_with_polling(test.id, polling)
-    return Shown(done, render.acceptance_table, _acceptance_code(done))
+    return await _judged(app, test.id, polling)
 
 
 async def _acceptance_get(app: AsyncApplication, args: argparse.Namespace) -> Shown:
     if not waits(args):
         return Shown(await app.acceptance_test(args.acceptance_test_id), render.acceptance_table)
-    done = await app.acceptance_test_with_polling(args.acceptance_test_id, polling_of(args))
-    return Shown(done, render.acceptance_table, _acceptance_code(done))
+    return await _judged(app, args.acceptance_test_id, polling_of(args))
 
 
 async def _acceptance_list(app: AsyncApplication, args: argparse.Namespace) -> Shown:
