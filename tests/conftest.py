@@ -62,3 +62,12 @@ def emulator_thread_factory() -> Callable[..., AbstractContextManager[ThreadedEm
         return serve_in_thread(_config(config, changes))
 
     return factory
+
+
+@pytest.fixture
+def tls_emulator(
+    emulator_thread_factory: Callable[..., AbstractContextManager[ThreadedEmulator]],
+) -> Iterator[ThreadedEmulator]:
+    """A threaded emulator over TLS (its CA in `ca_file`), time at 50x."""
+    with emulator_thread_factory(tls=True, time_scale=50) as emu:
+        yield emu

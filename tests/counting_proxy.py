@@ -22,6 +22,8 @@ import pproxy  # type: ignore[import-untyped]
 import pytest
 from pproxy import server as pproxy_server
 
+from asyncrun.emulator import ThreadedEmulator
+
 PROXY_VARIABLES = tuple(
     name
     for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -107,6 +109,13 @@ class CountingProxy:
         server = await listen.start_server(args, stream_handler=handler)
         self.port = server.sockets[0].getsockname()[1]
         return server
+
+
+def through(proxy: CountingProxy, emu: ThreadedEmulator) -> int:
+    """Connections the emulator accepted, each checked to have come through the proxy."""
+    opened: int = emu.stats()["connections"]["opened"]
+    assert proxy.forwarded(f"127.0.0.1:{emu.port}") == opened
+    return opened
 
 
 @contextlib.contextmanager

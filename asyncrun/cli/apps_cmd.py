@@ -12,12 +12,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from rich.console import Console
 
 from asyncrun.application import AsyncApplication
 from asyncrun.apps.models import InstanceConfiguration
-from asyncrun.cli.args import app_id, assignment, new_command, non_empty
+from asyncrun.cli.args import app_id, assignment, new_command, non_empty, wire_json
 from asyncrun.cli.common import add_client_arguments, check_client_arguments, client_from_args
 from asyncrun.client import AsyncClient
 
@@ -194,17 +193,9 @@ async def _with_client(action: Action, args: argparse.Namespace) -> int:
     async with client_from_args(args) as client:
         shown = await action(client, args)
     if shown is not None:
-        json.dump(_plain(shown), sys.stdout, indent=2)
+        json.dump(wire_json(shown), sys.stdout, indent=2)
         print()
     return 0
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_none=True, by_alias=True)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _app(client: AsyncClient, args: argparse.Namespace) -> AsyncApplication:

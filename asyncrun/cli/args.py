@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from pydantic import BaseModel
+
 from asyncrun.application import validate_app_id
 from asyncrun.batch.journal import read_journal_meta
 from asyncrun.batch.journal_lock import check_free
@@ -59,6 +61,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "probability",
+    "wire_json",
 ]
 
 EXIT_OK = 0
@@ -222,6 +225,15 @@ def json_text(text: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+
+
+def wire_json(value: Any) -> Any:
+    """A model, or a list of models, as the wire JSON (the server's field names, no nulls)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True, by_alias=True)
+    if isinstance(value, list):
+        return [wire_json(v) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------- checks after parsing

@@ -45,7 +45,6 @@ from asyncrun.cli.common import (
 from asyncrun.cli.report_cmd import (
     add_metrics_arguments,
     check_metrics_arguments,
-    previous_versions,
     write_verdict,
 )
 from asyncrun.cli.stop_signals import StopSignals
@@ -226,16 +225,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             "a resume writes them and gives the verdict"
         )
         return code
-    metrics, control, candidate = args.acceptance
-    # Runs finished by an earlier session of a resumed batch carry no metadata here.
-    return write_verdict(
-        args.out,
-        metrics,
-        control=control,
-        candidate=candidate,
-        versions={**previous_versions(args.out), **versions},
-        console=console,
-    )
+    return write_verdict(args, versions, console)
 
 
 # ---------------------------------------------------------------------- status

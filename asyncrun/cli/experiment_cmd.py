@@ -22,24 +22,27 @@ from asyncrun.application import AsyncApplication
 from asyncrun.cli import experiment_render as render
 from asyncrun.cli.args import EXIT_FAILED, json_text, new_command, non_empty
 from asyncrun.cli.experiment_common import (
+    Kind,
     Shown,
     action_command,
     command_group,
-    done,
     id_flag,
     json_objects,
+    kept_commands,
     name_flags,
-    no_pagination_flag,
     polling_of,
     wait_flags,
     waits,
-    yes_flag,
 )
 from asyncrun.errors import ConfigError
-from asyncrun.experiments import AcceptanceTest, ExperimentStatus, to_runs
+from asyncrun.experiments import ExperimentStatus, to_runs
 from asyncrun.polling import PollingOptions
 
 __all__ = ["register"]
+
+_BATCH = Kind("batch experiment", "--batch-experiment-id", "-b")
+_ACCEPTANCE = Kind("acceptance test", "--acceptance-test-id", "-t")
+_SCENARIO = Kind("scenario test", "--scenario-test-id", "-i")
 
 
 def register(subparsers: Any) -> None:
@@ -82,7 +85,7 @@ def _register_batch(kinds: Any) -> None:
             '--runs \'{"input_id": "in-1", "instance_id": "stable"}\' --wait'
         ],
     )
-    id_flag(p, "--batch-experiment-id", "-b", "batch experiment", required=False)
+    id_flag(p, _BATCH, required=False)
     name_flags(p)
     p.add_argument("--input-set-id", "-i", default=None, help="the input set of the runs")
     p.add_argument(
@@ -107,18 +110,22 @@ def _register_batch(kinds: Any) -> None:
         default=None,
         help='option sets, JSON: {"fast": {"solve.duration": "1s"}}',
     )
-    wait_flags(p, "batch experiment")
-    p = action_command(group, "get", "show a batch experiment and its runs", _batch_get)
-    id_flag(p, "--batch-experiment-id", "-b", "batch experiment", required=True)
-    wait_flags(p, "batch experiment")
-    p = action_command(group, "list", "list the app's batch experiments", _batch_list)
-    no_pagination_flag(p)
-    p = action_command(group, "update", "rename a batch experiment", _batch_update)
-    id_flag(p, "--batch-experiment-id", "-b", "batch experiment", required=True)
-    name_flags(p)
-    p = action_command(group, "delete", "delete a batch experiment and its runs", _batch_delete)
-    id_flag(p, "--batch-experiment-id", "-b", "batch experiment", required=True)
-    yes_flag(p)
+    wait_flags(p, _BATCH.what)
+    kept_commands(
+        group,
+        _BATCH,
+        get=("show a batch experiment and its runs", _batch_get),
+        listing=("list the app's batch experiments", _batch_list),
+        update=(
+            "rename a batch experiment",
+            _BATCH.renaming(AsyncApplication.update_batch_experiment, render.batch_table),
+        ),
+        delete=(
+            "delete a batch experiment and its runs",
+            _BATCH.deleting(AsyncApplication.delete_batch_experiment),
+        ),
+        wait=True,
+    )
 
 
 def _register_acceptance(kinds: Any) -> None:
@@ -136,7 +143,7 @@ def _register_acceptance(kinds: Any) -> None:
             '"statistic": "mean"}\''
         ],
     )
-    id_flag(p, "--acceptance-test-id", "-t", "acceptance test", required=False)
+    id_flag(p, _ACCEPTANCE, required=False)
     name_flags(p)
     p.add_argument(
         "--candidate-instance-id",
@@ -163,20 +170,22 @@ def _register_acceptance(kinds: Any) -> None:
         help="run both instances on this input set (without it, --acceptance-test-id names "
         "an existing batch experiment)",
     )
-    wait_flags(p, "acceptance test")
-    p = action_command(group, "get", "show an acceptance test and its verdict", _acceptance_get)
-    id_flag(p, "--acceptance-test-id", "-t", "acceptance test", required=True)
-    wait_flags(p, "acceptance test")
-    p = action_command(group, "list", "list the app's acceptance tests", _acceptance_list)
-    no_pagination_flag(p)
-    p = action_command(group, "update", "rename an acceptance test", _acceptance_update)
-    id_flag(p, "--acceptance-test-id", "-t", "acceptance test", required=True)
-    name_flags(p)
-    p = action_command(
-        group, "delete", "delete an acceptance test and its experiment", _acceptance_delete
+    wait_flags(p, _ACCEPTANCE.what)
+    kept_commands(
+        group,
+        _ACCEPTANCE,
+        get=("show an acceptance test and its verdict", _acceptance_get),
+        listing=("list the app's acceptance tests", _acceptance_list),
+        update=(
+            "rename an acceptance test",
+            _ACCEPTANCE.renaming(AsyncApplication.update_acceptance_test, render.acceptance_table),
+        ),
+        delete=(
+            "delete an acceptance test and its experiment",
+            _ACCEPTANCE.deleting(AsyncApplication.delete_acceptance_test),
+        ),
+        wait=True,
     )
-    id_flag(p, "--acceptance-test-id", "-t", "acceptance test", required=True)
-    yes_flag(p)
 
 
 def _register_scenario(kinds: Any) -> None:
@@ -193,7 +202,7 @@ def _register_scenario(kinds: Any) -> None:
             '"duration", "values": ["1", "2"]}]}\''
         ],
     )
-    id_flag(p, "--scenario-test-id", "-i", "scenario test", required=False)
+    id_flag(p, _SCENARIO, required=False)
     name_flags(p)
     p.add_argument(
         "--scenarios",
@@ -206,27 +215,33 @@ def _register_scenario(kinds: Any) -> None:
     p.add_argument(
         "--repetitions", "-r", type=int, default=0, help="extra executions of each run (0: once)"
     )
-    wait_flags(p, "scenario test")
-    p = action_command(group, "get", "show a scenario test and its runs", _scenario_get)
-    id_flag(p, "--scenario-test-id", "-i", "scenario test", required=True)
-    wait_flags(p, "scenario test")
-    p = action_command(group, "list", "list the app's scenario tests", _scenario_list)
-    no_pagination_flag(p)
-    p = action_command(group, "update", "rename a scenario test", _scenario_update)
-    id_flag(p, "--scenario-test-id", "-i", "scenario test", required=True)
-    name_flags(p)
-    p = action_command(group, "delete", "delete a scenario test and its runs", _scenario_delete)
-    id_flag(p, "--scenario-test-id", "-i", "scenario test", required=True)
-    yes_flag(p)
+    wait_flags(p, _SCENARIO.what)
+    kept_commands(
+        group,
+        _SCENARIO,
+        get=("show a scenario test and its runs", _scenario_get),
+        listing=("list the app's scenario tests", _scenario_list),
+        update=(
+            "rename a scenario test",
+            _SCENARIO.renaming(AsyncApplication.update_scenario_test, render.batch_table),
+        ),
+        delete=(
+            "delete a scenario test and its runs",
+            _SCENARIO.deleting(AsyncApplication.delete_scenario_test),
+        ),
+        wait=True,
+    )
 
 
 def _experiment_code(status: object) -> int:
     return EXIT_FAILED if status in (ExperimentStatus.FAILED, ExperimentStatus.CANCELED) else 0
 
 
-def _acceptance_code(test: AcceptanceTest) -> int:
+async def _judged(app: AsyncApplication, test_id: str, polling: PollingOptions) -> Shown:
+    """The acceptance test once final; exit 1 unless it completed and passed."""
+    test = await app.acceptance_test_with_polling(test_id, polling)
     passed = test.status == ExperimentStatus.COMPLETED and test.results and test.results.passed
-    return 0 if passed else EXIT_FAILED
+    return Shown(test, render.acceptance_table, 0 if passed else EXIT_FAILED)
 
 
 # ---------------------------------------------------------------- batch experiments
@@ -279,16 +294,6 @@ async def _batch_list(app: AsyncApplication, args: argparse.Namespace) -> Shown:
     return Shown(batches, _draw_batches("batch experiments"))
 
 
-async def _batch_update(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    info = await app.update_batch_experiment(args.batch_experiment_id, args.name, args.description)
-    return Shown(info, render.batch_table)
-
-
-async def _batch_delete(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    await app.delete_batch_experiment(args.batch_experiment_id)
-    return done(f"deleted batch experiment {args.batch_experiment_id}")
-
-
 # ---------------------------------------------------------------- acceptance tests
 
 
@@ -305,30 +310,18 @@ async def _acceptance_create(app: AsyncApplication, args: argparse.Namespace) ->
     )
     if not waits(args):
         return Shown(test, render.acceptance_table)
-    done = await app.acceptance_test_with_polling(test.id, polling)
-    return Shown(done, render.acceptance_table, _acceptance_code(done))
+    return await _judged(app, test.id, polling)
 
 
 async def _acceptance_get(app: AsyncApplication, args: argparse.Namespace) -> Shown:
     if not waits(args):
         return Shown(await app.acceptance_test(args.acceptance_test_id), render.acceptance_table)
-    done = await app.acceptance_test_with_polling(args.acceptance_test_id, polling_of(args))
-    return Shown(done, render.acceptance_table, _acceptance_code(done))
+    return await _judged(app, args.acceptance_test_id, polling_of(args))
 
 
 async def _acceptance_list(app: AsyncApplication, args: argparse.Namespace) -> Shown:
     tests = await app.list_acceptance_tests(args.no_pagination)
     return Shown(tests, render.acceptance_tests_table)
-
-
-async def _acceptance_update(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    test = await app.update_acceptance_test(args.acceptance_test_id, args.name, args.description)
-    return Shown(test, render.acceptance_table)
-
-
-async def _acceptance_delete(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    await app.delete_acceptance_test(args.acceptance_test_id)
-    return done(f"deleted acceptance test {args.acceptance_test_id}")
 
 
 # ---------------------------------------------------------------- scenario tests
@@ -355,13 +348,3 @@ async def _scenario_get(app: AsyncApplication, args: argparse.Namespace) -> Show
 async def _scenario_list(app: AsyncApplication, args: argparse.Namespace) -> Shown:
     tests = await app.list_scenario_tests(args.no_pagination)
     return Shown(tests, _draw_batches("scenario tests"))
-
-
-async def _scenario_update(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    info = await app.update_scenario_test(args.scenario_test_id, args.name, args.description)
-    return Shown(info, render.batch_table)
-
-
-async def _scenario_delete(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    await app.delete_scenario_test(args.scenario_test_id)
-    return done(f"deleted scenario test {args.scenario_test_id}")

@@ -14,11 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from rich.console import Console, RenderableType
 
 from asyncrun.application import AsyncApplication
-from asyncrun.cli.args import app_id, check_writable_file, new_command, non_empty
+from asyncrun.cli.args import app_id, check_writable_file, new_command, non_empty, wire_json
 from asyncrun.cli.common import add_client_arguments, check_client_arguments, client_from_args
 from asyncrun.errors import ConfigError
 from asyncrun.experiments import DEFAULT_EXPERIMENT_POLLING
@@ -26,12 +25,17 @@ from asyncrun.polling import PollingOptions
 
 __all__ = [
     "Action",
+    "Command",
+    "Delete",
+    "Kind",
     "Shown",
+    "Update",
     "action_command",
     "command_group",
     "done",
     "id_flag",
     "json_objects",
+    "kept_commands",
     "name_flags",
     "no_pagination_flag",
     "polling_of",
@@ -53,6 +57,43 @@ class Shown:
 
 
 Action = Callable[[AsyncApplication, argparse.Namespace], Awaitable[Shown]]
+Command = tuple[str, Action]
+"""A command's help and its action."""
+Delete = Callable[[AsyncApplication, str], Awaitable[None]]
+Update = Callable[[AsyncApplication, str, str | None, str | None], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a command group acts on: its name in help texts and its id flag (the Nextmv
+    CLI's long and short names)."""
+
+    what: str
+    flag: str
+    short: str
+
+    def id_of(self, args: argparse.Namespace) -> str:
+        """The id the command line gave with the flag."""
+        given: str = getattr(args, self.flag.removeprefix("--").replace("-", "_"))
+        return given
+
+    def deleting(self, delete: Delete) -> Action:
+        """The delete action: `delete` the item the flag names, and say so."""
+
+        async def action(app: AsyncApplication, args: argparse.Namespace) -> Shown:
+            await delete(app, self.id_of(args))
+            return done(f"deleted {self.what} {self.id_of(args)}")
+
+        return action
+
+    def renaming(self, update: Update, draw: Callable[[Any], RenderableType]) -> Action:
+        """The update action of --name and --description; it shows the answer with `draw`."""
+
+        async def action(app: AsyncApplication, args: argparse.Namespace) -> Shown:
+            updated = await update(app, self.id_of(args), args.name, args.description)
+            return Shown(updated, draw)
+
+        return action
 
 
 def command_group(
@@ -101,9 +142,37 @@ def _check(args: argparse.Namespace) -> None:
         polling_of(args)
 
 
-def id_flag(parser: Any, flag: str, short: str, what: str, *, required: bool) -> None:
-    help = f"the {what} id" + ("" if required else " (default: generated)")
-    parser.add_argument(flag, short, type=non_empty, required=required, default=None, help=help)
+def id_flag(parser: Any, kind: Kind, *, required: bool) -> None:
+    help = f"the {kind.what} id" + ("" if required else " (default: generated)")
+    parser.add_argument(
+        kind.flag, kind.short, type=non_empty, required=required, default=None, help=help
+    )
+
+
+def kept_commands(
+    group: Any,
+    kind: Kind,
+    *,
+    get: Command,
+    listing: Command,
+    update: Command,
+    delete: Command,
+    wait: bool = False,
+) -> Any:
+    """The get, list, update and delete commands of `kind` (get with --wait when `wait`);
+    the update parser, for flags of its own."""
+    p = action_command(group, "get", *get)
+    id_flag(p, kind, required=True)
+    if wait:
+        wait_flags(p, kind.what)
+    no_pagination_flag(action_command(group, "list", *listing))
+    updater = action_command(group, "update", *update)
+    id_flag(updater, kind, required=True)
+    name_flags(updater)
+    p = action_command(group, "delete", *delete)
+    id_flag(p, kind, required=True)
+    yes_flag(p)
+    return updater
 
 
 def name_flags(parser: Any) -> None:
@@ -166,18 +235,10 @@ async def _with_app(action: Action, args: argparse.Namespace) -> int:
     return shown.code
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_none=True, by_alias=True)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _show(shown: Shown, args: argparse.Namespace) -> None:
     if shown.value is None or shown.draw is None:
         return
-    text = json.dumps(_plain(shown.value), indent=2)
+    text = json.dumps(wire_json(shown.value), indent=2)
     if args.output is not None:
         args.output.write_text(text + "\n", encoding="utf-8")
         Console(stderr=True).print(f"wrote {args.output}", highlight=False)

@@ -10,19 +10,20 @@ from asyncrun.application import AsyncApplication
 from asyncrun.cli import experiment_render as render
 from asyncrun.cli.args import json_text
 from asyncrun.cli.experiment_common import (
+    Kind,
     Shown,
     action_command,
     command_group,
-    done,
     id_flag,
     json_objects,
+    kept_commands,
     name_flags,
-    no_pagination_flag,
     rfc3339,
-    yes_flag,
 )
 
 __all__ = ["register"]
+
+_INPUT_SET = Kind("input set", "--input-set-id", "-s")
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +42,7 @@ def register(subparsers: Any) -> None:
     p = action_command(
         group, "create", "create an input set from runs, managed inputs or a window", _is_create
     )
-    id_flag(p, "--input-set-id", "-s", "input set", required=False)
+    id_flag(p, _INPUT_SET, required=False)
     name_flags(p)
     p.add_argument(
         "--run-ids",
@@ -75,30 +76,30 @@ def register(subparsers: Any) -> None:
         default=None,
         help="at most this many runs (default: the server's)",
     )
-    p = action_command(group, "get", "show an input set", _is_get)
-    id_flag(p, "--input-set-id", "-s", "input set", required=True)
-    p = action_command(group, "list", "list the app's input sets", _is_list)
-    no_pagination_flag(p)
-    p = action_command(
-        group, "update", "rename an input set or replace its managed inputs", _is_update
+    updater = kept_commands(
+        group,
+        _INPUT_SET,
+        get=("show an input set", _is_get),
+        listing=("list the app's input sets", _is_list),
+        update=("rename an input set or replace its managed inputs", _is_update),
+        delete=("delete an input set", _INPUT_SET.deleting(AsyncApplication.delete_input_set)),
     )
-    id_flag(p, "--input-set-id", "-s", "input set", required=True)
-    name_flags(p)
-    p.add_argument(
+    updater.add_argument(
         "--managed-inputs", type=json_text, default=None, help="the new managed inputs, JSON"
     )
-    p = action_command(group, "delete", "delete an input set", _is_delete)
-    id_flag(p, "--input-set-id", "-s", "input set", required=True)
-    yes_flag(p)
 
 
 # ---------------------------------------------------------------- input sets
 
 
+def _managed_inputs(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    if not args.managed_inputs:
+        return None
+    return json_objects([args.managed_inputs], "--managed-inputs")
+
+
 async def _is_create(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    inputs = (
-        json_objects([args.managed_inputs], "--managed-inputs") if args.managed_inputs else None
-    )
+    inputs = _managed_inputs(args)
     created = await app.new_input_set(
         id=args.input_set_id,
         name=args.name,
@@ -122,13 +123,6 @@ async def _is_list(app: AsyncApplication, args: argparse.Namespace) -> Shown:
 
 
 async def _is_update(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    inputs = (
-        json_objects([args.managed_inputs], "--managed-inputs") if args.managed_inputs else None
-    )
+    inputs = _managed_inputs(args)
     updated = await app.update_input_set(args.input_set_id, args.name, args.description, inputs)
     return Shown(updated, render.input_set_table)
-
-
-async def _is_delete(app: AsyncApplication, args: argparse.Namespace) -> Shown:
-    await app.delete_input_set(args.input_set_id)
-    return done(f"deleted input set {args.input_set_id}")

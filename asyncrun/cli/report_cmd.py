@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -161,32 +161,19 @@ def previous_versions(out: Path) -> dict[str, str]:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    return write_verdict(args, {}, Console())
+
+
+def write_verdict(args: argparse.Namespace, versions: Mapping[str, str], console: Console) -> int:
+    """Judge the sweep in `args.out` on `args.acceptance` (metrics, control, candidate), print
+    the table, write acceptance.json and report.html. `versions`: the instances' versions this
+    session saw, over those of an earlier verdict. Exit code: 0 every metric passed, 1 one
+    failed, 4 every metric passed but some runs of the two instances did not succeed."""
+    out = args.out
     metrics, control, candidate = args.acceptance
-    return write_verdict(
-        args.out,
-        metrics,
-        control=control,
-        candidate=candidate,
-        versions=previous_versions(args.out),
-        console=Console(),
-    )
-
-
-def write_verdict(
-    out: Path,
-    metrics: Sequence[Metric],
-    *,
-    control: str,
-    candidate: str,
-    versions: Mapping[str, str],
-    console: Console,
-) -> int:
-    """Judge the sweep in `out`, print the table, write acceptance.json and report.html.
-    Exit code: 0 every metric passed, 1 one failed, 4 every metric passed but some runs of
-    the two instances did not succeed."""
-    verdict = judge_sweep(
-        out, metrics, control=control, candidate=candidate, versions=dict(versions)
-    )
+    # Runs finished by an earlier session of a resumed batch carry no metadata here.
+    known = {**previous_versions(out), **versions}
+    verdict = judge_sweep(out, metrics, control=control, candidate=candidate, versions=known)
     document = verdict.results.model_dump(mode="json", exclude_none=True)
     _write_text(out / ACCEPTANCE_FILE, json.dumps(document, indent=2) + "\n")
     _write_text(out / REPORT_FILE, render_report(verdict))

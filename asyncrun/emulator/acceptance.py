@@ -120,14 +120,21 @@ def distribution(values: Sequence[float]) -> dict[str, float]:
     return out
 
 
-def summary_statistics(stats: Mapping[str, float]) -> dict[str, Any]:
-    """The SDK's `DistributionSummaryStatistics`."""
+def _moments(stats: Mapping[str, float]) -> dict[str, Any]:
+    """What both of the SDK's summaries start with."""
     return {
         "min": stats["min"],
         "max": stats["max"],
         "count": int(stats["count"]),
         "mean": stats["mean"],
         "std": stats["std"],
+    }
+
+
+def summary_statistics(stats: Mapping[str, float]) -> dict[str, Any]:
+    """The SDK's `DistributionSummaryStatistics`."""
+    return {
+        **_moments(stats),
         "shifted_geometric_mean": stats["shifted_geometric_mean"],
         "shift_parameter": SHIFT,
     }
@@ -151,11 +158,7 @@ def indicator_distribution(values: Sequence[float]) -> dict[str, Any]:
     """One indicator of a batch experiment's grouped distributional summary."""
     stats = distribution(values)
     return {
-        "min": stats["min"],
-        "max": stats["max"],
-        "count": int(stats["count"]),
-        "mean": stats["mean"],
-        "std": stats["std"],
+        **_moments(stats),
         "shifted_geometric_mean": {"value": stats["shifted_geometric_mean"], "shift": SHIFT},
         "percentiles": {name: stats[name] for name in PERCENTILES},
     }

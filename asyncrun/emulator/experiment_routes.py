@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -36,6 +36,8 @@ _EXP = "/v1/applications/{app_id}/experiments"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _ID_RULE = "1-100 characters of letters, digits, '.', '_' or '-'"
 BATCH_TYPES = frozenset({"batch", "scenario"})
+
+_Item = TypeVar("_Item", InputSet, BatchExperiment, AcceptanceTest)
 
 
 def add_experiment_routes(app: web.Application) -> None:
@@ -84,6 +86,26 @@ def _listing(request: web.Request, bodies: Sequence[dict[str, Any]]) -> web.Resp
     return listing(request.query, [_Wired(b) for b in bodies], _state(request).config.page_size)
 
 
+def _found(
+    request: web.Request, table: Mapping[tuple[str, str], _Item], id_key: str, what: str
+) -> _Item:
+    """The item the path names: 404 when its app or the item is unknown."""
+    app_id = _app_id(request)
+    item_id = request.match_info[id_key]
+    found = table.get((app_id, item_id))
+    if found is None:
+        raise ApiError(404, f"{what} {item_id!r} not found")
+    return found
+
+
+def _names(item: _Item, body: dict[str, Any]) -> tuple[str, str]:
+    """The name and description an update gives (checked), else the item's own."""
+    name = text_field(body, "name") if body.get("name") is not None else item.name
+    given = body.get("description") is not None
+    description = text_field(body, "description") if given else item.description
+    return name or item.name, description
+
+
 def _new_id(body: dict[str, Any], prefix: str, taken: dict[tuple[str, str], Any], app: str) -> str:
     given = body.get("id")
     new_id = given if given else f"{prefix}-{secrets.token_hex(6)}"
@@ -98,12 +120,7 @@ def _new_id(body: dict[str, Any], prefix: str, taken: dict[tuple[str, str], Any]
 
 
 def _input_set(request: web.Request) -> InputSet:
-    app_id = _app_id(request)
-    set_id = request.match_info["set_id"]
-    found = _state(request).experiments.input_sets.get((app_id, set_id))
-    if found is None:
-        raise ApiError(404, f"input set {set_id!r} not found")
-    return found
+    return _found(request, _state(request).experiments.input_sets, "set_id", "input set")
 
 
 async def create_input_set(request: web.Request) -> web.StreamResponse:
@@ -237,12 +254,10 @@ async def update_input_set(request: web.Request) -> web.StreamResponse:
     """name, description, and `inputs` (a non-empty list replaces the set's inputs)."""
     state, item = _state(request), _input_set(request)
     body = read_json_body(await request.read())
-    name = text_field(body, "name") if body.get("name") is not None else item.name
-    description = text_field(body, "description") if body.get("description") is not None else None
+    names = _names(item, body)
     inputs = body.get("inputs")
     input_ids = _known_inputs(state, item.app_id, inputs) if inputs else item.input_ids
-    item.name = name or item.name
-    item.description = item.description if description is None else description
+    item.name, item.description = names
     item.input_ids = input_ids
     item.updated = time.time()
     return json_response(item.wire(state.inputs))
@@ -259,12 +274,7 @@ async def delete_input_set(request: web.Request) -> web.StreamResponse:
 
 
 def _batch(request: web.Request) -> BatchExperiment:
-    app_id = _app_id(request)
-    batch_id = request.match_info["batch_id"]
-    found = _state(request).experiments.batches.get((app_id, batch_id))
-    if found is None:
-        raise ApiError(404, f"batch experiment {batch_id!r} not found")
-    return found
+    return _found(request, _state(request).experiments.batches, "batch_id", "batch experiment")
 
 
 async def create_batch(request: web.Request) -> web.StreamResponse:
@@ -524,10 +534,7 @@ async def batch_runs(request: web.Request) -> web.StreamResponse:
 async def update_batch(request: web.Request) -> web.StreamResponse:
     state, batch = _state(request), _batch(request)
     body = read_json_body(await request.read())
-    if body.get("name") is not None:
-        batch.name = text_field(body, "name") or batch.name
-    if body.get("description") is not None:
-        batch.description = text_field(body, "description")
+    batch.name, batch.description = _names(batch, body)
     batch.updated = time.time()
     return json_response(await _batch_wire(state, batch, full=False))
 
@@ -558,12 +565,7 @@ def _forget_batch(state: EmulatorState, batch: BatchExperiment) -> None:
 
 
 def _acceptance(request: web.Request) -> AcceptanceTest:
-    app_id = _app_id(request)
-    test_id = request.match_info["test_id"]
-    found = _state(request).experiments.acceptance.get((app_id, test_id))
-    if found is None:
-        raise ApiError(404, f"acceptance test {test_id!r} not found")
-    return found
+    return _found(request, _state(request).experiments.acceptance, "test_id", "acceptance test")
 
 
 async def create_acceptance(request: web.Request) -> web.StreamResponse:
@@ -672,10 +674,7 @@ async def get_acceptance(request: web.Request) -> web.StreamResponse:
 async def update_acceptance(request: web.Request) -> web.StreamResponse:
     state, test = _state(request), _acceptance(request)
     body = read_json_body(await request.read())
-    if body.get("name") is not None:
-        test.name = text_field(body, "name") or test.name
-    if body.get("description") is not None:
-        test.description = text_field(body, "description")
+    test.name, test.description = _names(test, body)
     test.updated = time.time()
     return json_response(await _acceptance_wire(state, test))
 

@@ -10,11 +10,17 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from asyncrun._answers import model, pages
+from asyncrun._answers import loads, model, pages
 from asyncrun._app_core import AppCore
 from asyncrun.apps.management import new_entity_id
 from asyncrun.apps.models import Instance
-from asyncrun.errors import AmbiguousSubmitError, ConfigError, NotFoundError, PollingTimeoutError
+from asyncrun.errors import (
+    AmbiguousSubmitError,
+    APIError,
+    ConfigError,
+    NotFoundError,
+    PollingTimeoutError,
+)
 from asyncrun.experiments.models import (
     TERMINAL_EXPERIMENT_STATUSES,
     AcceptanceTest,
@@ -178,10 +184,19 @@ async def list_items(
     what: str,
     *,
     params: Mapping[str, str] | None = None,
+    no_pagination: bool = False,
 ) -> list[M]:
     """Every item of a paged list (`items`, following `next_page_token`), as the SDK's
-    `request_with_pagination` reads it."""
+    `request_with_pagination` reads it; `no_pagination`: one plain GET whose answer is the
+    list, as the SDK's `no_pagination=True`."""
     extra = dict(params or {})
+    if no_pagination:
+        answer = loads(await app._call("GET", path, params=params), what)
+        if answer is None:
+            return []
+        if not isinstance(answer, list):
+            raise APIError(f"{what}: the answer is not a list")
+        return [model(kind, item, what) for item in answer]
 
     def fetch(page: dict[str, str]) -> Awaitable[bytes]:
         return app._call("GET", path, params={**extra, **page})

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from asyncrun._answers import loads, model, parse
+from asyncrun._answers import parse
 from asyncrun._metrics import check_metrics
 from asyncrun.errors import APIError, ConfigError, NotFoundError
 from asyncrun.experiments._core import (
@@ -152,14 +152,9 @@ class AcceptanceTestsMixin:
     ) -> list[AcceptanceTest]:
         """GET {app}/experiments/acceptance (every page)."""
         what = "list_acceptance_tests"
-        if not no_pagination:
-            return await list_items(self, _path(self), AcceptanceTest, what)
-        answer = loads(await self._call("GET", _path(self)), what)
-        if answer is None:
-            return []
-        if not isinstance(answer, list):
-            raise APIError(f"{what}: the answer is not a list")
-        return [model(AcceptanceTest, item, what) for item in answer]
+        return await list_items(
+            self, _path(self), AcceptanceTest, what, no_pagination=no_pagination
+        )
 
     async def update_acceptance_test(
         self: ExperimentsCore,

@@ -283,12 +283,11 @@ async def list_batches(
 ) -> list[BatchExperimentMetadata]:
     """GET {app}/experiments/batch?type=KIND: every page, or one plain GET as the SDK's
     `no_pagination=True`."""
-    path = batch_path(app)
-    if not no_pagination:
-        return await list_items(app, path, BatchExperimentMetadata, what, params={"type": kind})
-    answer = loads(await app._call("GET", path, params={"type": kind}), what)
-    if answer is None:
-        return []
-    if not isinstance(answer, list):
-        raise APIError(f"{what}: the answer is not a list")
-    return [model(BatchExperimentMetadata, item, what) for item in answer]
+    return await list_items(
+        app,
+        batch_path(app),
+        BatchExperimentMetadata,
+        what,
+        params={"type": kind},
+        no_pagination=no_pagination,
+    )

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from asyncrun._answers import loads, model, parse
-from asyncrun.errors import APIError, ConfigError
+from asyncrun._answers import parse
+from asyncrun.errors import ConfigError
 from asyncrun.experiments._core import (
     ExperimentsCore,
     as_models,
@@ -154,14 +154,8 @@ class InputSetsMixin:
     async def list_input_sets(self: ExperimentsCore, no_pagination: bool = False) -> list[InputSet]:
         """Every input set of the application (all pages; `no_pagination=True`: one plain GET,
         as the SDK)."""
-        if not no_pagination:
-            return await list_items(self, _path(self), InputSet, "list_input_sets")
-        answer = loads(await self._call("GET", _path(self)), "list_input_sets")
-        if answer is None:
-            return []
-        if not isinstance(answer, list):
-            raise APIError("list_input_sets: the answer is not a list")
-        return [model(InputSet, item, "list_input_sets") for item in answer]
+        what = "list_input_sets"
+        return await list_items(self, _path(self), InputSet, what, no_pagination=no_pagination)
 
     async def update_input_set(
         self: ExperimentsCore,

@@ -19,6 +19,7 @@ from asyncrun import (
     AmbiguousSubmitError,
     APIError,
     ConfigError,
+    RunOutcome,
     Scenario,
     ServerError,
     Timeouts,
@@ -157,6 +158,27 @@ async def left_in_doubt(path: Path, app_id: str, keys: list[str]) -> None:
             await journal.update(key, state="submitting", attempts=1, post_sent_at=utc_now())
 
 
+async def made_on_the_server(emu: Emulator, app_id: str, count: int) -> dict[str, str]:
+    """Runs tag/k0 ... that the earlier process's POSTs made (by key: run id)."""
+    made = {}
+    for i in range(count):
+        body = json.dumps({"input": {"i": i}, "name": f"tag/k{i}"}).encode()
+        made[f"k{i}"] = (await emu.state.create_run(app_id, body, None)).id
+    return made
+
+
+async def resumed(app: Any, path: Path, count: int, counters: BatchCounters) -> list[RunOutcome]:
+    """The batch of `count` scenarios, resumed from the journal at `path`."""
+    return await run_batch_all(
+        app,
+        scenarios(count),
+        journal=path,
+        polling_options=FAST,
+        submit_margin=MARGIN,
+        counters=counters,
+    )
+
+
 def counted_lookups(monkeypatch: pytest.MonkeyPatch, app: Any) -> list[str]:
     """`app.find_runs_by_name` counted: the names looked up one by one."""
     names: list[str] = []
@@ -179,21 +201,11 @@ async def test_a_resume_takes_the_runs_of_the_names_in_doubt_at_once(
     async with emulator_factory() as emu, fast_client(emu.url) as client:
         app = client.application("resume-app")
         await left_in_doubt(path, app.id, ["k0", "k1", "k2"])
-        made = {}
-        for i in range(3):
-            body = json.dumps({"input": {"i": i}, "name": f"tag/k{i}"}).encode()
-            made[f"k{i}"] = (await emu.state.create_run(app.id, body, None)).id
+        made = await made_on_the_server(emu, app.id, 3)
         lookups = counted_lookups(monkeypatch, app)
         listings = counted_listings(monkeypatch, app)
         counters = BatchCounters()
-        outcomes = await run_batch_all(
-            app,
-            scenarios(4),
-            journal=path,
-            polling_options=FAST,
-            submit_margin=MARGIN,
-            counters=counters,
-        )
+        outcomes = await resumed(app, path, 4, counters)
         stats = emu.stats()
     assert [o.status for o in outcomes] == ["succeeded"] * 4
     assert {o.key: o.run_id for o in outcomes[:3]} == made
@@ -215,19 +227,10 @@ async def test_a_resume_waits_only_for_the_names_in_doubt_it_did_not_find(
     async with emulator_factory() as emu, fast_client(emu.url) as client:
         app = client.application("resume-app")
         await left_in_doubt(path, app.id, ["k0", "k1", "k2"])
-        for i in range(2):
-            body = json.dumps({"input": {"i": i}, "name": f"tag/k{i}"}).encode()
-            await emu.state.create_run(app.id, body, None)
+        await made_on_the_server(emu, app.id, 2)
         lookups = counted_lookups(monkeypatch, app)
         counters = BatchCounters()
-        outcomes = await run_batch_all(
-            app,
-            scenarios(3),
-            journal=path,
-            polling_options=FAST,
-            submit_margin=MARGIN,
-            counters=counters,
-        )
+        outcomes = await resumed(app, path, 3, counters)
         stats = emu.stats()
     assert [o.status for o in outcomes] == ["succeeded"] * 3
     assert [o.resumed for o in outcomes] == [True, True, False]

@@ -73,6 +73,34 @@ def check_complete(emu: ThreadedEmulator, tmp_path: Path, count: int) -> None:
     assert {r["status"] for r in rows} == {"succeeded"}
 
 
+def resume_completes(
+    emu: ThreadedEmulator, args: list[str], tmp_path: Path, count: int
+) -> subprocess.CompletedProcess[str]:
+    """The same command again: it exits 0 and the batch is complete, exactly once."""
+    again = run_cli(args, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    check_complete(emu, tmp_path, count)
+    return again
+
+
+def all_submitted(tmp_path: Path, count: int) -> Callable[[], bool]:
+    return lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count
+
+
+def stopped(
+    args: list[str], tmp_path: Path, ready: Callable[[], bool], sig: signal.Signals
+) -> tuple[int, str]:
+    """`asyncrun ARGS`, sent `sig` once `ready()`: its exit code and output."""
+    child = start_cli(args, tmp_path)
+    try:
+        wait_for(ready)
+        child.send_signal(sig)
+        output, _ = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    return child.returncode, output
+
+
 def _progress(journal: Path) -> int:
     """Steps the batch has made: one per scenario past "pending", one more per finished one."""
     states = journal_states(journal)
@@ -103,10 +131,8 @@ def test_sigkill_at_a_random_moment_then_the_same_command_finishes_exactly_once(
             child.kill()
             child.communicate()
         assert child.returncode == -signal.SIGKILL
-        again = run_cli(args, tmp_path)
-        assert again.returncode == 0, again.stdout + again.stderr
+        again = resume_completes(emu, args, tmp_path, count)
         assert "batch summary" in again.stdout
-        check_complete(emu, tmp_path, count)
 
 
 @pytest.mark.slow
@@ -119,14 +145,8 @@ def test_ctrl_c_with_each_policy(
     gate = tmp_path / "gate"
     with emulator_thread_factory(app_command=gated_app(gate)) as emu:
         args = batch_args(emu.url, tmp_path, "--on-interrupt", policy)
-        child = start_cli(args, tmp_path)
-        try:
-            wait_for(lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count)
-            child.send_signal(signal.SIGINT)
-            output, _ = child.communicate(timeout=30)
-        finally:
-            child.kill()
-        assert child.returncode == 130, output
+        code, output = stopped(args, tmp_path, all_submitted(tmp_path, count), signal.SIGINT)
+        assert code == 130, output
         assert "Resume with" in output and "asyncrun batch" in output
         assert journal_states(tmp_path / "sweep.db") == {"submitted": 2 * count}
         statuses = {run["status"] for run in emu.runs()}
@@ -138,9 +158,7 @@ def test_ctrl_c_with_each_policy(
         assert status.returncode == 0
         assert "submitted" in status.stdout and "resume with" in status.stdout
         gate.touch()  # the detached runs may finish now
-        again = run_cli(args, tmp_path)
-        assert again.returncode == 0, again.stdout + again.stderr
-        check_complete(emu, tmp_path, count)
+        resume_completes(emu, args, tmp_path, count)
 
 
 @pytest.mark.slow
@@ -152,7 +170,7 @@ def test_cancel_command_cancels_what_the_journal_has_in_flight(
     with emulator_thread_factory() as emu:
         child = start_cli(batch_args(emu.url, tmp_path), tmp_path)
         try:
-            wait_for(lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count)
+            wait_for(all_submitted(tmp_path, count))
             child.send_signal(signal.SIGKILL)
             child.wait(10)
         finally:
@@ -189,7 +207,7 @@ def test_two_batches_started_at_once_on_one_journal_one_is_refused(
             loser = next(p for p in both if p.poll() is not None)
             winner = next(p for p in both if p is not loser)
             refused, _ = loser.communicate(timeout=30)
-            wait_for(lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count)
+            wait_for(all_submitted(tmp_path, count))
             status = run_cli(["status", "--journal", "sweep.db"], tmp_path)
             winner.send_signal(signal.SIGINT)
             output, _ = winner.communicate(timeout=30)
@@ -288,14 +306,8 @@ def test_sigterm_is_an_interrupt_and_the_same_command_resumes_exactly_once(
     gate = tmp_path / "gate"
     with emulator_thread_factory(app_command=gated_app(gate)) as emu:
         args = batch_args(emu.url, tmp_path)
-        child = start_cli(args, tmp_path)
-        try:
-            wait_for(lambda: journal_states(tmp_path / "sweep.db").get("submitted") == 2 * count)
-            child.send_signal(signal.SIGTERM)
-            output, _ = child.communicate(timeout=30)
-        finally:
-            child.kill()
-        assert child.returncode == 143, output
+        code, output = stopped(args, tmp_path, all_submitted(tmp_path, count), signal.SIGTERM)
+        assert code == 143, output
         [line] = [x for x in output.splitlines() if "Resume with" in x]
         assert line.startswith("interrupted by SIGTERM: runs in flight keep running")
         assert line.endswith("Resume with: asyncrun " + " ".join(args))
@@ -305,9 +317,7 @@ def test_sigterm_is_an_interrupt_and_the_same_command_resumes_exactly_once(
         assert journal_states(tmp_path / "sweep.db") == {"submitted": 2 * count}
         assert {run["status"] for run in emu.runs()} <= {"queued", "running"}
         gate.touch()
-        again = run_cli(args, tmp_path)
-        assert again.returncode == 0, again.stdout + again.stderr
-        check_complete(emu, tmp_path, count)
+        resume_completes(emu, args, tmp_path, count)
 
 
 @pytest.mark.slow
@@ -337,9 +347,7 @@ def test_a_result_that_cannot_be_written_is_reported_and_the_resume_writes_it(
         }
         assert journal_states(tmp_path / "sweep.db") == {"terminal": 8, "submitted": 2}
         blocker.unlink()
-        again = run_cli(args, tmp_path)
-        assert again.returncode == 0, again.stdout + again.stderr
-        check_complete(emu, tmp_path, count)
+        resume_completes(emu, args, tmp_path, count)
 
 
 @pytest.mark.slow

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from counting_proxy import PROXY_VARIABLES, CountingProxy, serving_proxy, unused_port
+from counting_proxy import PROXY_VARIABLES, CountingProxy, serving_proxy, through, unused_port
 
 from asyncrun.emulator import ThreadedEmulator
 
@@ -22,13 +21,6 @@ PASSWORD = "hunter2-proxy"
 BATCH = ["batch", "--app-id", "proxy-app", "sweep.jsonl", "--journal", "j.db", "--out", "out"]
 BATCH += ["--limits", "unlimited"]
 RUN = ["run", "--app-id", "proxy-app", "--input-json", '{"a": 1}']
-Factory = Callable[..., AbstractContextManager[ThreadedEmulator]]
-
-
-@pytest.fixture
-def tls_emulator(emulator_thread_factory: Factory) -> Iterator[ThreadedEmulator]:
-    with emulator_thread_factory(tls=True, time_scale=50) as emu:
-        yield emu
 
 
 @pytest.fixture
@@ -61,12 +53,6 @@ def run_cli(
 def trusting(emu: ThreadedEmulator) -> list[str]:
     assert emu.ca_file is not None
     return ["--url", emu.url, "--ca-file", str(emu.ca_file)]
-
-
-def through(proxy: CountingProxy, emu: ThreadedEmulator) -> int:
-    opened: int = emu.stats()["connections"]["opened"]
-    assert proxy.forwarded(f"127.0.0.1:{emu.port}") == opened
-    return opened
 
 
 def output_lines(result: object) -> list[str]:

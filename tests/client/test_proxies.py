@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from counting_proxy import CountingProxy, clear_proxy_env, serving_proxy, unused_port
+from counting_proxy import CountingProxy, clear_proxy_env, serving_proxy, through, unused_port
 
 from asyncrun import (
     AsyncClient,
@@ -39,12 +39,6 @@ def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def tls_emulator(emulator_thread_factory: Factory) -> Iterator[ThreadedEmulator]:
-    with emulator_thread_factory(tls=True, time_scale=50) as emu:
-        yield emu
-
-
-@pytest.fixture
 def proxy() -> Iterator[CountingProxy]:
     with serving_proxy(f"alice:{PASSWORD}") as running:
         yield running
@@ -53,13 +47,6 @@ def proxy() -> Iterator[CountingProxy]:
 def client(emu: ThreadedEmulator, **kw: Any) -> AsyncClient:
     verify = str(emu.ca_file) if emu.ca_file is not None else True
     return AsyncClient(api_key="test-key", url=emu.url, verify=verify, **kw)
-
-
-def through(proxy: CountingProxy, emu: ThreadedEmulator) -> int:
-    """Connections the emulator accepted, each checked to have come through the proxy."""
-    opened: int = emu.stats()["connections"]["opened"]
-    assert proxy.forwarded(f"127.0.0.1:{emu.port}") == opened
-    return opened
 
 
 async def test_a_run_and_its_large_result_go_through_https_proxy(

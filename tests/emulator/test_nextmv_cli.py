@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -23,45 +20,11 @@ from typing import Any
 import pytest
 
 from asyncrun.emulator import ThreadedEmulator
+from tests.nextmv_cli import NextmvCLI, configured_cli
 
 APP = "cli-app"
 KEY = "test-key"
 CLI_TIMEOUT = 120
-
-
-class NextmvCLI:
-    """`nextmv ...` in a subprocess with its own HOME and the emulator's CA trusted."""
-
-    def __init__(self, home: Path, ca_file: Path, cwd: Path) -> None:
-        self.cwd = cwd
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEXTMV_")}
-        self.env.update(
-            HOME=str(home),
-            REQUESTS_CA_BUNDLE=str(ca_file),
-            SSL_CERT_FILE=str(ca_file),
-            COLUMNS="200",
-            NO_COLOR="1",
-        )
-
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "nextmv.cli.main", *args],
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT,
-            check=False,
-        )
-
-    def ok(self, *args: str) -> str:
-        done = self(*args)
-        assert done.returncode == 0, f"nextmv {' '.join(args)}: {done.stderr[-2000:]}"
-        return done.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args))
 
 
 @pytest.fixture
@@ -74,15 +37,7 @@ def emu(
 
 @pytest.fixture
 def nextmv_cli(emu: ThreadedEmulator, tmp_path: Path) -> NextmvCLI:
-    assert emu.ca_file is not None
-    home = tmp_path / "home"
-    home.mkdir()
-    cli = NextmvCLI(home, emu.ca_file, tmp_path)
-    endpoint = f"127.0.0.1:{emu.port}"
-    cli.ok("configuration", "create", "--api-key", KEY, "--endpoint", endpoint)
-    config = (home / ".nextmv" / "config.yaml").read_text()
-    assert endpoint in config
-    return cli
+    return configured_cli(emu, tmp_path, key=KEY, timeout=CLI_TIMEOUT)
 
 
 def digest(value: Any) -> str:

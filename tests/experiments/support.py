@@ -11,18 +11,15 @@ from typing import Any
 
 import nextmv
 import requests
+from nextmv import cloud
+
+from tests.apps.support import MANIFEST
 
 KEY = "test-key"
+XS = [1, 2, 3, 4, 10]
 POLL = nextmv.PollingOptions(
     initial_delay=0.02, delay=0.05, backoff=0, jitter=0, max_delay=0.1, max_duration=120
 )
-
-MANIFEST = """\
-type: python
-runtime: ghcr.io/nextmv-io/runtime/python:3.11
-files:
-  - main.py
-"""
 
 # value = x * scale + offset: an instance's configuration (-scale, -offset) moves it.
 SCALER = """\
@@ -45,6 +42,27 @@ def scaler_app(root: Path) -> Path:
     (root / "app.yaml").write_text(MANIFEST)
     (root / "main.py").write_text(textwrap.dedent(SCALER))
     return root
+
+
+def scaler_with_control_runs(
+    client: cloud.Client, tmp_path: Path
+) -> tuple[cloud.Application, list[str]]:
+    """The scaler app "scale-app", pushed with the SDK: instance "control" (value = x) and
+    "candidate" (value = 2x + 1), and a finished control run of each of XS (their ids)."""
+    app = cloud.Application.new(client=client, id="scale-app")
+    app.push(app_dir=str(scaler_app(tmp_path / "scaler")))
+    app.new_version(id="v1")
+    config = cloud.InstanceConfiguration
+    app.new_instance(version_id="v1", id="control", configuration=config(options={"scale": "1"}))
+    app.new_instance(
+        version_id="v1",
+        id="candidate",
+        configuration=config(options={"scale": "2", "offset": "1"}),
+    )
+    run_ids = [app.new_run(input={"x": x}, instance_id="control") for x in XS]
+    for run_id in run_ids:
+        app.run_result_with_polling(run_id, polling_options=POLL)
+    return app, run_ids
 
 
 def api(url: str, method: str, path: str, body: Any = None) -> requests.Response:

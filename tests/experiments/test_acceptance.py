@@ -14,28 +14,15 @@ from nextmv import cloud
 
 from asyncrun.emulator import ThreadedEmulator
 
-from .support import POLL, api, scaler_app
+from .support import POLL, XS, api, scaler_with_control_runs
 
-XS = [1, 2, 3, 4, 10]
 ACCEPTANCE = "/v1/applications/scale-app/experiments/acceptance"
 
 
 @pytest.fixture
 def scaler(client: cloud.Client, tmp_path: Path) -> cloud.Application:
     """control: value = x; candidate: value = 2x + 1; input set "xs" of the five inputs."""
-    app = cloud.Application.new(client=client, id="scale-app")
-    app.push(app_dir=str(scaler_app(tmp_path / "scaler")))
-    app.new_version(id="v1")
-    config = cloud.InstanceConfiguration
-    app.new_instance(version_id="v1", id="control", configuration=config(options={"scale": "1"}))
-    app.new_instance(
-        version_id="v1",
-        id="candidate",
-        configuration=config(options={"scale": "2", "offset": "1"}),
-    )
-    run_ids = [app.new_run(input={"x": x}, instance_id="control") for x in XS]
-    for run_id in run_ids:
-        app.run_result_with_polling(run_id, polling_options=POLL)
+    app, run_ids = scaler_with_control_runs(client, tmp_path)
     app.new_input_set(id="xs", run_ids=run_ids)
     return app
 

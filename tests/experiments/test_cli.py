@@ -15,9 +15,7 @@ from nextmv import cloud
 from asyncrun.cli import main
 from asyncrun.emulator import ThreadedEmulator
 
-from .support import KEY, POLL, scaler_app
-
-XS = [1, 2, 3, 4, 10]
+from .support import KEY, scaler_with_control_runs
 
 
 def metric(operator: str, statistic: str = "mean", tolerance: float = 0.0) -> dict[str, Any]:
@@ -59,20 +57,7 @@ def cli(
 @pytest.fixture
 def run_ids(client: cloud.Client, tmp_path: Path) -> list[str]:
     """The scaler app (control: value = x; candidate: 2x + 1) and five control runs."""
-    app = cloud.Application.new(client=client, id="scale-app")
-    app.push(app_dir=str(scaler_app(tmp_path / "scaler")))
-    app.new_version(id="v1")
-    config = cloud.InstanceConfiguration
-    app.new_instance(version_id="v1", id="control", configuration=config(options={"scale": "1"}))
-    app.new_instance(
-        version_id="v1",
-        id="candidate",
-        configuration=config(options={"scale": "2", "offset": "1"}),
-    )
-    ids = [app.new_run(input={"x": x}, instance_id="control") for x in XS]
-    for run_id in ids:
-        app.run_result_with_polling(run_id, polling_options=POLL)
-    return ids
+    return scaler_with_control_runs(client, tmp_path)[1]
 
 
 @pytest.fixture

@@ -41,6 +41,11 @@ CASES: list[tuple[str, str, str, Any, Call]] = [
 ]
 
 
+each_case = pytest.mark.parametrize(
+    ("post", "get", "answer", "call"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[ScriptedServer]:
     async with ScriptedServer() as s:
@@ -49,9 +54,7 @@ async def server() -> AsyncIterator[ScriptedServer]:
         yield s
 
 
-@pytest.mark.parametrize(
-    ("post", "get", "answer", "call"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
+@each_case
 async def test_a_lost_answer_is_looked_up(
     server: ScriptedServer, post: str, get: str, answer: Any, call: Call
 ) -> None:
@@ -63,9 +66,7 @@ async def test_a_lost_answer_is_looked_up(
     assert len(server.calls("POST", post)) == 1
 
 
-@pytest.mark.parametrize(
-    ("post", "get", "answer", "call"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
+@each_case
 async def test_not_found_after_a_lost_answer_stays_ambiguous(
     server: ScriptedServer, post: str, get: str, answer: Any, call: Call
 ) -> None:

@@ -6,17 +6,13 @@ how the CLI is pointed at the emulator."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asyncrun.emulator import ThreadedEmulator
+from tests.nextmv_cli import NextmvCLI, configured_cli
 
 from .support import KEY, scaler_app
 
@@ -25,52 +21,10 @@ XS = [1, 2, 3, 4, 10]
 CLI_TIMEOUT = 180
 
 
-class NextmvCLI:
-    def __init__(self, home: Path, ca_file: Path, cwd: Path) -> None:
-        self.cwd = cwd
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEXTMV_")}
-        self.env.update(
-            HOME=str(home),
-            REQUESTS_CA_BUNDLE=str(ca_file),
-            SSL_CERT_FILE=str(ca_file),
-            COLUMNS="200",
-            NO_COLOR="1",
-        )
-
-    def ok(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "nextmv.cli.main", *args],
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT,
-            check=False,
-        )
-        assert done.returncode == 0, f"nextmv {' '.join(args)}: {done.stderr[-2000:]}"
-        return done.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args))
-
-
 @pytest.fixture
-def emu(
-    emulator_thread_factory: Callable[..., AbstractContextManager[ThreadedEmulator]],
-) -> Iterator[ThreadedEmulator]:
-    with emulator_thread_factory(tls=True, time_scale=50) as running:
-        yield running
-
-
-@pytest.fixture
-def cli(emu: ThreadedEmulator, tmp_path: Path) -> NextmvCLI:
+def cli(tls_emulator: ThreadedEmulator, tmp_path: Path) -> NextmvCLI:
     """The CLI configured for the emulator, with the scaler app pushed and two instances."""
-    assert emu.ca_file is not None
-    home = tmp_path / "home"
-    home.mkdir()
-    nextmv = NextmvCLI(home, emu.ca_file, tmp_path)
-    nextmv.ok("configuration", "create", "--api-key", KEY, "--endpoint", f"127.0.0.1:{emu.port}")
+    nextmv = configured_cli(tls_emulator, tmp_path, key=KEY, timeout=CLI_TIMEOUT)
     app = ["--app-id", APP]
     nextmv.ok("cloud", "app", "create", *app)
     nextmv.ok("cloud", "app", "push", *app, "--app-dir", str(scaler_app(tmp_path / "scaler")))

@@ -71,18 +71,24 @@ def covers(ours: Any, sdk: Any) -> bool:
     return bool(ours == sdk)
 
 
+def alike(name: str, call: Callable[[Any], Any]) -> tuple[str, Sdk, Ours]:
+    """A case whose call is written the same for the SDK and for asyncrun."""
+    return (name, call, call)
+
+
+def polled(name: str, call: Callable[[Any, Any], Any]) -> tuple[str, Sdk, Ours]:
+    """A case that differs only in the polling options (each library's own class)."""
+    return (name, lambda a: call(a, SDK_POLL), lambda a: call(a, OUR_POLL))
+
+
 REREAD = {"acceptance test with polling", "new acceptance test with result"}
 CASES: list[tuple[str, Sdk, Ours]] = [
-    (
+    alike(
         "input set from runs",
         lambda a: a.new_input_set(id="is-1", name="n", description="d", run_ids=["r1", "r2"]),
-        lambda a: a.new_input_set(id="is-1", name="n", description="d", run_ids=["r1", "r2"]),
     ),
-    (
+    alike(
         "input set from an instance's runs in a window",
-        lambda a: a.new_input_set(
-            instance_id="inst-a", start_time=START, end_time=END, maximum_runs=5, id="is-1"
-        ),
         lambda a: a.new_input_set(
             instance_id="inst-a", start_time=START, end_time=END, maximum_runs=5, id="is-1"
         ),
@@ -96,18 +102,10 @@ CASES: list[tuple[str, Sdk, Ours]] = [
             id="is-2", inputs=[asyncrun.ManagedInput(id="mi-1"), {"id": "mi-2"}]
         ),
     ),
-    ("input set", lambda a: a.input_set("is-1"), lambda a: a.input_set("is-1")),
-    ("list input sets", lambda a: a.list_input_sets(), lambda a: a.list_input_sets()),
-    (
-        "update input set",
-        lambda a: a.update_input_set("is-2", name="nn", description="dd"),
-        lambda a: a.update_input_set("is-2", name="nn", description="dd"),
-    ),
-    (
-        "delete input set",
-        lambda a: a.delete_input_set("is-1"),
-        lambda a: a.delete_input_set("is-1"),
-    ),
+    alike("input set", lambda a: a.input_set("is-1")),
+    alike("list input sets", lambda a: a.list_input_sets()),
+    alike("update input set", lambda a: a.update_input_set("is-2", name="nn", description="dd")),
+    alike("delete input set", lambda a: a.delete_input_set("is-1")),
     (
         "new batch experiment",
         lambda a: a.new_batch_experiment(
@@ -129,41 +127,24 @@ CASES: list[tuple[str, Sdk, Ours]] = [
             content_type="json",
         ),
     ),
-    ("batch experiment", lambda a: a.batch_experiment("b-1"), lambda a: a.batch_experiment("b-1")),
-    (
-        "batch experiment metadata",
-        lambda a: a.batch_experiment_metadata("b-1"),
-        lambda a: a.batch_experiment_metadata("b-1"),
-    ),
-    (
+    alike("batch experiment", lambda a: a.batch_experiment("b-1")),
+    alike("batch experiment metadata", lambda a: a.batch_experiment_metadata("b-1")),
+    polled(
         "batch experiment with polling",
-        lambda a: a.batch_experiment_with_polling("b-1", polling_options=SDK_POLL),
-        lambda a: a.batch_experiment_with_polling("b-1", polling_options=OUR_POLL),
+        lambda a, poll: a.batch_experiment_with_polling("b-1", polling_options=poll),
     ),
-    (
+    polled(
         "new batch experiment with result",
-        lambda a: a.new_batch_experiment_with_result(
-            id="b-1", runs=RUNS[:1], option_sets=OPTION_SETS, polling_options=SDK_POLL
-        ),
-        lambda a: a.new_batch_experiment_with_result(
-            id="b-1", runs=RUNS[:1], option_sets=OPTION_SETS, polling_options=OUR_POLL
+        lambda a, poll: a.new_batch_experiment_with_result(
+            id="b-1", runs=RUNS[:1], option_sets=OPTION_SETS, polling_options=poll
         ),
     ),
-    (
-        "list batch experiments",
-        lambda a: a.list_batch_experiments(),
-        lambda a: a.list_batch_experiments(),
-    ),
-    (
+    alike("list batch experiments", lambda a: a.list_batch_experiments()),
+    alike(
         "update batch experiment",
         lambda a: a.update_batch_experiment("b-1", name="x", description="y"),
-        lambda a: a.update_batch_experiment("b-1", name="x", description="y"),
     ),
-    (
-        "delete batch experiment",
-        lambda a: a.delete_batch_experiment("b-1"),
-        lambda a: a.delete_batch_experiment("b-1"),
-    ),
+    alike("delete batch experiment", lambda a: a.delete_batch_experiment("b-1")),
     (
         "new acceptance test on an input set",
         lambda a: a.new_acceptance_test(
@@ -183,58 +164,24 @@ CASES: list[tuple[str, Sdk, Ours]] = [
             description="d",
         ),
     ),
-    ("acceptance test", lambda a: a.acceptance_test("at-1"), lambda a: a.acceptance_test("at-1")),
-    (
+    alike("acceptance test", lambda a: a.acceptance_test("at-1")),
+    polled(
         "new acceptance test with result",
-        lambda a: a.new_acceptance_test_with_result(
-            "inst-b",
-            "inst-a",
-            [p.METRIC],
-            id="b-1",
-            input_set_id="is-2",
-            polling_options=SDK_POLL,
-        ),
-        lambda a: a.new_acceptance_test_with_result(
-            "inst-b",
-            "inst-a",
-            [p.METRIC],
-            id="b-1",
-            input_set_id="is-2",
-            polling_options=OUR_POLL,
+        lambda a, poll: a.new_acceptance_test_with_result(
+            "inst-b", "inst-a", [p.METRIC], id="b-1", input_set_id="is-2", polling_options=poll
         ),
     ),
-    (
+    polled(
         "acceptance test with polling",
-        lambda a: a.acceptance_test_with_polling("at-1", polling_options=SDK_POLL),
-        lambda a: a.acceptance_test_with_polling("at-1", polling_options=OUR_POLL),
+        lambda a, poll: a.acceptance_test_with_polling("at-1", polling_options=poll),
     ),
-    (
-        "list acceptance tests",
-        lambda a: a.list_acceptance_tests(),
-        lambda a: a.list_acceptance_tests(),
-    ),
-    (
-        "update acceptance test",
-        lambda a: a.update_acceptance_test("at-1", name="x"),
-        lambda a: a.update_acceptance_test("at-1", name="x"),
-    ),
-    (
-        "delete acceptance test",
-        lambda a: a.delete_acceptance_test("at-1"),
-        lambda a: a.delete_acceptance_test("at-1"),
-    ),
-    ("list scenario tests", lambda a: a.list_scenario_tests(), lambda a: a.list_scenario_tests()),
-    ("scenario test", lambda a: a.scenario_test("b-1"), lambda a: a.scenario_test("b-1")),
-    (
-        "update scenario test",
-        lambda a: a.update_scenario_test("b-1", description="y"),
-        lambda a: a.update_scenario_test("b-1", description="y"),
-    ),
-    (
-        "delete scenario test",
-        lambda a: a.delete_scenario_test("b-1"),
-        lambda a: a.delete_scenario_test("b-1"),
-    ),
+    alike("list acceptance tests", lambda a: a.list_acceptance_tests()),
+    alike("update acceptance test", lambda a: a.update_acceptance_test("at-1", name="x")),
+    alike("delete acceptance test", lambda a: a.delete_acceptance_test("at-1")),
+    alike("list scenario tests", lambda a: a.list_scenario_tests()),
+    alike("scenario test", lambda a: a.scenario_test("b-1")),
+    alike("update scenario test", lambda a: a.update_scenario_test("b-1", description="y")),
+    alike("delete scenario test", lambda a: a.delete_scenario_test("b-1")),
 ]
 
 
