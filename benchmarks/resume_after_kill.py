@@ -12,6 +12,11 @@ state at the kill.
     .venv/bin/python benchmarks/resume_after_kill.py                  # 3 repetitions
     .venv/bin/python benchmarks/resume_after_kill.py --kill-when-in-doubt 10 --made
     .venv/bin/python benchmarks/resume_after_kill.py --kill-when-in-doubt 10
+    .venv/bin/python benchmarks/resume_after_kill.py --kill-when-in-doubt 10 --resume-after 110
+
+`--resume-after N` waits N seconds between the kill and the resume (a pod restarted later): the
+killed process's last heartbeat in the lock file then bounds when it can have sent, so the names
+not found need not wait for their deadline counted from the resume.
 """
 
 from __future__ import annotations
@@ -144,6 +149,7 @@ def once(args: argparse.Namespace) -> Repetition:
         at_kill = journal_states(work / "sweep.db")
         in_doubt = in_doubt_names(work / "sweep.db")
         made = len(in_doubt & set(get_json_sync(url, "/_emulator/stats")["runs_per_name"]))
+        time.sleep(args.resume_after)
         started = time.monotonic()
         again = subprocess.run(
             command, cwd=work, env=env, capture_output=True, text=True, timeout=600
@@ -203,6 +209,13 @@ def main() -> int:
         "(the POST went out, its answer was not journaled yet: the case of issue 24); without "
         "it, rows just committed count, whose POSTs as a rule did not go out",
     )
+    parser.add_argument(
+        "--resume-after",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long between the kill and the resume",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--show", action="store_true", help="print the resume's output")
     args = parser.parse_args()
@@ -217,6 +230,7 @@ def main() -> int:
     print(
         f"{args.scenarios} scenarios of {args.duration} s, {args.max_in_flight} in flight, "
         f"SIGKILL {moment}, then the same command again"
+        + (f" {args.resume_after:g} s later" if args.resume_after else "")
     )
     print(
         "rep  resume s  exit  duplicates  runs  results written  made  not found  "

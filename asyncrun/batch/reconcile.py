@@ -13,6 +13,21 @@ margin is for a server that keeps acting on a request after its client is gone.
 
 Whatever a server does after the deadline is caught by the sweep (sweep.py).
 
+When a POST of a dead process can have been sent (`resume_deadline`): before the process let go
+of the journal's lock if it did so cleanly (the lock record's `released`); if it was killed,
+before HEARTBEAT_SLACK after its last heartbeat (`alive + beat + 2 * beat`: the next write was
+due one interval later, and the slack allows for a heartbeat thread held up that long by the GIL
+or the disk); without a heartbeat (a record of an older asyncrun), before this session opened
+the journal. Never later than that opening. The limit: a process whose heartbeat thread is held
+up longer than the slack while its event loop still sends POSTs may send one after the bound; a
+name whose POST lands so late is looked up before it lands and submitted again, and the sweep
+at the end of the batch finds, cancels and counts the duplicate.
+
+The times are wall-clock UTC, written by the process that held the lock. A resume on the same
+host reads them on the same clock. On another host (a journal on a network filesystem) its
+clock may differ: HOLDER_SKEW is added to a bound written by another host, so a clock that runs
+up to that much behind ours does not make the deadline too early.
+
 A resume does not wait for a deadline to take a run that exists: the names an earlier process
 left `submitting` are looked up at once, all of them in one listing of the application's runs
 (`InDoubtListing`). A name found has its run (taken, nothing waits); only a name not found waits
@@ -23,15 +38,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from asyncrun.batch.journal import Journal, JournalRow, utc_now
+from asyncrun.batch.journal_lock import HEARTBEAT, Holder
 from asyncrun.batch.protocol import BatchApplication
 from asyncrun.config import Timeouts
 from asyncrun.errors import AsyncrunError
 
-__all__ = ["LOOKUP_MARGIN", "SUBMIT_MARGIN", "InDoubtListing", "post_life", "resume_deadline"]
+__all__ = [
+    "HEARTBEAT_SLACK",
+    "HOLDER_SKEW",
+    "LOOKUP_MARGIN",
+    "SUBMIT_MARGIN",
+    "InDoubtListing",
+    "last_sent",
+    "post_life",
+    "resume_deadline",
+]
 
 logger = logging.getLogger("asyncrun")
 
@@ -49,6 +75,16 @@ and load balancers' idle timeouts (60 s) are already inside the client's 60 s re
 request acted on later than that is rare, and the end-of-batch sweep cancels what it creates."""
 
 
+HEARTBEAT_SLACK = 2.0
+"""Heartbeat intervals a killed holder's heartbeat thread may have been held up by: it was alive
+until at most (1 + HEARTBEAT_SLACK) intervals after its last `alive`."""
+
+HOLDER_SKEW = timedelta(seconds=60)
+"""Clock difference allowed between the host that wrote a lock record and the host resuming (a
+journal on a network filesystem); hosts sharing a filesystem normally agree to well within a
+second (NTP), so a minute is ample without giving the heartbeat up."""
+
+
 def post_life(timeouts: Timeouts, margin: float) -> timedelta:
     """How long after it was sent a POST may still create its run."""
     return timedelta(seconds=timeouts.connect + timeouts.read + margin)
@@ -59,14 +95,28 @@ def resume_deadline(row: JournalRow, journal: Journal, life: timedelta) -> datet
 
     A row whose POST failed in its process has the deadline that process computed. Otherwise
     the process died or stopped with the POST unanswered, so the POST was sent before it let go
-    of the journal: when it released the lock if it did so cleanly, else (killed) before this
-    session opened the journal.
+    of the journal: when it released the lock if it did so cleanly, else (killed) shortly after
+    its last heartbeat, or (no heartbeat recorded) before this session opened the journal.
     """
     if row.post_deadline is not None:
         return row.post_deadline
-    holder = journal.previous_holder
-    stopped = holder.released if holder is not None and holder.released else journal.opened_at
-    return min(stopped, journal.opened_at) + life
+    return last_sent(journal.previous_holder, journal.opened_at) + life
+
+
+def last_sent(holder: Holder | None, opened_at: datetime) -> datetime:
+    """The latest moment a POST of the journal's previous holder can have been sent."""
+    if holder is None:
+        return opened_at
+    if holder.released is not None:
+        stopped = holder.released
+    elif holder.alive is not None:
+        beat = timedelta(seconds=holder.beat or HEARTBEAT)
+        stopped = holder.alive + beat + HEARTBEAT_SLACK * beat
+    else:
+        return opened_at
+    if holder.host != socket.gethostname():
+        stopped += HOLDER_SKEW
+    return min(stopped, opened_at)
 
 
 class InDoubtListing:

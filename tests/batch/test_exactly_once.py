@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -26,7 +27,9 @@ from asyncrun import (
     run_batch_all,
 )
 from asyncrun.batch.journal import SCHEMA_VERSION, Journal, utc_now
+from asyncrun.batch.journal_lock import HEARTBEAT, Holder
 from asyncrun.batch.outcome import DuplicateRun
+from asyncrun.batch.reconcile import HOLDER_SKEW, last_sent
 from asyncrun.batch.runner import BatchCounters
 from asyncrun.emulator import Emulator, FaultProfile
 from asyncrun.models import Run, RunInformation
@@ -148,14 +151,25 @@ async def test_resume_waits_for_the_deadline_of_a_dead_process_s_submission(
     assert row is not None and row.post_deadline is not None
 
 
-async def left_in_doubt(path: Path, app_id: str, keys: list[str]) -> None:
+async def left_in_doubt(
+    path: Path, app_id: str, keys: list[str], sent: datetime | None = None
+) -> None:
     """A process of batch "tag" that committed these keys as `submitting` (POST sent, no
     answer recorded), then stopped."""
     async with Journal(path) as journal:
         await journal.begin(app_id=app_id, batch_tag="tag", default_tag="tag")
         for key in keys:
             await journal.claim(key, f"tag/{key}")
-            await journal.update(key, state="submitting", attempts=1, post_sent_at=utc_now())
+            await journal.update(
+                key, state="submitting", attempts=1, post_sent_at=sent or utc_now()
+            )
+
+
+def killed(path: Path, **record: object) -> None:
+    """The journal's last holder was killed: its lock record never says `released`."""
+    lock = path.with_name(path.name + ".lock")
+    written = {"pid": 999_999_999, "host": socket.gethostname(), "since": "2020-01-01"}
+    lock.write_text(json.dumps(written | record))
 
 
 async def made_on_the_server(emu: Emulator, app_id: str, count: int) -> dict[str, str]:
@@ -238,6 +252,106 @@ async def test_a_resume_waits_only_for_the_names_in_doubt_it_did_not_find(
     assert lookups == ["tag/k2"]  # after its deadline, before it was sent again
     assert sum(stats["requests"][CREATE].values()) == 1
     assert stats["runs_per_name"] == {f"tag/k{i}": 1 for i in range(3)}
+
+
+async def resumed_after_kill(
+    emu: Emulator, path: Path, monkeypatch: pytest.MonkeyPatch, **record: object
+) -> tuple[BatchCounters, list[str], dict[str, Any]]:
+    """A killed process left k0..k2 in doubt; only k0 and k1 reached the server. Resume it:
+    (counters, names looked up alone, emulator stats)."""
+    async with fast_client(emu.url) as client:
+        app = client.application("resume-app")
+        await left_in_doubt(path, app.id, ["k0", "k1", "k2"], sent=utc_now() - timedelta(hours=1))
+        killed(path, **record)
+        for i in range(2):
+            body = json.dumps({"input": {"i": i}, "name": f"tag/k{i}"}).encode()
+            await emu.state.create_run(app.id, body, None)
+        lookups = counted_lookups(monkeypatch, app)
+        counters = BatchCounters()
+        outcomes = await run_batch_all(
+            app,
+            scenarios(3),
+            journal=path,
+            polling_options=FAST,
+            submit_margin=MARGIN,
+            counters=counters,
+        )
+    assert [o.status for o in outcomes] == ["succeeded"] * 3
+    assert [o.resumed for o in outcomes] == [True, True, False]
+    return counters, lookups, emu.stats()
+
+
+async def test_a_killed_holder_s_old_heartbeat_spares_the_resume_its_deadline(
+    emulator_factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The killed process was last alive an hour ago (heartbeat every 5 s): it cannot have sent
+    anything since, so the name not found is looked up again at once, and sent once."""
+    alive = (utc_now() - timedelta(hours=1)).isoformat()
+    async with emulator_factory() as emu:
+        counters, lookups, stats = await resumed_after_kill(
+            emu, tmp_path / "j.db", monkeypatch, alive=alive, beat=5.0
+        )
+    assert counters.deadline_waits == 0 and counters.in_doubt == 0
+    assert lookups == ["tag/k2"]  # the second lookup, before it was sent again
+    assert sum(stats["requests"][CREATE].values()) == 1
+    assert stats["runs_per_name"] == {f"tag/k{i}": 1 for i in range(3)}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        pytest.param({"alive": "now", "beat": 0.1}, id="heartbeat-just-now"),
+        pytest.param({}, id="no-heartbeat-older-asyncrun"),
+        pytest.param({"alive": "old", "beat": 5.0, "host": "another-host"}, id="other-host"),
+    ],
+)
+async def test_a_resume_still_waits_when_the_killed_holder_may_have_sent_lately(
+    emulator_factory: Factory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    record: dict[str, object],
+) -> None:
+    """A heartbeat just now (the process may have sent until a moment ago), a record without
+    one (the old rule: the deadline counts from the resume's start), and a record written on
+    another host 20 s ago (its clock may be behind ours: HOLDER_SKEW is added) all wait for the
+    deadline of the name not found before sending it."""
+    stamps = {"now": utc_now(), "old": utc_now() - timedelta(seconds=20)}
+    if "alive" in record:
+        record = record | {"alive": stamps[str(record["alive"])].isoformat()}
+    async with emulator_factory() as emu:
+        counters, lookups, stats = await resumed_after_kill(
+            emu, tmp_path / "j.db", monkeypatch, **record
+        )
+    assert counters.deadline_waits == 1 and counters.in_doubt == 0
+    assert lookups == ["tag/k2"]
+    assert sum(stats["requests"][CREATE].values()) == 1
+    assert stats["runs_per_name"] == {f"tag/k{i}": 1 for i in range(3)}
+
+
+def test_the_last_moment_a_dead_holder_can_have_sent() -> None:
+    opened = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    here = socket.gethostname()
+    alive = opened - timedelta(minutes=5)
+
+    def holder(**fields: Any) -> Holder:
+        return Holder(**({"pid": 1, "host": here, "since": None, "released": None} | fields))
+
+    assert last_sent(None, opened) == opened  # never locked
+    assert last_sent(holder(), opened) == opened  # killed, no heartbeat: the old rule
+    # Killed: one interval to the next heartbeat, two more for a heartbeat held up.
+    assert last_sent(holder(alive=alive, beat=5.0), opened) == alive + timedelta(seconds=15)
+    assert last_sent(holder(alive=alive), opened) == alive + timedelta(seconds=3 * HEARTBEAT)
+    # Never later than this session's opening, whatever a clock said.
+    assert last_sent(holder(alive=opened + timedelta(hours=1), beat=5.0), opened) == opened
+    # A clean release wins over the heartbeat.
+    released = alive + timedelta(seconds=1)
+    assert last_sent(holder(alive=alive, beat=5.0, released=released), opened) == released
+    # Written on another host: its clock may be behind ours by up to HOLDER_SKEW.
+    away = holder(host="elsewhere", alive=alive, beat=5.0)
+    assert last_sent(away, opened) == alive + timedelta(seconds=15) + HOLDER_SKEW
+    assert last_sent(holder(host="elsewhere", released=released), opened) == (
+        released + HOLDER_SKEW
+    )
 
 
 async def test_the_lookup_outlasts_transient_errors() -> None:

@@ -10,13 +10,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from asyncrun import AsyncClient, ConfigError, JournalLockedError, run_batch_all
 from asyncrun.batch.journal import Journal
-from asyncrun.batch.journal_lock import check_free, current_holder
+from asyncrun.batch.journal_lock import HEARTBEAT, JournalLock, check_free, current_holder
 from asyncrun.emulator import Emulator
 
 from .test_journal import WRITER
@@ -74,14 +77,16 @@ def test_another_live_process_holds_it_and_its_death_releases_it(tmp_path: Path)
     assert current_holder(str(path)) is None
     check_free(str(path))
 
-    async def take_over() -> tuple[int | None, bool]:
+    async def take_over() -> tuple[int | None, bool, bool]:
         async with Journal(path) as journal:
             previous = journal.previous_holder
             assert previous is not None
-            return previous.pid, previous.released is None
+            alive = previous.alive is not None and previous.beat == HEARTBEAT
+            return previous.pid, previous.released is None, alive
 
-    # The dead writer never said it let go: its record is what the new holder finds.
-    assert asyncio.run(take_over()) == (child.pid, True)
+    # The dead writer never said it let go: its record is what the new holder finds, with the
+    # last time its heartbeat said it was alive.
+    assert asyncio.run(take_over()) == (child.pid, True, True)
 
 
 async def test_a_stale_record_without_a_lock_does_not_block(tmp_path: Path) -> None:
@@ -108,3 +113,55 @@ async def test_two_run_batch_calls_on_one_journal(emulator: Emulator, tmp_path: 
         assert emulator.stats()["runs_created"] == 0  # refused before any request
         outcomes = await run_batch_all(app, scenarios, journal=path)
     assert {o.status for o in outcomes} == {"succeeded"}
+
+
+def heartbeats() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "asyncrun-journal-heartbeat"]
+
+
+def record(path: Path) -> dict[str, object]:
+    """The lock file's record of the journal at `path`."""
+    loaded = json.loads(path.with_name(path.name + ".lock").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_the_heartbeat_rewrites_the_record_while_held_and_stops_at_release(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    lock = JournalLock(str(path), heartbeat=0.01)
+    before = heartbeats()
+    lock.acquire(datetime.now().astimezone())
+    seen: set[object] = set()
+    give_up = time.monotonic() + 30  # a bound for a loaded machine, not a measure
+    while len(seen) < 3 and time.monotonic() < give_up:
+        seen.add(record(path)["alive"])  # every read is a whole record
+        time.sleep(0.005)
+    assert len(seen) >= 3 and lock.beats >= 2
+    assert record(path)["beat"] == 0.01 and len(heartbeats()) == len(before) + 1
+    lock.release(datetime.now().astimezone())
+    assert heartbeats() == before  # joined
+    final, beats = record(path), lock.beats
+    assert "released" in final
+    time.sleep(0.1)  # ten intervals: a heartbeat still running would have written again
+    assert record(path) == final and lock.beats == beats
+    assert current_holder(str(path)) is None
+
+
+async def test_a_journal_s_lock_beats_until_it_is_closed(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    before = heartbeats()
+    async with Journal(path) as journal:
+        assert len(heartbeats()) == len(before) + 1
+        held = record(path)
+        assert held["beat"] == HEARTBEAT and held["pid"] == os.getpid()
+        alive = datetime.fromisoformat(str(held["alive"]))
+        assert journal.opened_at <= alive
+    assert heartbeats() == before
+    assert "released" in record(path)
+
+
+def test_a_heartbeat_interval_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="heartbeat"):
+        JournalLock(str(tmp_path / "j.db"), heartbeat=0)
